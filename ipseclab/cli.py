@@ -1,0 +1,145 @@
+"""``ipseclab`` command line: ``demo`` runs two peers in memory, ``decode`` dissects captures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from ipseclab.errors import IpsecLabError
+from ipseclab.trace import MessageEvent, SaEstablished, event_to_dict
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ipseclab.demo import DemoOptions, run_demo
+    from ipseclab.export import write_keys, write_pcap
+
+    if args.ike != "v1":
+        print("only --ike v1 is implemented so far", file=sys.stderr)
+        return 2
+    opts = DemoOptions(
+        mode=args.mode,
+        auth=args.auth,
+        pfs=args.pfs,
+        policies=args.policies,
+        mismatch=args.mismatch,
+        wrong_psk=args.wrong_psk,
+        seed=args.seed,
+    )
+    run = run_demo(opts)
+    events = run.network.events
+    ok = run.established()
+    if args.json:
+        for e in events:
+            print(json.dumps(event_to_dict(e)))
+        print(json.dumps({"kind": "result", "established": ok, "explanation": [] if ok else run.explanation()}))
+    else:
+        _print_demo(run, ok)
+    if args.pcap:
+        n = write_pcap(events, args.pcap)
+        if not args.json:
+            print(f"wrote {n} packets to {args.pcap}")
+    if args.keys:
+        paths = write_keys(events, args.keys)
+        if not args.json:
+            print(f"wrote Wireshark key tables: {', '.join(str(p) for p in paths.values())}")
+    return 0 if ok else 1
+
+
+def _print_demo(run, ok: bool) -> None:  # noqa: ANN001
+    opts = run.options
+    auth = "RSA signatures" if opts.auth == "rsa" else "pre-shared key"
+    pfs = f"PFS group {opts.pfs}" if opts.pfs else "no PFS"
+    seed = f", seed {opts.seed}" if opts.seed is not None else ""
+    print(f"IKEv1 {opts.mode} mode, {auth}, {opts.policies} IPsec polic{'y' if opts.policies == 1 else 'ies'}, {pfs}{seed}")
+    n = 0
+    for e in run.network.events:
+        if isinstance(e, MessageEvent) and e.direction == "sent":
+            n += 1
+            other = "right" if e.peer == "left" else "left"
+            again = "  (retransmission)" if e.retransmission else ""
+            print(
+                f"{n:3d}  {e.peer:>5} -> {other:<5}  {e.exchange:<15} #{e.index}  {e.summary:<45}"
+                f"  {e.src[0]}:{e.src[1]} -> {e.dst[0]}:{e.dst[1]}{again}"
+            )
+    for e in run.network.events:
+        if isinstance(e, SaEstablished) and e.peer == "left":
+            d = e.details
+            if e.sa_kind == "isakmp":
+                print(f"phase 1: ISAKMP SA established: {d['encryption']}, {d['hash']}, {d['auth']}, DH group {d['group']}, lifetime {d['lifetime']} s")
+            else:
+                print(
+                    f"phase 2: {d['child']}: {d['local_ts']} <-> {d['remote_ts']}  SPI in {d['spi_in']} out {d['spi_out']}  "
+                    f"ESP {d['encryption']} {d['integrity']} {d['mode']}"
+                )
+    if ok:
+        print("result: phase 1 and all Quick Modes established")
+    else:
+        print("result: FAILED")
+        for line in run.explanation():
+            print("  " + line)
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from ipseclab.decode import decode_pcap, read_key_table, render_packet
+
+    keys = read_key_table(args.keys) if args.keys else {}
+    try:
+        packets = decode_pcap(args.file, keys)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - scapy raises its own types for non-pcap input
+        print(f"cannot read {args.file} as a capture: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        for p in packets:
+            print(json.dumps(p.as_dict()))
+    else:
+        for p in packets:
+            print("\n".join(render_packet(p, tree=not args.brief)))
+            if not args.brief:
+                print()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ipseclab", description="A lab kit that teaches IPsec by running it.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run two peers in memory and show every message")
+    demo.add_argument("--ike", default="v1", choices=["v1", "v2"])
+    demo.add_argument("--mode", default="main", choices=["main", "aggressive"])
+    demo.add_argument("--auth", default="psk", choices=["psk", "rsa"])
+    demo.add_argument("--pfs", type=int, metavar="GROUP", help="Quick Mode PFS with this DH group")
+    demo.add_argument("--policies", type=int, default=1, metavar="N", help="number of IPsec policies (one Quick Mode each)")
+    demo.add_argument("--mismatch", action="store_true", help="give the responder a policy that does not match")
+    demo.add_argument("--wrong-psk", action="store_true", help="give the responder a different pre-shared key")
+    demo.add_argument("--seed", type=int, help="reproducible cookies, nonces, SPIs and DH keys")
+    demo.add_argument("--pcap", metavar="FILE", help="write the exchange as a pcap")
+    demo.add_argument("--keys", metavar="DIR", help="write Wireshark's ikev1_decryption_table and esp_sa")
+    demo.add_argument("--json", action="store_true", help="print the trace events as JSON lines")
+    demo.set_defaults(func=_demo)
+    dec = sub.add_parser("decode", help="take apart every ISAKMP message of a capture")
+    dec.add_argument("file", metavar="FILE.pcap")
+    dec.add_argument("--keys", metavar="DIR", help="directory with an ikev1_decryption_table")
+    dec.add_argument("--json", action="store_true", help="one JSON object per packet")
+    dec.add_argument("--brief", action="store_true", help="one line per packet, no payload tree")
+    dec.set_defaults(func=_decode)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "policies", 1) < 1:
+        parser.error("--policies must be at least 1")
+    try:
+        return int(args.func(args))
+    except IpsecLabError as exc:
+        print(f"ipseclab: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Peer configuration: identities, connections and children.
+
+Laid out like strongSwan's ``swanctl.conf`` connections (local/remote addresses and
+identities, authentication, IKE proposals as ordered ISAKMP policies, children with
+traffic selectors and ESP transform sets), so a student who learns one reads the
+other.  Secrets (the PSK, private keys) never show in ``repr``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ipseclab.errors import ConfigError
+from ipseclab.policy import IsakmpPolicy, TransformSet
+from ipseclab.wire.constants import IdType
+from ipseclab.wire.isakmp import IDPayload
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from ipseclab.crypto.certs import LabIdentity
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A phase 1 identity (RFC 2407 §4.6.2): ``address``, ``fqdn``, ``user_fqdn`` or ``dn``."""
+
+    kind: str
+    value: str | bytes
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("address", "fqdn", "user_fqdn", "dn"):
+            raise ConfigError(f"unknown identity kind {self.kind!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> Identity:
+        """``10.0.0.1`` → address, ``left@lab`` → user_fqdn, ``gw.lab`` → fqdn."""
+        try:
+            ipaddress.ip_address(text)
+            return cls("address", text)
+        except ValueError:
+            pass
+        return cls("user_fqdn" if "@" in text else "fqdn", text)
+
+    def to_payload(self) -> IDPayload:
+        if self.kind == "address":
+            return IDPayload.from_address(str(self.value))
+        if self.kind == "fqdn":
+            return IDPayload.from_fqdn(str(self.value))
+        if self.kind == "user_fqdn":
+            return IDPayload.from_user_fqdn(str(self.value))
+        data = self.value if isinstance(self.value, bytes) else bytes.fromhex(str(self.value))
+        return IDPayload(IdType.DER_ASN1_DN, data)
+
+    def __str__(self) -> str:
+        return self.value.hex() if isinstance(self.value, bytes) else self.value
+
+
+def parse_ts(text: str) -> IpNetwork:
+    """A traffic selector: ``10.1.0.0/24`` or a host ``10.1.0.1`` (→ /32)."""
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise ConfigError(f"bad traffic selector {text!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ChildConfig:
+    """One IPsec policy: traffic selectors plus the transform sets offered/accepted."""
+
+    name: str
+    local_ts: str
+    remote_ts: str
+    transform_sets: tuple[TransformSet, ...] = (TransformSet(),)
+
+    def __post_init__(self) -> None:
+        parse_ts(self.local_ts)
+        parse_ts(self.remote_ts)
+        if not self.transform_sets:
+            raise ConfigError(f"child {self.name}: needs at least one transform set")
+
+    @property
+    def local_net(self) -> IpNetwork:
+        return parse_ts(self.local_ts)
+
+    @property
+    def remote_net(self) -> IpNetwork:
+        return parse_ts(self.remote_ts)
+
+    @property
+    def pfs_group(self) -> int | None:
+        return self.transform_sets[0].pfs_group
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A connection to one remote peer (``swanctl.conf`` ``connections.<name>``)."""
+
+    name: str
+    remote_address: str
+    mode: str = "main"  # "main" | "aggressive"
+    children: tuple[ChildConfig, ...] = ()
+    remote_port: int = 500
+    remote_identity: Identity | None = None
+    nat_traversal: bool = True
+    force_encapsulation: bool = False
+    keep_up: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("main", "aggressive"):
+            raise ConfigError(f"connection {self.name}: mode must be 'main' or 'aggressive'")
+        ipaddress.ip_address(self.remote_address)
+
+
+@dataclass
+class PeerConfig:
+    """Everything one peer needs: its address, identity, credentials, policies and connections."""
+
+    name: str
+    address: str
+    port: int = 500
+    natt_port: int = 4500
+    identity: Identity | None = None
+    psk: bytes | None = field(default=None, repr=False)
+    credentials: LabIdentity | None = field(default=None, repr=False)
+    ca_cert: x509.Certificate | None = field(default=None, repr=False)
+    isakmp_policies: list[IsakmpPolicy] = field(default_factory=lambda: [IsakmpPolicy(10)])
+    include_default_policy: bool = True
+    connections: list[Connection] = field(default_factory=list)
+    retransmit_timeout: float = 2.0
+    retransmit_tries: int = 5
+
+    def __post_init__(self) -> None:
+        ipaddress.ip_address(self.address)
+        if self.identity is None:
+            self.identity = Identity("address", self.address)
+        priorities = [p.priority for p in self.isakmp_policies]
+        if len(set(priorities)) != len(priorities):
+            raise ConfigError(f"peer {self.name}: ISAKMP policy priorities must be unique")
+
+    def connection_for(self, remote_address: str) -> Connection | None:
+        """The connection whose remote address is ``remote_address`` (or one with ``%any``)."""
+        for conn in self.connections:
+            if conn.remote_address == remote_address:
+                return conn
+        return None
+
+    def connection_named(self, name: str) -> Connection:
+        for conn in self.connections:
+            if conn.name == name:
+                return conn
+        raise ConfigError(f"peer {self.name} has no connection named {name!r}")

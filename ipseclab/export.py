@@ -1,0 +1,125 @@
+"""Export a run for Wireshark: a pcap of the exchange and the key tables to decrypt it.
+
+Both are built from trace events only:
+
+* the pcap holds every message a peer *sent* (``MessageEvent``), as real IPv4/UDP
+  packets written with scapy (non-ESP marker included on port 4500);
+* ``ikev1_decryption_table`` rows are ``<initiator cookie>,<encryption key>``
+  (Wireshark's ISAKMP UAT), taken from the ``Ka`` key events;
+* ``esp_sa`` rows describe each negotiated ESP SA (addresses, SPI, algorithms and
+  keys as Wireshark spells them), from the Quick Mode key and SA events.
+
+These files are the one place where secrets leave the trace: they are written
+only on request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from ipseclab.trace import Event, KeyDerived, MessageEvent, SaEstablished
+
+#: Simulated time 0 maps to this wall-clock instant in pcaps (2026-01-01 00:00 UTC).
+PCAP_EPOCH = 1_767_225_600.0
+
+
+def sent_messages(events: Iterable[Event]) -> list[MessageEvent]:
+    """Every datagram put on the wire, once (sent events, retransmissions included)."""
+    return [e for e in events if isinstance(e, MessageEvent) and e.direction == "sent"]
+
+
+def write_pcap(events: Iterable[Event], path: str | os.PathLike[str], *, epoch: float = PCAP_EPOCH) -> int:
+    """Write the run's IKE datagrams as IPv4/UDP packets; returns the packet count."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.packet import Raw
+    from scapy.utils import PcapWriter
+
+    messages = sent_messages(events)
+    writer = PcapWriter(str(path), sync=True)
+    try:
+        for n, m in enumerate(messages):
+            payload = (b"\x00" * 4 if m.non_esp_marker else b"") + m.raw
+            pkt = IP(src=m.src[0], dst=m.dst[0], id=n + 1) / UDP(sport=m.src[1], dport=m.dst[1]) / Raw(payload)
+            pkt = IP(bytes(pkt))
+            pkt.time = epoch + m.time + n * 1e-6
+            writer.write(pkt)
+    finally:
+        writer.close()
+    return len(messages)
+
+
+def ikev1_decryption_rows(events: Iterable[Event]) -> list[str]:
+    """``<initiator cookie hex>,<encryption key hex>`` per ISAKMP SA."""
+    rows: dict[str, str] = {}
+    for e in events:
+        if isinstance(e, KeyDerived) and e.name.startswith("Ka ") and e.sa.startswith("ISAKMP SA "):
+            icookie = e.sa.split()[-1].split("/")[0]
+            rows.setdefault(icookie, f"{icookie},{e.value.hex()}")
+    return list(rows.values())
+
+
+def esp_sa_rows(events: Iterable[Event]) -> list[str]:
+    """Wireshark ``esp_sa`` rows, one per SA direction (deduplicated by SPI)."""
+    events = list(events)
+    keys: dict[tuple[str, str], bytes] = {}
+    for e in events:
+        if isinstance(e, KeyDerived) and e.name.startswith("ESP "):
+            spi = e.name.rsplit(" ", 1)[-1].rstrip(")")
+            kind = "enc" if "encryption" in e.name else "integ"
+            keys[(spi, kind)] = e.value
+    rows: dict[str, str] = {}
+    for e in events:
+        if not (isinstance(e, SaEstablished) and e.sa_kind == "ipsec"):
+            continue
+        d = e.details
+        for spi, src, dst in ((d["spi_in"], d["src_in"], d["dst_in"]), (d["spi_out"], d["dst_in"], d["src_in"])):
+            if spi in rows or (spi, "enc") not in keys:
+                continue
+            integ_key = keys.get((spi, "integ"), b"")
+            rows[spi] = ",".join(
+                f'"{v}"'
+                for v in (
+                    "IPv4" if ":" not in src else "IPv6",
+                    src,
+                    dst,
+                    f"0x{spi}",
+                    d["wireshark_encryption"],
+                    f"0x{keys[(spi, 'enc')].hex()}",
+                    d["wireshark_integrity"],
+                    f"0x{integ_key.hex()}" if integ_key else "",
+                )
+            )
+    return list(rows.values())
+
+
+def write_keys(events: Iterable[Event], directory: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``ikev1_decryption_table`` and ``esp_sa`` into ``directory``."""
+    events = list(events)
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "ikev1_decryption_table": ikev1_decryption_rows(events),
+        "esp_sa": esp_sa_rows(events),
+    }
+    paths = {}
+    for name, rows in files.items():
+        path = out / name
+        path.write_text("".join(r + "\n" for r in rows))
+        os.chmod(path, 0o600)
+        paths[name] = path
+    return paths
+
+
+def tshark_options(directory: str | os.PathLike[str]) -> list[str]:
+    """tshark ``-o`` options that load the exported tables (no profile needed)."""
+    d = Path(directory)
+    opts = ["-o", "esp.enable_encryption_decode:TRUE"]
+    for name in ("ikev1_decryption_table", "esp_sa"):
+        path = d / name
+        if path.exists():
+            for row in path.read_text().splitlines():
+                if row.strip():
+                    opts += ["-o", f"uat:{name}:{row}"]
+    return opts

@@ -1,0 +1,96 @@
+"""Informational exchange, RFC 2409 §5.7 and RFC 2408 §4.8: Notify and Delete.
+
+Once the ISAKMP SA has keys, an Informational message is protected::
+
+    HDR*, HASH(1), N/D        HASH(1) = prf(SKEYID_a, M-ID | N/D)
+
+encrypted with its own IV ``hash(last phase-1 block | M-ID)``.  Before that (an
+error during phase 1, e.g. NO_PROPOSAL_CHOSEN) the notification goes in clear.
+Also handled here: Dead Peer Detection R-U-THERE / R-U-THERE-ACK (RFC 3706).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ipseclab.ikev1.exchange import Exchange
+from ipseclab.trace import ErrorEvent, Info
+from ipseclab.wire.constants import ExchangeType, NotifyType, ProtocolId
+from ipseclab.wire.isakmp import DeletePayload, HashPayload, Message, NotifyPayload, Payload, encode_payloads
+
+if TYPE_CHECKING:
+    from ipseclab.ikev1.isakmp_sa import IsakmpSa
+    from ipseclab.peer import Peer
+
+
+def _name(notify_type: int) -> str:
+    try:
+        return NotifyType(notify_type).name
+    except ValueError:
+        return str(notify_type)
+
+
+class Informational(Exchange):
+    """One Informational message, sent or received."""
+
+    exchange_type = ExchangeType.INFORMATIONAL
+
+    def __init__(self, peer: Peer, sa: IsakmpSa, message_id: int, initiator: bool) -> None:
+        super().__init__(peer, sa, message_id, initiator)
+
+    def hash1(self, rest: bytes) -> bytes:
+        return self.sa.hash.prf(self.sa.skeyid_a, self.message_id.to_bytes(4, "big") + rest)
+
+    def send_protected(self, payloads: list[Payload]) -> None:
+        _, rest = encode_payloads(payloads)
+        self.send([HashPayload(self.hash1(rest)), *payloads], encrypt=True, expect_reply=False)
+        self.done = True
+        self.sa.phase2_ivs.pop(self.message_id, None)
+
+    def send_clear(self, payloads: list[Payload]) -> None:
+        self.send(payloads, encrypt=False, expect_reply=False)
+        self.done = True
+
+    def handle(self, payloads, msg: Message, src, dst, plaintext) -> None:  # noqa: ANN001
+        self.done = True
+        self.sa.phase2_ivs.pop(self.message_id, None)
+        if plaintext is not None:
+            from ipseclab.ikev1.quick_mode import payloads_after_hash
+
+            if not payloads or not isinstance(payloads[0], HashPayload):
+                self.peer.count("informational_without_hash")
+                self.peer.emit(ErrorEvent, sa=self.label, code="INVALID_HASH_INFORMATION", message="protected Informational without HASH(1): ignored")
+                return
+            if payloads[0].data != self.hash1(payloads_after_hash(plaintext, payloads)):
+                self.peer.count("informational_bad_hash")
+                self.peer.emit(ErrorEvent, sa=self.label, code="INVALID_HASH_INFORMATION", message="Informational HASH(1) does not verify: ignored")
+                return
+            payloads = payloads[1:]
+        elif self.sa.established:
+            # RFC 2408 §5.x: once keys exist, unprotected notifications are not to be trusted.
+            self.peer.emit(Info, sa=self.label, message="unprotected Informational on an established SA: shown, not acted on")
+            for p in payloads:
+                if isinstance(p, NotifyPayload):
+                    self.peer.emit(Info, sa=self.label, message=f"peer says (unauthenticated): {_name(p.notify_type)}")
+            return
+        for p in payloads:
+            if isinstance(p, NotifyPayload):
+                self._on_notify(p)
+            elif isinstance(p, DeletePayload):
+                self._on_delete(p)
+
+    def _on_notify(self, n: NotifyPayload) -> None:
+        name = _name(n.notify_type)
+        if n.notify_type == NotifyType.R_U_THERE:
+            self.peer.emit(Info, sa=self.label, message="DPD R-U-THERE received: answering R-U-THERE-ACK")
+            self.peer.send_notify(self.sa, NotifyType.R_U_THERE_ACK, protect=True, spi=n.spi, data=n.data)
+            return
+        self.peer.emit(Info, sa=self.label, message=f"notification received: {name}")
+        self.peer.peer_notify(self.sa, n)
+
+    def _on_delete(self, d: DeletePayload) -> None:
+        if d.protocol_id == ProtocolId.ISAKMP:
+            self.peer.remote_deleted_isakmp(self.sa)
+        elif d.protocol_id == ProtocolId.IPSEC_ESP:
+            for spi in d.spis:
+                self.peer.remote_deleted_ipsec(self.sa, int.from_bytes(spi, "big"))

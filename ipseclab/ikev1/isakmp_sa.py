@@ -1,0 +1,136 @@
+"""The ISAKMP SA (phase 1 result): cookies, negotiated suite, keys and CBC IV state.
+
+Encryption of IKEv1 messages follows RFC 2409 Appendix B and RFC 2408 §3.1:
+
+* phase 1 (message ID 0) starts with ``IV = hash(g^xi | g^xr)`` and each message's
+  last ciphertext block is the IV of the next one, in either direction;
+* every later exchange (Quick Mode, Informational) with message ID *M* starts with
+  ``IV = hash(last phase-1 CBC block | M)`` and chains within that exchange;
+* the plaintext is padded with zero bytes to the cipher's block size.
+
+A decryption returns the next IV without committing it, so a message that turns
+out to be garbage (wrong PSK, tampering) never corrupts the state of the SA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ipseclab.crypto.kdf_v1 import phase2_iv
+from ipseclab.errors import CryptoError
+
+if TYPE_CHECKING:
+    from ipseclab.config import Connection
+    from ipseclab.crypto.dh import DHGroup, DHKeyPair
+    from ipseclab.crypto.registry import CipherSpec, HashSpec
+    from ipseclab.policy import Phase1Choice
+    from ipseclab.sa import IpsecSaPair
+    from ipseclab.trace import Address
+
+
+def cookie_label(icookie: bytes, rcookie: bytes) -> str:
+    return f"ISAKMP SA {icookie.hex()}/{rcookie.hex()}"
+
+
+@dataclass
+class IsakmpSa:
+    """State of one ISAKMP SA, shared by the exchanges that run under it."""
+
+    icookie: bytes
+    rcookie: bytes
+    initiator: bool
+    local: Address
+    remote: Address
+    connection: Connection | None = None
+    mode: str = "main"
+    state: str = "MM_NO_STATE"
+    choice: Phase1Choice | None = None
+    cipher: CipherSpec | None = None
+    hash: HashSpec | None = None
+    group: DHGroup | None = None
+    dh: DHKeyPair | None = field(default=None, repr=False)
+    gxi: bytes = b""
+    gxr: bytes = b""
+    ni: bytes = b""
+    nr: bytes = b""
+    gxy: bytes = field(default=b"", repr=False)
+    skeyid: bytes = field(default=b"", repr=False)
+    skeyid_d: bytes = field(default=b"", repr=False)
+    skeyid_a: bytes = field(default=b"", repr=False)
+    skeyid_e: bytes = field(default=b"", repr=False)
+    enc_key: bytes = field(default=b"", repr=False)
+    iv: bytes = field(default=b"", repr=False)  # current phase-1 CBC IV
+    last_phase1_block: bytes = field(default=b"", repr=False)
+    phase2_ivs: dict[int, bytes] = field(default_factory=dict, repr=False)
+    sai_b: bytes = b""
+    peer_identity: str = ""
+    nat_t: int = 0  # NAT-D payload type agreed through vendor IDs (20 RFC 3947, 130 draft), 0 = none
+    nat_local: bool = False
+    nat_remote: bool = False
+    floated: bool = False
+    established_at: float | None = None
+    expires_at: float | None = None
+    children: list[IpsecSaPair] = field(default_factory=list)
+    used_message_ids: set[int] = field(default_factory=set)
+    failed: bool = False
+
+    @property
+    def label(self) -> str:
+        return cookie_label(self.icookie, self.rcookie)
+
+    @property
+    def established(self) -> bool:
+        return self.established_at is not None and not self.failed
+
+    @property
+    def nat_detected(self) -> bool:
+        return self.nat_local or self.nat_remote
+
+    # -- CBC with IKEv1 IV chaining --------------------------------------------------
+
+    def _require_keys(self) -> CipherSpec:
+        if self.cipher is None or not self.enc_key:
+            raise CryptoError("no encryption key yet: the message cannot be protected before the DH exchange")
+        return self.cipher
+
+    def iv_for(self, message_id: int) -> bytes:
+        """The IV for the next message of exchange ``message_id`` (App. B)."""
+        if message_id == 0:
+            return self.iv
+        if message_id not in self.phase2_ivs:
+            assert self.hash is not None and self.cipher is not None
+            self.phase2_ivs[message_id] = phase2_iv(
+                self.hash, self.last_phase1_block, message_id, self.cipher.block_size
+            )
+        return self.phase2_ivs[message_id]
+
+    def commit_iv(self, message_id: int, next_iv: bytes) -> None:
+        if message_id == 0:
+            self.iv = next_iv
+        else:
+            self.phase2_ivs[message_id] = next_iv
+
+    def encrypt(self, message_id: int, plaintext: bytes) -> tuple[bytes, bytes]:
+        """Pad with zeros and encrypt; returns (padded plaintext, ciphertext). Commits the IV."""
+        cipher = self._require_keys()
+        bs = cipher.block_size
+        padded = plaintext + b"\x00" * ((-len(plaintext)) % bs)
+        ciphertext = cipher.encrypt(self.enc_key, self.iv_for(message_id), padded)
+        self.commit_iv(message_id, ciphertext[-bs:])
+        return padded, ciphertext
+
+    def decrypt(self, message_id: int, ciphertext: bytes) -> tuple[bytes, bytes]:
+        """Decrypt without committing; returns (plaintext, IV to commit if the message is good)."""
+        cipher = self._require_keys()
+        bs = cipher.block_size
+        if not ciphertext or len(ciphertext) % bs:
+            raise CryptoError(
+                f"encrypted body of {len(ciphertext)} bytes is not a multiple of the {bs}-byte block size"
+            )
+        plaintext = cipher.decrypt(self.enc_key, self.iv_for(message_id), ciphertext)
+        return plaintext, ciphertext[-bs:]
+
+    def finish_phase1(self) -> None:
+        """Remember the last phase-1 CBC block: every phase-2 IV is derived from it."""
+        self.last_phase1_block = self.iv

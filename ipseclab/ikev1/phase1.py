@@ -1,0 +1,361 @@
+"""Pieces Main Mode and Aggressive Mode share (RFC 2409 §5, RFC 3947).
+
+Proposal building and selection, vendor IDs, NAT-D payloads, the DH computation and
+SKEYID family (each value a :class:`~ipseclab.trace.KeyDerived` event), HASH_I /
+HASH_R and RSA signature authentication.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from ipseclab.crypto import kdf_v1
+from ipseclab.crypto.certs import verify_issued_by
+from ipseclab.crypto.dh import dh_group
+from ipseclab.crypto.registry import ike_cipher, ike_hash
+from ipseclab.crypto.rsa_sig import sign_raw_pkcs1, verify_raw_pkcs1
+from ipseclab.errors import CryptoError
+from ipseclab.policy import DEFAULT_ISAKMP_POLICY, Phase1Choice, check_phase1_transform, match_phase1
+from ipseclab.trace import KeyDerived, NatDetected, PolicyDecision, PortFloated, PublicValue
+from ipseclab.wire.constants import (
+    AuthMethod,
+    CertEncoding,
+    IdType,
+    PayloadType,
+    ProtocolId,
+)
+from ipseclab.wire.isakmp import (
+    CertPayload,
+    CertReqPayload,
+    IDPayload,
+    NatDPayload,
+    Payload,
+    Proposal,
+    SAPayload,
+    SigPayload,
+    VendorIDPayload,
+)
+
+if TYPE_CHECKING:
+    from ipseclab.ikev1.isakmp_sa import IsakmpSa
+    from ipseclab.peer import Peer
+    from ipseclab.trace import Address
+
+# RFC 3947 §4: MD5("RFC 3947"); draft IDs as sent by common implementations.
+VID_RFC3947 = bytes.fromhex("4a131c81070358455c5728f20e95452f")
+VID_NATT_DRAFT_02N = bytes.fromhex("90cb80913ebb696e086381b5ec427b1f")
+VID_NATT_DRAFT_02 = bytes.fromhex("cd60464335df21f87cfdb2fc68b6a448")
+VID_NATT_DRAFT_03 = bytes.fromhex("7d9419a65310ca6f2c179d9215529d56")
+VID_DPD = bytes.fromhex("afcad71368a1f1c96b8696fc77570100")  # RFC 3706
+DRAFT_VIDS = (VID_NATT_DRAFT_02N, VID_NATT_DRAFT_02, VID_NATT_DRAFT_03)
+VENDOR_NAMES = {
+    VID_RFC3947: "RFC 3947 NAT-T",
+    VID_NATT_DRAFT_02N: "draft-ietf-ipsec-nat-t-ike-02\\n",
+    VID_NATT_DRAFT_02: "draft-ietf-ipsec-nat-t-ike-02",
+    VID_NATT_DRAFT_03: "draft-ietf-ipsec-nat-t-ike-03",
+    VID_DPD: "Dead Peer Detection (RFC 3706)",
+}
+
+
+# -- vendor IDs and NAT-T ------------------------------------------------------------
+
+
+def initiator_vendor_ids(nat_traversal: bool) -> list[Payload]:
+    vids = [VID_RFC3947, *DRAFT_VIDS] if nat_traversal else []
+    return [VendorIDPayload(v) for v in [*vids, VID_DPD]]
+
+
+def nat_t_type(payloads: list[Payload]) -> int:
+    """NAT-D payload type the peer's vendor IDs allow: 20 (RFC 3947), 130 (draft) or 0."""
+    vids = {p.data for p in payloads if isinstance(p, VendorIDPayload)}
+    if VID_RFC3947 in vids:
+        return PayloadType.NAT_D
+    if vids & set(DRAFT_VIDS):
+        return PayloadType.NAT_D_DRAFT
+    return 0
+
+
+def responder_vendor_ids(nat_t: int) -> list[Payload]:
+    vids = []
+    if nat_t == PayloadType.NAT_D:
+        vids.append(VID_RFC3947)
+    elif nat_t == PayloadType.NAT_D_DRAFT:
+        vids.append(VID_NATT_DRAFT_02N)
+    return [VendorIDPayload(v) for v in [*vids, VID_DPD]]
+
+
+def nat_d_hash(sa: IsakmpSa, address: Address) -> bytes:
+    """RFC 3947 §3.2: HASH = hash(CKY-I | CKY-R | IP | Port) with the negotiated hash."""
+    assert sa.hash is not None
+    ip = ipaddress.ip_address(address[0]).packed
+    return sa.hash.hash(sa.icookie + sa.rcookie + ip + address[1].to_bytes(2, "big"))
+
+
+def nat_d_payloads(peer: Peer, sa: IsakmpSa) -> list[Payload]:
+    """NAT-D for the remote address first, then for our own (RFC 3947 §3.2).
+
+    With forced encapsulation our own hash is random, so the peer believes we are
+    behind a NAT and both sides float to port 4500 (as strongSwan's ``encap=yes``).
+    """
+    if not sa.nat_t:
+        return []
+    draft = sa.nat_t == PayloadType.NAT_D_DRAFT
+    remote = nat_d_hash(sa, sa.remote)
+    force = sa.connection is not None and sa.connection.force_encapsulation
+    local = peer.rng.random_bytes(len(remote)) if force else nat_d_hash(sa, sa.local)
+    return [NatDPayload(remote, draft=draft), NatDPayload(local, draft=draft)]
+
+
+def check_nat_d(peer: Peer, sa: IsakmpSa, payloads: list[Payload], src: Address, dst: Address) -> None:
+    """Compare the peer's NAT-D hashes with the addresses the packet actually carried."""
+    hashes = [p.data for p in payloads if isinstance(p, NatDPayload)]
+    if not sa.nat_t or not hashes:
+        return
+    sa.nat_local = hashes[0] != nat_d_hash(sa, dst)
+    sa.nat_remote = nat_d_hash(sa, src) not in hashes[1:]
+    forced = sa.connection is not None and sa.connection.force_encapsulation
+    peer.emit(NatDetected, sa=sa.label, local_behind_nat=sa.nat_local, remote_behind_nat=sa.nat_remote, forced=forced)
+    if forced:
+        sa.nat_local = True
+
+
+def float_ports(peer: Peer, sa: IsakmpSa) -> None:
+    """RFC 3947 §4: with a NAT between the peers, move IKE to the NAT-T port."""
+    if sa.floated or not sa.nat_t or not sa.nat_detected:
+        return
+    old = sa.remote
+    sa.local = (sa.local[0], peer.config.natt_port)
+    sa.remote = (sa.remote[0], peer.config.natt_port)
+    sa.floated = True
+    peer.emit(PortFloated, sa=sa.label, old=old, new=sa.remote)
+
+
+# -- proposals ------------------------------------------------------------------------
+
+
+def offered_sa(peer: Peer, *, group: int | None = None) -> SAPayload:
+    """One ISAKMP proposal with a transform per local policy, in priority order.
+
+    Aggressive Mode sends its KE with the first proposal, so only policies with that
+    DH group can be offered (``group``).
+    """
+    policies = sorted(peer.config.isakmp_policies, key=lambda p: p.priority)
+    if group is not None:
+        policies = [p for p in policies if p.group == group]
+    transforms = [p.to_transform(n) for n, p in enumerate(policies, 1)]
+    return SAPayload([Proposal(1, ProtocolId.ISAKMP, b"", transforms)])
+
+
+def _crypto_veto(choice: Phase1Choice) -> str | None:
+    try:
+        ike_cipher(choice.encryption_id, choice.key_bits)
+        ike_hash(choice.hash_id)
+        dh_group(choice.group)
+    except CryptoError as exc:
+        return f"ipseclab cannot carry it out: {exc}"
+    return None
+
+
+def select_proposal(peer: Peer, sa: IsakmpSa, sa_payload: SAPayload, exchange: str) -> Phase1Choice | None:
+    """Responder: choose a transform and explain the choice (RFC 2408 §4.2)."""
+    transforms = []
+    for prop in sa_payload.proposals:
+        if prop.protocol_id == ProtocolId.ISAKMP:
+            transforms.extend(prop.transforms)
+    result = match_phase1(
+        transforms,
+        peer.config.isakmp_policies,
+        include_default=peer.config.include_default_policy,
+        supported=_crypto_veto,
+    )
+    if not transforms:
+        result.explanation.insert(0, "The SA payload holds no ISAKMP proposal.")
+    choice = result.choice if isinstance(result.choice, Phase1Choice) else None
+    peer.emit(
+        PolicyDecision,
+        phase=1,
+        exchange=exchange,
+        accepted=choice is not None,
+        explanation=result.explanation,
+        checks=result.checks,
+        chosen=choice.as_dict() if choice else None,
+    )
+    return choice
+
+
+def accept_response(peer: Peer, sa: IsakmpSa, offered: SAPayload, answer: SAPayload, exchange: str) -> Phase1Choice | None:
+    """Initiator: the responder must return exactly one transform we offered."""
+    chosen = [t for prop in answer.proposals for t in prop.transforms]
+    if len(chosen) != 1:
+        return None
+    t = chosen[0]
+    mine = {tr.number: tr for prop in offered.proposals for tr in prop.transforms}
+    ours = mine.get(t.number)
+    if ours is None or ours.attributes != t.attributes:
+        ours = next((tr for tr in mine.values() if tr.attributes == t.attributes), None)
+    if ours is None:
+        return None
+    policies = sorted(peer.config.isakmp_policies, key=lambda p: p.priority)
+    policy = policies[ours.number - 1] if ours.number - 1 < len(policies) else DEFAULT_ISAKMP_POLICY
+    check, choice = check_phase1_transform(t, policy)
+    if choice is not None:
+        peer.emit(
+            PolicyDecision,
+            phase=1,
+            exchange=exchange,
+            accepted=True,
+            explanation=[f"The responder chose our transform {t.number} ({choice.describe()})."],
+            checks=[check],
+            chosen=choice.as_dict(),
+        )
+    return choice
+
+
+def apply_choice(sa: IsakmpSa, choice: Phase1Choice) -> None:
+    sa.choice = choice
+    sa.cipher = ike_cipher(choice.encryption_id, choice.key_bits)
+    sa.hash = ike_hash(choice.hash_id)
+    sa.group = dh_group(choice.group)
+
+
+# -- keys -----------------------------------------------------------------------------
+
+
+def emit_public(peer: Peer, sa: IsakmpSa, name: str, value: bytes, note: str = "") -> None:
+    peer.emit(PublicValue, sa=sa.label, name=name, value=value, note=note)
+
+
+def derive_keys(peer: Peer, sa: IsakmpSa, peer_public: bytes) -> None:
+    """g^xy, SKEYID, SKEYID_d/a/e, the encryption key and the phase-1 IV (RFC 2409 §5, App. B).
+
+    Raises CryptoError for an invalid peer public value.
+    """
+    assert sa.dh is not None and sa.hash is not None and sa.cipher is not None and sa.choice is not None
+    sa.gxy = sa.dh.shared_secret(peer_public)
+    prf = sa.hash
+    label = sa.label
+
+    def key(name: str, formula: str, value: bytes, inputs: list[str]) -> None:
+        peer.emit(KeyDerived, sa=label, name=name, formula=formula, value=value, inputs=inputs)
+
+    key("g^xy", "DH shared secret = (g^y)^x mod p", sa.gxy, ["g^xi", "g^xr", "own private value"])
+    if sa.choice.auth_id == AuthMethod.PSK:
+        psk = peer.config.psk or b""
+        sa.skeyid = kdf_v1.skeyid_psk(prf, psk, sa.ni, sa.nr)
+        key("SKEYID", "prf(pre-shared-key, Ni_b | Nr_b)", sa.skeyid, ["pre-shared key", "Ni_b", "Nr_b"])
+    else:
+        sa.skeyid = kdf_v1.skeyid_sig(prf, sa.ni, sa.nr, sa.gxy)
+        key("SKEYID", "prf(Ni_b | Nr_b, g^xy)", sa.skeyid, ["Ni_b", "Nr_b", "g^xy"])
+    sa.skeyid_d = kdf_v1.skeyid_d(prf, sa.skeyid, sa.gxy, sa.icookie, sa.rcookie)
+    key("SKEYID_d", "prf(SKEYID, g^xy | CKY-I | CKY-R | 0)", sa.skeyid_d, ["SKEYID", "g^xy", "CKY-I", "CKY-R"])
+    sa.skeyid_a = kdf_v1.skeyid_a(prf, sa.skeyid, sa.skeyid_d, sa.gxy, sa.icookie, sa.rcookie)
+    key("SKEYID_a", "prf(SKEYID, SKEYID_d | g^xy | CKY-I | CKY-R | 1)", sa.skeyid_a, ["SKEYID", "SKEYID_d", "g^xy", "CKY-I", "CKY-R"])
+    sa.skeyid_e = kdf_v1.skeyid_e(prf, sa.skeyid, sa.skeyid_a, sa.gxy, sa.icookie, sa.rcookie)
+    key("SKEYID_e", "prf(SKEYID, SKEYID_a | g^xy | CKY-I | CKY-R | 2)", sa.skeyid_e, ["SKEYID", "SKEYID_a", "g^xy", "CKY-I", "CKY-R"])
+    sa.enc_key = kdf_v1.encryption_key(prf, sa.skeyid_e, sa.cipher.key_bytes)
+    formula = (
+        "first bytes of SKEYID_e"
+        if len(sa.skeyid_e) >= sa.cipher.key_bytes
+        else "K1 | K2 … with K1 = prf(SKEYID_e, 0), Kn = prf(SKEYID_e, Kn-1) (App. B)"
+    )
+    key("Ka (encryption key)", formula, sa.enc_key, ["SKEYID_e"])
+    sa.iv = kdf_v1.phase1_iv(sa.hash, sa.gxi, sa.gxr, sa.cipher.block_size)
+    key("IV (phase 1)", "hash(g^xi | g^xr), first block", sa.iv, ["g^xi", "g^xr"])
+
+
+# -- authentication -------------------------------------------------------------------
+
+
+def hash_i(sa: IsakmpSa, idii_b: bytes) -> bytes:
+    """HASH_I = prf(SKEYID, g^xi | g^xr | CKY-I | CKY-R | SAi_b | IDii_b)."""
+    assert sa.hash is not None
+    return sa.hash.prf(sa.skeyid, sa.gxi + sa.gxr + sa.icookie + sa.rcookie + sa.sai_b + idii_b)
+
+
+def hash_r(sa: IsakmpSa, idir_b: bytes) -> bytes:
+    """HASH_R = prf(SKEYID, g^xr | g^xi | CKY-R | CKY-I | SAi_b | IDir_b)."""
+    assert sa.hash is not None
+    return sa.hash.prf(sa.skeyid, sa.gxr + sa.gxi + sa.rcookie + sa.icookie + sa.sai_b + idir_b)
+
+
+def uses_signatures(sa: IsakmpSa) -> bool:
+    return sa.choice is not None and sa.choice.auth_id == AuthMethod.RSA_SIG
+
+
+def cert_request(peer: Peer) -> list[Payload]:
+    return [CertReqPayload(CertEncoding.X509_SIGNATURE)]
+
+
+def own_identity(peer: Peer, sa: IsakmpSa) -> IDPayload:
+    if uses_signatures(sa):
+        creds = peer.config.credentials
+        if creds is None:
+            raise CryptoError("RSA signature authentication needs a certificate and key (see ipseclab.crypto.certs)")
+        return IDPayload(IdType.DER_ASN1_DN, creds.subject_dn_der, protocol_id=17, port=500)
+    assert peer.config.identity is not None
+    ident = peer.config.identity.to_payload()
+    ident.protocol_id, ident.port = 17, 500
+    return ident
+
+
+def auth_payloads(peer: Peer, sa: IsakmpSa, ident: IDPayload, *, initiator: bool) -> list[Payload]:
+    """HASH_I/HASH_R, or CERT + SIG_I/SIG_R for RSA signatures (RFC 2409 §5.1)."""
+    from ipseclab.wire.isakmp import HashPayload
+
+    body = ident.encode_body()
+    digest = hash_i(sa, body) if initiator else hash_r(sa, body)
+    if not uses_signatures(sa):
+        return [HashPayload(digest)]
+    creds = peer.config.credentials
+    assert creds is not None
+    return [CertPayload(CertEncoding.X509_SIGNATURE, creds.cert_der), SigPayload(sign_raw_pkcs1(creds.key, digest))]
+
+
+def verify_auth(peer: Peer, sa: IsakmpSa, payloads: list[Payload], *, from_initiator: bool) -> tuple[bool, str]:
+    """Check the peer's HASH or signature; returns (ok, plain-words reason)."""
+    from cryptography import x509
+
+    from ipseclab.wire.isakmp import HashPayload
+
+    ident = next((p for p in payloads if isinstance(p, IDPayload)), None)
+    if ident is None:
+        return False, "the message carries no Identification payload"
+    body = ident.raw if ident.raw is not None else ident.encode_body()
+    expected = hash_i(sa, body) if from_initiator else hash_r(sa, body)
+    who = "HASH_I" if from_initiator else "HASH_R"
+    sa.peer_identity = _identity_text(ident)
+    if not uses_signatures(sa):
+        got = next((p for p in payloads if isinstance(p, HashPayload)), None)
+        if got is None:
+            return False, f"the message carries no Hash payload ({who} expected)"
+        if got.data != expected:
+            return False, (
+                f"{who} does not match the value computed here: the two sides derived different "
+                "SKEYIDs — most likely the pre-shared keys differ"
+            )
+        return True, f"{who} verified: the peer knows the same pre-shared key"
+    sig = next((p for p in payloads if isinstance(p, SigPayload)), None)
+    cert_p = next((p for p in payloads if isinstance(p, CertPayload)), None)
+    if sig is None or cert_p is None:
+        return False, "signature authentication needs CERT and SIG payloads"
+    try:
+        cert = x509.load_der_x509_certificate(cert_p.data)
+    except ValueError:
+        return False, "the CERT payload does not hold a valid X.509 certificate"
+    ca = peer.config.ca_cert
+    if ca is None or not verify_issued_by(cert, ca):
+        return False, "the peer's certificate is not issued by our lab CA"
+    if ident.id_type == IdType.DER_ASN1_DN and ident.data != cert.subject.public_bytes():
+        return False, "the identity does not match the certificate's subject"
+    if not verify_raw_pkcs1(cert.public_key(), sig.data, expected):
+        return False, f"SIG_{who[-1]} does not verify with the certificate's public key"
+    sa.peer_identity = cert.subject.rfc4514_string()
+    return True, f"SIG_{who[-1]} verified with the certificate of {sa.peer_identity}"
+
+
+def _identity_text(ident: IDPayload) -> str:
+    try:
+        return str(ident.value)
+    except Exception:  # noqa: BLE001 - a display fallback only
+        return ident.data.hex()

@@ -1,0 +1,458 @@
+"""Quick Mode, RFC 2409 §5.5: phase 2, one pair of IPsec SAs per exchange::
+
+    Initiator                                        Responder
+    HDR*, HASH(1), SA, Ni [, KE ] [, IDci, IDcr ] -->
+                                                  <-- HDR*, HASH(2), SA, Nr [, KE ] [, IDci, IDcr ]
+    HDR*, HASH(3)                                 -->
+
+    HASH(1) = prf(SKEYID_a, M-ID | SA | Ni [ | KE ] [ | IDci | IDcr ])
+    HASH(2) = prf(SKEYID_a, M-ID | Ni_b | SA | Nr [ | KE ] [ | IDci | IDcr ])
+    HASH(3) = prf(SKEYID_a, 0 | M-ID | Ni_b | Nr_b)
+    KEYMAT  = prf(SKEYID_d, [ g(qm)^xy | ] protocol | SPI | Ni_b | Nr_b)   (expanded, §5.5)
+
+Each SA's KEYMAT uses the SPI its *receiver* chose, so the initiator's inbound key
+is the responder's outbound key.  The proxy identities (IDci/IDcr) carry the
+traffic selectors: host-to-host (ID_IPV4_ADDR), host-to-subnet and
+subnet-to-subnet (ID_IPV4_ADDR_SUBNET).  With PFS both sides send a KE payload and
+a fresh Diffie-Hellman secret enters KEYMAT.
+
+Every message is encrypted with the IV ``hash(last phase-1 block | M-ID)`` chained
+within the exchange (RFC 2409 App. B).  States: initiator ``QM_I1_SENT`` →
+``QM_ESTABLISHED``, responder ``QM_R1_SENT`` → ``QM_ESTABLISHED``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from ipseclab.crypto import kdf_v1
+from ipseclab.crypto.dh import DHKeyPair, dh_group
+from ipseclab.crypto.registry import esp_cipher, esp_integrity
+from ipseclab.errors import CryptoError
+from ipseclab.ikev1.exchange import Exchange
+from ipseclab.ikev1.main_mode import NONCE_SIZE, explain_peer_notify, first
+from ipseclab.policy import (
+    Phase2Choice,
+    TransformSet,
+    check_phase2_transform,
+    esp_name,
+    integrity_name,
+    match_phase2,
+    mode_name,
+)
+from ipseclab.sa import IpsecSa, IpsecSaPair
+from ipseclab.trace import ErrorEvent, KeyDerived, PolicyDecision, PublicValue, SaEstablished, StateChanged
+from ipseclab.wire.constants import (
+    EncapsulationMode,
+    ExchangeType,
+    IdType,
+    IpsecAttribute,
+    LifeType,
+    NotifyType,
+    PayloadType,
+    ProtocolId,
+)
+from ipseclab.wire.isakmp import (
+    Attribute,
+    HashPayload,
+    IDPayload,
+    KEPayload,
+    Message,
+    NoncePayload,
+    NotifyPayload,
+    Payload,
+    Proposal,
+    SAPayload,
+    encode_payloads,
+)
+
+if TYPE_CHECKING:
+    from ipseclab.config import ChildConfig
+    from ipseclab.ikev1.isakmp_sa import IsakmpSa
+    from ipseclab.peer import Peer
+
+
+def ts_payload(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> IDPayload:
+    """A proxy identity: a host address for a /32 (/128), else a subnet (RFC 2407 §4.6.2)."""
+    if net.prefixlen == net.max_prefixlen:
+        return IDPayload.from_address(net.network_address)
+    return IDPayload.from_subnet(net)
+
+
+def ts_network(ident: IDPayload) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The network an IDci/IDcr denotes, or None for identity types Quick Mode cannot use."""
+    value = ident.value
+    if ident.id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
+        return ipaddress.ip_network(value)
+    if ident.id_type in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
+        return value
+    if ident.id_type in (IdType.IPV4_ADDR_RANGE, IdType.IPV6_ADDR_RANGE):
+        nets = list(ipaddress.summarize_address_range(*value))
+        return nets[0] if len(nets) == 1 else None
+    return None
+
+
+def payloads_after_hash(plaintext: bytes, payloads: list[Payload]) -> bytes:
+    """The exact bytes that follow the HASH payload, without padding (what HASH(1)/(2) cover)."""
+    end = sum(4 + len(p.raw if p.raw is not None else p.encode_body()) for p in payloads)
+    first_len = 4 + len(payloads[0].raw if payloads[0].raw is not None else payloads[0].encode_body())
+    return plaintext[first_len:end]
+
+
+class QuickMode(Exchange):
+    """State shared by both roles of one Quick Mode exchange."""
+
+    exchange_type = ExchangeType.QUICK
+
+    def __init__(self, peer: Peer, sa: IsakmpSa, message_id: int, initiator: bool) -> None:
+        super().__init__(peer, sa, message_id, initiator)
+        self.child: ChildConfig | None = None
+        self.state = "QM_NO_STATE"
+        self.ni = b""
+        self.nr = b""
+        self.spi_in = 0
+        self.spi_out = 0
+        self.choice: Phase2Choice | None = None
+        self.dh: DHKeyPair | None = None
+        self.gxy_qm: bytes | None = None
+        self.local_ts = ""
+        self.remote_ts = ""
+        self.pair: IpsecSaPair | None = None
+        self.rekey_of: IpsecSaPair | None = None
+
+    @property
+    def label(self) -> str:
+        child = f" {self.child.name}" if self.child else ""
+        return f"Quick Mode{child} (M-ID {self.message_id:08x})"
+
+    def set_state(self, new: str) -> None:
+        if new != self.state:
+            old, self.state = self.state, new
+            self.peer.emit(StateChanged, sa=self.label, old=old, new=new)
+
+    def hash1(self, rest: bytes) -> bytes:
+        return self.sa.hash.prf(self.sa.skeyid_a, self.message_id.to_bytes(4, "big") + rest)
+
+    def hash2(self, rest: bytes) -> bytes:
+        return self.sa.hash.prf(self.sa.skeyid_a, self.message_id.to_bytes(4, "big") + self.ni + rest)
+
+    def hash3(self) -> bytes:
+        return self.sa.hash.prf(self.sa.skeyid_a, b"\x00" + self.message_id.to_bytes(4, "big") + self.ni + self.nr)
+
+    def send_hashed(self, hash_fn, payloads: list[Payload], *, expect_reply: bool) -> None:  # noqa: ANN001
+        """Prepend HASH(n) computed over the encoded payloads that follow it."""
+        _, rest = encode_payloads(payloads) if payloads else (0, b"")
+        self.send([HashPayload(hash_fn(rest)), *payloads], encrypt=True, expect_reply=expect_reply)
+
+    def check_hash(self, payloads: list[Payload], plaintext: bytes, expected_fn, which: str) -> bool:  # noqa: ANN001
+        if not payloads or not isinstance(payloads[0], HashPayload):
+            self.abort(NotifyType.INVALID_HASH_INFORMATION, f"{which} must be the first payload")
+            return False
+        expected = self.hash3() if expected_fn == self.hash3 else expected_fn(payloads_after_hash(plaintext, payloads))
+        if payloads[0].data != expected:
+            self.abort(NotifyType.INVALID_HASH_INFORMATION, f"{which} does not verify: the message was altered or SKEYID_a differs")
+            return False
+        return True
+
+    def abort(self, notify_type: int, message: str) -> None:
+        """Send an error notify (protected Informational) and end the exchange."""
+        spi = self.spi_in.to_bytes(4, "big") if self.spi_in else b""
+        self.peer.send_notify(self.sa, notify_type, protect=True, protocol_id=ProtocolId.IPSEC_ESP, spi=spi)
+        self.fail(_name(notify_type), message, notify_type)
+        self.set_state("FAILED")
+        self.peer.exchange_failed(self)
+
+    def on_peer_notify(self, notify: NotifyPayload) -> None:
+        if notify.notify_type >= 8192 or self.done:
+            return
+        self.fail(f"PEER_{_name(notify.notify_type)}", explain_peer_notify(notify.notify_type), notify.notify_type)
+        self.set_state("FAILED")
+        self.peer.exchange_failed(self)
+
+    def new_spi(self) -> int:
+        return self.peer.allocate_spi()
+
+    def pfs_dh(self, group: int) -> bytes:
+        self.dh = dh_group(group).generate(self.peer.rng)
+        self.peer.emit(PublicValue, sa=self.label, name="g^x (PFS)", value=self.dh.public_bytes, note=f"DH group {group}")
+        return self.dh.public_bytes
+
+    def pfs_secret(self, ke: KEPayload | None) -> bool:
+        if self.dh is None:
+            return True
+        if ke is None:
+            self.abort(NotifyType.INVALID_KEY_INFORMATION, "PFS was negotiated but the message carries no KE payload")
+            return False
+        try:
+            self.gxy_qm = self.dh.shared_secret(ke.data)
+        except CryptoError as exc:
+            self.abort(NotifyType.INVALID_KEY_INFORMATION, f"PFS Diffie-Hellman failed: {exc}")
+            return False
+        self.peer.emit(KeyDerived, sa=self.label, name="g(qm)^xy", formula="PFS DH shared secret", value=self.gxy_qm, inputs=["KE (Quick Mode)"])
+        return True
+
+    def install(self) -> None:
+        """KEYMAT for both directions (RFC 2409 §5.5) and the SA pair."""
+        choice = self.choice
+        assert choice is not None
+        cipher = esp_cipher(choice.esp_id, choice.key_bits)
+        integ = esp_integrity(choice.auth_alg) if choice.auth_alg else None
+        enc_len = cipher.key_bits // 8 + cipher.salt_bytes
+        length = enc_len + (integ.key_bytes if integ else 0)
+        sas = {}
+        for direction, spi in (("inbound", self.spi_in), ("outbound", self.spi_out)):
+            keymat = kdf_v1.quick_mode_keymat(
+                self.sa.hash, self.sa.skeyid_d, ProtocolId.IPSEC_ESP, spi.to_bytes(4, "big"), self.ni, self.nr, length, self.gxy_qm
+            )
+            formula = "prf(SKEYID_d, " + ("g(qm)^xy | " if self.gxy_qm else "") + "protocol | SPI | Ni_b | Nr_b), expanded"
+            self.peer.emit(KeyDerived, sa=self.label, name=f"KEYMAT {direction} (SPI {spi:08x})", formula=formula, value=keymat, inputs=["SKEYID_d", "SPI", "Ni_b", "Nr_b"])
+            self.peer.emit(KeyDerived, sa=self.label, name=f"ESP encryption key (SPI {spi:08x})", formula="first bytes of KEYMAT", value=keymat[:enc_len], inputs=["KEYMAT"])
+            if integ:
+                self.peer.emit(KeyDerived, sa=self.label, name=f"ESP integrity key (SPI {spi:08x})", formula="KEYMAT after the encryption key", value=keymat[enc_len:], inputs=["KEYMAT"])
+            src, dst = (self.sa.remote[0], self.sa.local[0]) if direction == "inbound" else (self.sa.local[0], self.sa.remote[0])
+            sas[direction] = IpsecSa(
+                spi=spi,
+                src=src,
+                dst=dst,
+                encryption=esp_name(choice.esp_id, choice.key_bits),
+                integrity=integrity_name(choice.auth_alg),
+                enc_key=keymat[:enc_len],
+                integ_key=keymat[enc_len:],
+                esp_id=choice.esp_id,
+                key_bits=choice.key_bits,
+                auth_alg=choice.auth_alg,
+            )
+        now = self.peer.now
+        self.pair = IpsecSaPair(
+            child=self.child.name if self.child else "",
+            isakmp_sa=self.sa.label,
+            inbound=sas["inbound"],
+            outbound=sas["outbound"],
+            local_ts=self.local_ts,
+            remote_ts=self.remote_ts,
+            mode=mode_name(choice.mode),
+            udp_encapsulated=choice.udp_encapsulated,
+            pfs_group=choice.pfs_group,
+            lifetime=choice.lifetime,
+            established_at=now,
+            expires_at=now + choice.lifetime,
+            message_id=self.message_id,
+        )
+        self.done = True
+        self.timer = None
+        self.set_state("QM_ESTABLISHED")
+        self.peer.ipsec_established(self.sa, self.pair, initiator=self.initiator)
+        details = {
+            **self.pair.summary(),
+            "src_in": sas["inbound"].src,
+            "dst_in": sas["inbound"].dst,
+            "wireshark_encryption": cipher.wireshark_name,
+            "wireshark_integrity": integ.wireshark_name if integ else "NULL",
+        }
+        self.peer.emit(SaEstablished, sa_kind="ipsec", sa=self.label, details=details)
+
+
+def _name(notify_type: int) -> str:
+    try:
+        return NotifyType(notify_type).name
+    except ValueError:
+        return str(notify_type)
+
+
+def _mode_for(sa: IsakmpSa, ts: TransformSet) -> int:
+    """UDP-encapsulated modes when a NAT was detected (RFC 3947 §5.1)."""
+    if not sa.nat_detected:
+        return ts.mode_id
+    draft = sa.nat_t == PayloadType.NAT_D_DRAFT
+    if ts.mode == "tunnel":
+        return EncapsulationMode.UDP_TUNNEL_DRAFT if draft else EncapsulationMode.UDP_TUNNEL
+    return EncapsulationMode.UDP_TRANSPORT_DRAFT if draft else EncapsulationMode.UDP_TRANSPORT
+
+
+class QuickModeInitiator(QuickMode):
+    """Quick Mode as initiator: messages 1 and 3."""
+
+    def start(self, child: ChildConfig) -> None:
+        self.child = child
+        self.spi_in = self.new_spi()
+        self.ni = self.peer.rng.random_bytes(NONCE_SIZE)
+        transforms = [ts.to_transform(n, mode_id=_mode_for(self.sa, ts)) for n, ts in enumerate(child.transform_sets, 1)]
+        self.offered = SAPayload([Proposal(1, ProtocolId.IPSEC_ESP, self.spi_in.to_bytes(4, "big"), transforms)])
+        payloads: list[Payload] = [self.offered, NoncePayload(self.ni)]
+        if child.pfs_group:
+            payloads.append(KEPayload(self.pfs_dh(child.pfs_group)))
+        self.local_ts, self.remote_ts = str(child.local_net), str(child.remote_net)
+        payloads += [ts_payload(child.local_net), ts_payload(child.remote_net)]
+        self.peer.emit(PublicValue, sa=self.label, name="Ni (Quick Mode)", value=self.ni, note=f"inbound SPI {self.spi_in:08x}")
+        self.send_hashed(self.hash1, payloads, expect_reply=True)
+        self.set_state("QM_I1_SENT")
+
+    def accepts_after_done(self) -> bool:
+        return False
+
+    def handle(self, payloads, msg: Message, src, dst, plaintext) -> None:  # noqa: ANN001
+        if self.index != 2:
+            return
+        nonce = first(payloads, NoncePayload)
+        if nonce is None:
+            self.abort(NotifyType.PAYLOAD_MALFORMED, "message 2 carries no nonce")
+            return
+        self.nr = nonce.data
+        if not self.check_hash(payloads, plaintext, self.hash2, "HASH(2)"):
+            return
+        answer = first(payloads, SAPayload)
+        chosen = [(p, t) for p in (answer.proposals if answer else []) for t in p.transforms]
+        if len(chosen) != 1 or len(chosen[0][0].spi) != 4:
+            self.abort(NotifyType.BAD_PROPOSAL_SYNTAX, "the responder must return exactly one ESP transform with a 4-byte SPI")
+            return
+        prop, t = chosen[0]
+        assert self.child is not None
+        ts = self.child.transform_sets[t.number - 1] if 0 < t.number <= len(self.child.transform_sets) else None
+        check, choice = check_phase2_transform(t, ts) if ts else (None, None)
+        if choice is None:
+            self.abort(NotifyType.BAD_PROPOSAL_SYNTAX, "the responder chose an ESP transform we did not offer")
+            return
+        for n in (p for p in payloads if isinstance(p, NotifyPayload) and p.notify_type == NotifyType.RESPONDER_LIFETIME):
+            life = _responder_lifetime(n)
+            if life and life < choice.lifetime:
+                self.peer.emit(
+                    PolicyDecision, phase=2, exchange=self.name, accepted=True,
+                    explanation=[f"The responder's lifetime is shorter (RESPONDER-LIFETIME {life} s): using {life} s instead of {choice.lifetime} s."],
+                )
+                choice = Phase2Choice(**{**choice.__dict__, "lifetime": life})
+        self.choice = choice
+        self.peer.emit(
+            PolicyDecision, phase=2, exchange=self.name, accepted=True,
+            explanation=[f"The responder chose our ESP transform {t.number} ({choice.describe()})."],
+            checks=[check], chosen=choice.as_dict(),
+        )
+        self.spi_out = int.from_bytes(prop.spi, "big")
+        if not self.pfs_secret(first(payloads, KEPayload)):
+            return
+        self.send([HashPayload(self.hash3())], encrypt=True, expect_reply=False)
+        self.install()
+
+
+def _responder_lifetime(n: NotifyPayload) -> int | None:
+    """Seconds from a RESPONDER-LIFETIME notification's attribute list (RFC 2407 §4.6.3.1)."""
+    data, attrs, pos = n.data, [], 0
+    while pos + 4 <= len(data):
+        af_type = int.from_bytes(data[pos : pos + 2], "big")
+        if af_type & 0x8000:
+            attrs.append((af_type & 0x7FFF, int.from_bytes(data[pos + 2 : pos + 4], "big")))
+            pos += 4
+        else:
+            length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+            attrs.append((af_type, int.from_bytes(data[pos + 4 : pos + 4 + length], "big")))
+            pos += 4 + length
+    life_type = None
+    for typ, val in attrs:
+        if typ == IpsecAttribute.SA_LIFE_TYPE:
+            life_type = val
+        elif typ == IpsecAttribute.SA_LIFE_DURATION and life_type == LifeType.SECONDS:
+            return val
+    return None
+
+
+class QuickModeResponder(QuickMode):
+    """Quick Mode as responder: message 2."""
+
+    def handle(self, payloads, msg: Message, src, dst, plaintext) -> None:  # noqa: ANN001
+        if self.index == 1:
+            self._on_qm1(payloads, plaintext)
+        elif self.index == 3:
+            if not self.check_hash(payloads, plaintext, self.hash3, "HASH(3)"):
+                return
+            self.install()
+
+    def _find_child(self, ids: list[IDPayload]) -> ChildConfig | None:
+        conn = self.sa.connection
+        if len(ids) == 2:
+            remote, local = ts_network(ids[0]), ts_network(ids[1])
+        else:
+            remote = ipaddress.ip_network(self.sa.remote[0])
+            local = ipaddress.ip_network(self.sa.local[0])
+        self.remote_ts, self.local_ts = str(remote), str(local)
+        if conn is None or remote is None or local is None:
+            return None
+        for child in conn.children:
+            if child.local_net == local and child.remote_net == remote:
+                return child
+        return None
+
+    def _on_qm1(self, payloads: list[Payload], plaintext: bytes) -> None:
+        nonce = first(payloads, NoncePayload)
+        if nonce is None:
+            self.abort(NotifyType.PAYLOAD_MALFORMED, "message 1 carries no nonce")
+            return
+        self.ni = nonce.data
+        if not self.check_hash(payloads, plaintext, self.hash1, "HASH(1)"):
+            return
+        ids = [p for p in payloads if isinstance(p, IDPayload)]
+        child = self._find_child(ids)
+        if child is None:
+            conn = self.sa.connection
+            known = ", ".join(f"{c.name}: {c.remote_ts} <-> {c.local_ts}" for c in (conn.children if conn else ()))
+            self.peer.emit(
+                PolicyDecision, phase=2, exchange=self.name, accepted=False,
+                explanation=[
+                    f"The initiator proposed traffic {self.remote_ts} <-> {self.local_ts} (IDci, IDcr), "
+                    f"but no local child mirrors it (configured: {known or 'none'}).",
+                    "INVALID_ID_INFORMATION is sent: make the proxy identities mirror each other.",
+                ],
+            )
+            self.abort(NotifyType.INVALID_ID_INFORMATION, f"no local policy for {self.remote_ts} <-> {self.local_ts}")
+            return
+        self.child = child
+        offer = first(payloads, SAPayload)
+        proposals = [p for p in (offer.proposals if offer else []) if p.protocol_id == ProtocolId.IPSEC_ESP]
+        transforms = [t for p in proposals for t in p.transforms]
+        result = match_phase2(transforms, child.transform_sets)
+        choice = result.choice if isinstance(result.choice, Phase2Choice) else None
+        if choice is not None:
+            try:
+                esp_cipher(choice.esp_id, choice.key_bits)
+                if choice.auth_alg:
+                    esp_integrity(choice.auth_alg)
+            except CryptoError as exc:
+                result.explanation.append(f"ipseclab cannot carry it out: {exc}")
+                choice = None
+        self.peer.emit(
+            PolicyDecision, phase=2, exchange=self.name, accepted=choice is not None,
+            explanation=result.explanation, checks=result.checks, chosen=choice.as_dict() if choice else None,
+        )
+        if choice is None:
+            self.abort(NotifyType.NO_PROPOSAL_CHOSEN, "no offered ESP transform matches a local transform set")
+            return
+        ke = first(payloads, KEPayload)
+        if choice.pfs_group and ke is None:
+            self.abort(NotifyType.INVALID_KEY_INFORMATION, "PFS group negotiated but no KE payload was sent")
+            return
+        prop = next(p for p in proposals if choice.transform in p.transforms)
+        if len(prop.spi) != 4:
+            self.abort(NotifyType.INVALID_SPI, f"an ESP SPI must be 4 bytes, got {len(prop.spi)}")
+            return
+        self.choice = choice
+        self.spi_out = int.from_bytes(prop.spi, "big")
+        self.spi_in = self.new_spi()
+        self.nr = self.peer.rng.random_bytes(NONCE_SIZE)
+        reply: list[Payload] = [
+            SAPayload([Proposal(prop.number, ProtocolId.IPSEC_ESP, self.spi_in.to_bytes(4, "big"), [choice.transform])], offer.doi, offer.situation),
+            NoncePayload(self.nr),
+        ]
+        if choice.pfs_group:
+            reply.append(KEPayload(self.pfs_dh(choice.pfs_group)))
+            if not self.pfs_secret(ke):
+                return
+        reply += ids
+        if choice.offered_lifetime and choice.offered_lifetime > choice.lifetime:
+            attrs = Attribute(IpsecAttribute.SA_LIFE_TYPE, LifeType.SECONDS).encode() + Attribute(
+                IpsecAttribute.SA_LIFE_DURATION, choice.lifetime, tlv=choice.lifetime > 0xFFFF
+            ).encode()
+            reply.append(NotifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.IPSEC_ESP, self.spi_in.to_bytes(4, "big"), attrs))
+        self.send_hashed(self.hash2, reply, expect_reply=True)
+        self.set_state("QM_R1_SENT")
+
+
+__all__ = ["QuickModeInitiator", "QuickModeResponder", "ErrorEvent"]

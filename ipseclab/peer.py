@@ -1,0 +1,435 @@
+"""A sans-I/O IKEv1 peer: configuration, SA database and running exchanges.
+
+In the spirit of aioquic's ``QuicConnection`` and h11's ``Connection``, a
+:class:`Peer` never touches sockets, clocks or threads.  It is fed datagrams with
+their addresses and the current time, and it is polled for datagrams to send, the
+next timer and trace events::
+
+    peer.initiate("site", now)
+    peer.receive_datagram(data, src, dst, now)
+    for d in peer.datagrams_to_send(): ...
+    peer.get_timer(); peer.handle_timer(now)
+    while (event := peer.next_event()) is not None: ...
+
+Everything else — the in-memory stepper, asyncio UDP sockets, TUN, widgets — is
+an adapter around these calls.
+
+Datagrams on the NAT-T port carry a four-byte zero non-ESP marker before IKE
+(RFC 3948 §2.2); a single 0xFF byte is a NAT keepalive (RFC 3948 §2.3).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from ipseclab.config import Connection, PeerConfig
+from ipseclab.crypto.rng import Rng, SystemRng
+from ipseclab.errors import ConfigError, ParseError
+from ipseclab.ikev1.aggressive_mode import AggressiveModeInitiator, AggressiveModeResponder
+from ipseclab.ikev1.exchange import Exchange
+from ipseclab.ikev1.informational import Informational
+from ipseclab.ikev1.isakmp_sa import IsakmpSa
+from ipseclab.ikev1.main_mode import MainModeInitiator, MainModeResponder, Phase1Exchange
+from ipseclab.ikev1.quick_mode import QuickMode, QuickModeInitiator, QuickModeResponder
+from ipseclab.sa import IpsecSaPair
+from ipseclab.trace import Address, ErrorEvent, Event, Info, PortFloated, SaDeleted, SaEstablished
+from ipseclab.wire.constants import ExchangeType, HeaderFlag, NotifyType, ProtocolId
+from ipseclab.wire.isakmp import DeletePayload, Message, NotifyPayload
+
+NON_ESP_MARKER = b"\x00\x00\x00\x00"
+NATT_KEEPALIVE = b"\xff"
+
+
+@dataclass(frozen=True)
+class Datagram:
+    """One UDP datagram: the exact payload (with a non-ESP marker on 4500) and its addresses."""
+
+    data: bytes
+    src: Address
+    dst: Address
+
+
+class Peer:
+    """One IKEv1 peer, sans-I/O."""
+
+    def __init__(self, config: PeerConfig, *, rng: Rng | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self.rng: Rng = rng or SystemRng()
+        self.now = 0.0
+        self.isakmp_sas: dict[bytes, IsakmpSa] = {}
+        self.exchanges: dict[tuple[bytes, int], Exchange] = {}
+        self.ipsec_sas: list[IpsecSaPair] = []
+        self.counters: dict[str, int] = {}
+        self._out: deque[Datagram] = deque()
+        self._events: deque[Event] = deque()
+        self._seq = 0
+        self._spis: set[int] = set()
+        self._pending: dict[bytes, list[tuple[Message, bytes, Address, Address]]] = {}
+
+    def __repr__(self) -> str:
+        return f"<Peer {self.name} {self.config.address} sas={len(self.isakmp_sas)} ipsec={len(self.ipsec_sas)}>"
+
+    # -- outputs -----------------------------------------------------------------
+
+    def emit(self, cls: type[Event], **fields: Any) -> None:
+        self._seq += 1
+        self._events.append(cls(peer=self.name, time=self.now, seq=self._seq, **fields))
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def datagrams_to_send(self) -> list[Datagram]:
+        out = list(self._out)
+        self._out.clear()
+        return out
+
+    def queue(self, dgram: Datagram) -> None:
+        self._out.append(dgram)
+
+    def count(self, what: str) -> None:
+        self.counters[what] = self.counters.get(what, 0) + 1
+
+    def make_datagram(self, sa: IsakmpSa, raw: bytes) -> Datagram:
+        data = NON_ESP_MARKER + raw if sa.floated else raw
+        return Datagram(data, sa.local, sa.remote)
+
+    def allocate_spi(self) -> int:
+        while True:
+            spi = int.from_bytes(self.rng.random_bytes(4), "big")
+            if spi >= 256 and spi not in self._spis:
+                self._spis.add(spi)
+                return spi
+
+    # -- timers ------------------------------------------------------------------
+
+    def get_timer(self) -> float | None:
+        times = [e.timer for e in self.exchanges.values() if e.timer is not None]
+        times += [sa.expires_at for sa in self.isakmp_sas.values() if sa.expires_at is not None]
+        times += [p.expires_at for p in self.ipsec_sas]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        self.now = now
+        for ex in list(self.exchanges.values()):
+            ex.on_timer(now)
+        for pair in [p for p in self.ipsec_sas if p.expires_at <= now]:
+            self._expire_ipsec(pair)
+        for sa in [s for s in self.isakmp_sas.values() if s.expires_at is not None and s.expires_at <= now]:
+            self._expire_isakmp(sa)
+
+    # -- initiating ----------------------------------------------------------------
+
+    def initiate(self, connection_name: str, now: float) -> IsakmpSa:
+        """Start phase 1 (Main or Aggressive Mode) for a connection; Quick Modes follow."""
+        self.now = now
+        conn = self.config.connection_named(connection_name)
+        return self._start_phase1(conn)
+
+    def _start_phase1(self, conn: Connection) -> IsakmpSa:
+        icookie = self._new_cookie()
+        sa = IsakmpSa(
+            icookie=icookie,
+            rcookie=bytes(8),
+            initiator=True,
+            local=(self.config.address, self.config.port),
+            remote=(conn.remote_address, conn.remote_port),
+            connection=conn,
+            mode=conn.mode,
+            state="MM_NO_STATE" if conn.mode == "main" else "AG_NO_STATE",
+        )
+        self.isakmp_sas[icookie] = sa
+        ex: MainModeInitiator | AggressiveModeInitiator
+        ex = MainModeInitiator(self, sa, True) if conn.mode == "main" else AggressiveModeInitiator(self, sa, True)
+        self.exchanges[(icookie, 0)] = ex
+        self.emit(Info, sa=sa.label, message=f"initiating connection {conn.name} ({conn.mode} mode) to {conn.remote_address}")
+        ex.start()
+        return sa
+
+    def _new_cookie(self) -> bytes:
+        while True:
+            cookie = self.rng.random_bytes(8)
+            if cookie != bytes(8) and cookie not in self.isakmp_sas:
+                return cookie
+
+    def start_quick_mode(self, sa: IsakmpSa, child_name: str) -> QuickModeInitiator:
+        conn = sa.connection
+        if conn is None:
+            raise ConfigError("this ISAKMP SA has no connection to take children from")
+        child = next((c for c in conn.children if c.name == child_name), None)
+        if child is None:
+            raise ConfigError(f"connection {conn.name} has no child {child_name!r}")
+        mid = self._new_message_id(sa)
+        qm = QuickModeInitiator(self, sa, mid, True)
+        self.exchanges[(sa.icookie, mid)] = qm
+        qm.start(child)
+        return qm
+
+    def _new_message_id(self, sa: IsakmpSa) -> int:
+        while True:
+            mid = int.from_bytes(self.rng.random_bytes(4), "big")
+            if mid and mid not in sa.used_message_ids:
+                sa.used_message_ids.add(mid)
+                return mid
+
+    # -- callbacks from exchanges ------------------------------------------------
+
+    def phase1_established(self, sa: IsakmpSa) -> None:
+        assert sa.choice is not None
+        sa.established_at = self.now
+        sa.expires_at = self.now + sa.choice.lifetime
+        self.emit(
+            SaEstablished,
+            sa_kind="isakmp",
+            sa=sa.label,
+            details={
+                "role": "initiator" if sa.initiator else "responder",
+                "mode": sa.mode,
+                "peer": f"{sa.remote[0]}:{sa.remote[1]}",
+                "peer_id": sa.peer_identity,
+                **sa.choice.as_dict(),
+                "nat_t": bool(sa.nat_t),
+                "nat_detected": sa.nat_detected,
+            },
+        )
+        if sa.initiator and sa.connection is not None:
+            live = {p.child for p in self.ipsec_sas}
+            for child in sa.connection.children:
+                if child.name not in live:
+                    self.start_quick_mode(sa, child.name)
+        for msg, data, src, dst in self._pending.pop(sa.icookie, []):
+            self.emit(Info, sa=sa.label, message="processing a Quick Mode message that arrived before phase 1 completed")
+            self._dispatch(sa, msg, data, src, dst)
+
+    def ipsec_established(self, sa: IsakmpSa, pair: IpsecSaPair, *, initiator: bool) -> None:
+        sa.children.append(pair)
+        self.ipsec_sas.append(pair)
+
+    def exchange_failed(self, ex: Exchange) -> None:
+        if isinstance(ex, Phase1Exchange):
+            ex.sa.failed = True
+            ex.sa.expires_at = None
+            self.emit(SaDeleted, sa_kind="isakmp", sa=ex.sa.label, reason="phase 1 failed")
+
+    def send_notify(
+        self,
+        sa: IsakmpSa,
+        notify_type: int,
+        *,
+        protect: bool,
+        protocol_id: int = ProtocolId.ISAKMP,
+        spi: bytes = b"",
+        data: bytes = b"",
+    ) -> None:
+        """Send one notification in an Informational exchange (protected once keys exist)."""
+        if protocol_id == ProtocolId.ISAKMP and not spi:
+            spi = sa.icookie + sa.rcookie
+        payload = NotifyPayload(notify_type, protocol_id, spi, data)
+        self._send_informational(sa, [payload], protect=protect)
+
+    def _send_informational(self, sa: IsakmpSa, payloads: list, *, protect: bool) -> None:
+        mid = self._new_message_id(sa)
+        info = Informational(self, sa, mid, True)
+        if protect and sa.skeyid_a and sa.last_phase1_block:
+            info.send_protected(payloads)
+        else:
+            info.send_clear(payloads)
+
+    def peer_notify(self, sa: IsakmpSa, notify: NotifyPayload) -> None:
+        """Route an error notification to the exchange it concerns."""
+        targets = [ex for (cookie, _), ex in self.exchanges.items() if cookie == sa.icookie and not ex.done]
+        if notify.protocol_id == ProtocolId.IPSEC_ESP:
+            targets = [ex for ex in targets if isinstance(ex, QuickMode)]
+        elif not sa.established:
+            targets = [ex for ex in targets if isinstance(ex, Phase1Exchange)]
+        for ex in targets:
+            ex.on_peer_notify(notify)
+
+    # -- deleting and expiry -----------------------------------------------------
+
+    def delete_isakmp(self, sa: IsakmpSa, reason: str, *, notify_peer: bool = True) -> None:
+        if notify_peer and sa.established:
+            self._send_informational(sa, [DeletePayload(ProtocolId.ISAKMP, 16, [sa.icookie + sa.rcookie])], protect=True)
+        self.isakmp_sas.pop(sa.icookie, None)
+        for key in [k for k in self.exchanges if k[0] == sa.icookie]:
+            del self.exchanges[key]
+        sa.state = "DELETED"
+        sa.expires_at = None
+        self.emit(SaDeleted, sa_kind="isakmp", sa=sa.label, reason=reason)
+
+    def delete_ipsec(self, pair: IpsecSaPair, reason: str, *, notify_peer: bool = True) -> None:
+        sa = next((s for s in self.isakmp_sas.values() if pair in s.children), None)
+        if notify_peer and sa is not None and sa.established:
+            self._send_informational(sa, [DeletePayload(ProtocolId.IPSEC_ESP, 4, [pair.inbound.spi.to_bytes(4, "big")])], protect=True)
+        if pair in self.ipsec_sas:
+            self.ipsec_sas.remove(pair)
+        if sa is not None and pair in sa.children:
+            sa.children.remove(pair)
+        pair.state = "DELETED"
+        self.emit(SaDeleted, sa_kind="ipsec", sa=f"{pair.child} SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}", reason=reason)
+
+    def _expire_isakmp(self, sa: IsakmpSa) -> None:
+        conn = sa.connection
+        self.delete_isakmp(sa, f"lifetime of {sa.choice.lifetime if sa.choice else '?'} s expired")
+        if sa.initiator and conn is not None and conn.keep_up:
+            self.emit(Info, sa=sa.label, message=f"re-negotiating connection {conn.name}: new ISAKMP SA")
+            self._start_phase1(conn)
+
+    def _expire_ipsec(self, pair: IpsecSaPair) -> None:
+        self.delete_ipsec(pair, f"lifetime of {pair.lifetime} s expired")
+        self._renew_child(pair)
+
+    def _renew_child(self, pair: IpsecSaPair) -> None:
+        """The peer that initiates the connection negotiates replacement IPsec SAs."""
+        sa = next((s for s in self.isakmp_sas.values() if s.established and s.initiator and s.connection), None)
+        if sa is None or sa.connection is None or not sa.connection.keep_up:
+            return
+        if any(c.name == pair.child for c in sa.connection.children):
+            self.emit(Info, sa=sa.label, message=f"negotiating new IPsec SAs for child {pair.child}")
+            self.start_quick_mode(sa, pair.child)
+
+    def remote_deleted_isakmp(self, sa: IsakmpSa) -> None:
+        conn = sa.connection
+        self.delete_isakmp(sa, "deleted by the peer", notify_peer=False)
+        if sa.initiator and conn is not None and conn.keep_up:
+            self.emit(Info, sa=sa.label, message=f"re-negotiating connection {conn.name}: new ISAKMP SA")
+            self._start_phase1(conn)
+
+    def remote_deleted_ipsec(self, sa: IsakmpSa, spi: int) -> None:
+        for pair in [p for p in self.ipsec_sas if p.outbound.spi == spi]:
+            self.delete_ipsec(pair, "deleted by the peer", notify_peer=False)
+            self._renew_child(pair)
+
+    def terminate(self, now: float) -> None:
+        """Delete every SA, telling the peer (Informational Delete)."""
+        self.now = now
+        for pair in list(self.ipsec_sas):
+            self.delete_ipsec(pair, "terminated")
+        for sa in list(self.isakmp_sas.values()):
+            self.delete_isakmp(sa, "terminated", notify_peer=sa.established)
+
+    # -- receiving ---------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, src: Address, dst: Address, now: float) -> None:
+        """Feed one UDP payload received from ``src`` on local address ``dst``."""
+        self.now = now
+        marker = False
+        if dst[1] == self.config.natt_port:
+            if data == NATT_KEEPALIVE:
+                self.count("natt_keepalives")
+                return
+            if len(data) < 4:
+                self.count("natt_truncated")
+                self.emit(ErrorEvent, sa="-", code="TRUNCATED", message=f"{len(data)}-byte datagram on the NAT-T port: dropped")
+                return
+            if data[:4] != NON_ESP_MARKER:
+                self.count("esp_without_data_plane")
+                return
+            data, marker = data[4:], True
+        try:
+            msg = Message.decode(data)
+        except ParseError as exc:
+            self.count("malformed")
+            self.emit(ErrorEvent, sa="-", code="MALFORMED", message=f"undecodable ISAKMP message from {src[0]}:{src[1]}: {exc}")
+            return
+        if msg.version >> 4 != 1:
+            self.count("bad_version")
+            self.emit(ErrorEvent, sa="-", code="INVALID_MAJOR_VERSION", message=f"ISAKMP version {msg.version >> 4}.{msg.version & 15} is not IKEv1: dropped")
+            return
+        sa = self.isakmp_sas.get(msg.icookie)
+        if sa is None:
+            self._new_responder(msg, data, src, dst)
+            return
+        if sa.rcookie == bytes(8) and sa.initiator and msg.rcookie != bytes(8):
+            sa.rcookie = msg.rcookie
+        elif msg.rcookie not in (sa.rcookie, bytes(8)):
+            self.count("invalid_cookie")
+            self.emit(ErrorEvent, sa=sa.label, code="INVALID_COOKIE", message="responder cookie does not match this SA: dropped")
+            return
+        if marker and sa.nat_t and (src != sa.remote or dst != sa.local):
+            old = sa.remote
+            sa.local, sa.remote, sa.floated = dst, src, True
+            self.emit(PortFloated, sa=sa.label, old=old, new=src)
+        self._dispatch(sa, msg, data, src, dst)
+
+    def _new_responder(self, msg: Message, data: bytes, src: Address, dst: Address) -> None:
+        if msg.rcookie != bytes(8) or msg.message_id != 0 or msg.exchange_type not in (ExchangeType.MAIN, ExchangeType.AGGRESSIVE):
+            self.count("unknown_sa")
+            self.emit(ErrorEvent, sa="-", code="INVALID_COOKIE", message=f"message for unknown cookies {msg.icookie.hex()}/{msg.rcookie.hex()} from {src[0]}: dropped")
+            return
+        if msg.flags & HeaderFlag.ENCRYPTION:
+            self.count("malformed")
+            return
+        conn = self.config.connection_for(src[0])
+        aggressive = msg.exchange_type == ExchangeType.AGGRESSIVE
+        sa = IsakmpSa(
+            icookie=msg.icookie,
+            rcookie=self._new_cookie(),
+            initiator=False,
+            local=dst,
+            remote=src,
+            connection=conn,
+            mode="aggressive" if aggressive else "main",
+            state="AG_NO_STATE" if aggressive else "MM_NO_STATE",
+        )
+        self.isakmp_sas[sa.icookie] = sa
+        ex = AggressiveModeResponder(self, sa, False) if aggressive else MainModeResponder(self, sa, False)
+        self.exchanges[(sa.icookie, 0)] = ex
+        ex.receive(msg, data, src, dst)
+
+    def _dispatch(self, sa: IsakmpSa, msg: Message, data: bytes, src: Address, dst: Address) -> None:
+        key = (sa.icookie, msg.message_id)
+        if msg.exchange_type == ExchangeType.INFORMATIONAL:
+            Informational(self, sa, msg.message_id, False).receive(msg, data, src, dst)
+            return
+        ex = self.exchanges.get(key)
+        if ex is not None:
+            if ex.exchange_type != msg.exchange_type:
+                self.count("wrong_exchange_type")
+                self.emit(ErrorEvent, sa=sa.label, code="INVALID_EXCHANGE_TYPE", message=f"exchange type {msg.exchange_type} for a running {ex.name}: dropped")
+                return
+            ex.receive(msg, data, src, dst)
+            return
+        if msg.exchange_type != ExchangeType.QUICK or msg.message_id == 0:
+            self.count("unexpected")
+            self.emit(ErrorEvent, sa=sa.label, code="UNEXPECTED", message=f"unexpected exchange type {msg.exchange_type} with message ID {msg.message_id:08x}: dropped")
+            return
+        if not sa.established:
+            if sa.failed:
+                return
+            self._pending.setdefault(sa.icookie, []).append((msg, data, src, dst))
+            self.emit(Info, sa=sa.label, message="Quick Mode request before phase 1 completed: held until it does")
+            return
+        if msg.message_id in sa.used_message_ids:
+            self.count("stale_message_id")
+            return
+        sa.used_message_ids.add(msg.message_id)
+        qm = QuickModeResponder(self, sa, msg.message_id, False)
+        self.exchanges[key] = qm
+        qm.receive(msg, data, src, dst)
+
+    # -- views -------------------------------------------------------------------
+
+    def sa_table(self) -> dict[str, Any]:
+        """The SA database as plain data (no keys)."""
+        return {
+            "isakmp": [
+                {
+                    "cookies": f"{sa.icookie.hex()}/{sa.rcookie.hex()}",
+                    "role": "initiator" if sa.initiator else "responder",
+                    "state": sa.state,
+                    "local": f"{sa.local[0]}:{sa.local[1]}",
+                    "remote": f"{sa.remote[0]}:{sa.remote[1]}",
+                    "suite": sa.choice.describe() if sa.choice else None,
+                    "expires_at": sa.expires_at,
+                }
+                for sa in self.isakmp_sas.values()
+            ],
+            "ipsec": [p.summary() for p in self.ipsec_sas],
+            "counters": dict(self.counters),
+        }
+
+
+__all__ = ["Datagram", "Peer", "NotifyType"]

@@ -1,0 +1,64 @@
+"""SA records: the IPsec SAs negotiated by Quick Mode (RFC 2409 §5.5).
+
+One Quick Mode creates a *pair*: an inbound SA whose SPI this peer chose and an
+outbound SA whose SPI the other peer chose.  Keys are secret (hidden from repr);
+:meth:`IpsecSaPair.summary` is what the SA table and trace events show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class IpsecSa:
+    """One direction of an ESP SA (RFC 4303): SPI, addresses and keying material."""
+
+    spi: int
+    src: str
+    dst: str
+    encryption: str
+    integrity: str
+    enc_key: bytes = field(repr=False)
+    integ_key: bytes = field(repr=False)
+    esp_id: int = 0
+    key_bits: int | None = None
+    auth_alg: int | None = None
+    packets: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class IpsecSaPair:
+    """Inbound and outbound SAs of one child, with what they protect and until when."""
+
+    child: str
+    isakmp_sa: str
+    inbound: IpsecSa
+    outbound: IpsecSa
+    local_ts: str
+    remote_ts: str
+    mode: str
+    udp_encapsulated: bool
+    pfs_group: int | None
+    lifetime: int
+    established_at: float
+    expires_at: float
+    message_id: int
+    state: str = "ESTABLISHED"
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "child": self.child,
+            "spi_in": f"{self.inbound.spi:08x}",
+            "spi_out": f"{self.outbound.spi:08x}",
+            "local_ts": self.local_ts,
+            "remote_ts": self.remote_ts,
+            "encryption": self.inbound.encryption,
+            "integrity": self.inbound.integrity,
+            "mode": self.mode,
+            "udp_encapsulated": self.udp_encapsulated,
+            "pfs_group": self.pfs_group,
+            "lifetime": self.lifetime,
+            "state": self.state,
+        }

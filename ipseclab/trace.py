@@ -1,0 +1,349 @@
+"""Trace events: the one stream everything visible is built from.
+
+Every message sent or received, every state change, derived key, policy decision,
+NAT detection and SA life-cycle step is an :class:`Event`.  Events are plain data
+(dataclasses of str/int/float/bytes/lists/dicts) and serialise to JSON with
+:func:`event_to_dict` / :func:`event_from_dict`, so widgets, the CLI, pcap and key
+export and tests consume the same records, whether the peer runs in this process
+or in a daemon elsewhere.
+
+Secrets (derived keys, shared secrets) live only in :class:`KeyDerived` events; they
+are hidden from ``repr`` and replaced by ``"<secret>"`` in JSON unless the caller
+asks for them explicitly (``include_secrets=True``) — a key export does, a log
+does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+Address = tuple[str, int]
+
+SECRET_PLACEHOLDER = "<secret>"
+
+
+@dataclass
+class Event:
+    """Common fields of every trace event.
+
+    ``peer`` names the peer that emitted the event, ``time`` is the peer's clock
+    (simulated or real) and ``seq`` a per-peer monotonic index.
+    """
+
+    kind: ClassVar[str] = "event"
+    peer: str
+    time: float
+    seq: int = field(default=0, kw_only=True)
+
+    def describe(self) -> str:
+        """One line of plain words for logs and the CLI."""
+        return self.kind
+
+
+@dataclass
+class MessageEvent(Event):
+    """An IKE message sent or received (RFC 2408 §3.1 header plus payload chain).
+
+    ``exchange`` is the exchange's teaching name ("Main Mode", "Quick Mode" …),
+    ``index`` the message's 1-based position in that exchange, ``summary`` the
+    textbook notation (``HDR*, IDii, HASH_I``), ``raw`` the exact UDP payload
+    (without the non-ESP marker), ``plaintext`` the decrypted body (with padding)
+    for encrypted messages, and ``tree`` the decoded payload tree
+    (:func:`ipseclab.wire.tree.message_tree`).
+    """
+
+    kind: ClassVar[str] = "message"
+    direction: str  # "sent" | "received"
+    exchange: str
+    exchange_type: int
+    index: int
+    sender_role: str  # "initiator" | "responder" of this exchange
+    icookie: str
+    rcookie: str
+    message_id: int
+    src: Address
+    dst: Address
+    raw: bytes
+    summary: str
+    encrypted: bool = False
+    plaintext: bytes | None = None
+    tree: dict[str, Any] = field(default_factory=dict)
+    retransmission: bool = False
+    non_esp_marker: bool = False
+    ike_version: int = 1
+
+    def describe(self) -> str:
+        arrow = "->" if self.direction == "sent" else "<-"
+        again = " (retransmission)" if self.retransmission else ""
+        return (
+            f"{self.exchange} #{self.index} {arrow} {self.summary}  "
+            f"[{self.src[0]}:{self.src[1]} > {self.dst[0]}:{self.dst[1]}]{again}"
+        )
+
+
+@dataclass
+class StateChanged(Event):
+    """An SA or exchange moved from one state to another (names like ``MM_SA_SENT``)."""
+
+    kind: ClassVar[str] = "state"
+    sa: str
+    old: str
+    new: str
+
+    def describe(self) -> str:
+        return f"{self.sa}: {self.old} -> {self.new}"
+
+
+@dataclass
+class KeyDerived(Event):
+    """A value derived during keying (RFC 2409 §5), always treated as secret.
+
+    ``formula`` is the RFC notation, ``inputs`` the names of what went in.
+    """
+
+    kind: ClassVar[str] = "key"
+    sa: str
+    name: str
+    formula: str
+    value: bytes = field(repr=False)
+    inputs: list[str] = field(default_factory=list)
+    secret: bool = True
+
+    def describe(self) -> str:
+        return f"{self.sa}: derived {self.name} = {self.formula} ({len(self.value)} bytes)"
+
+
+@dataclass
+class PublicValue(Event):
+    """A non-secret value worth showing: DH public values, nonces, cookies, NAT-D hashes."""
+
+    kind: ClassVar[str] = "public"
+    sa: str
+    name: str
+    value: bytes
+    note: str = ""
+
+    def describe(self) -> str:
+        return f"{self.sa}: {self.name} ({len(self.value)} bytes) {self.note}".rstrip()
+
+
+@dataclass
+class AttributeCheck:
+    """One attribute of an offered transform compared with one local policy."""
+
+    attribute: str
+    offered: str
+    policy: str
+    match: bool
+    message: str = ""
+
+
+@dataclass
+class TransformCheck:
+    """One offered transform compared with one local policy (priority order)."""
+
+    transform: int
+    policy: str
+    checks: list[AttributeCheck]
+    accepted: bool
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PolicyDecision(Event):
+    """The responder's (or initiator's) verdict on a proposal, transform by transform.
+
+    ``explanation`` holds the plain-words lines a student reads; ``checks`` the
+    structured comparison behind them; ``chosen`` the accepted transform (or
+    ``None`` with ``accepted`` false and NO_PROPOSAL_CHOSEN sent).
+    """
+
+    kind: ClassVar[str] = "policy"
+    phase: int
+    exchange: str
+    accepted: bool
+    explanation: list[str]
+    checks: list[TransformCheck] = field(default_factory=list)
+    chosen: dict[str, Any] | None = None
+
+    def describe(self) -> str:
+        head = "accepted" if self.accepted else "rejected (NO_PROPOSAL_CHOSEN)"
+        return f"phase {self.phase} proposal {head}: " + "; ".join(self.explanation[-3:])
+
+
+@dataclass
+class SaEstablished(Event):
+    """An ISAKMP SA (phase 1) or a pair of IPsec SAs (phase 2) is ready for use."""
+
+    kind: ClassVar[str] = "sa-up"
+    sa_kind: str  # "isakmp" | "ipsec"
+    sa: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        text = ", ".join(f"{k}={v}" for k, v in self.details.items())
+        return f"{self.sa_kind.upper()} SA established: {self.sa} ({text})"
+
+
+@dataclass
+class SaDeleted(Event):
+    """An SA was deleted or expired (``reason`` says which and why)."""
+
+    kind: ClassVar[str] = "sa-down"
+    sa_kind: str
+    sa: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.sa_kind.upper()} SA deleted: {self.sa} ({self.reason})"
+
+
+@dataclass
+class NatDetected(Event):
+    """NAT-D comparison result (RFC 3947 §3.2)."""
+
+    kind: ClassVar[str] = "nat"
+    sa: str
+    local_behind_nat: bool
+    remote_behind_nat: bool
+    forced: bool = False
+
+    def describe(self) -> str:
+        return (
+            f"{self.sa}: NAT detection: local {'behind NAT' if self.local_behind_nat else 'not NATed'}, "
+            f"remote {'behind NAT' if self.remote_behind_nat else 'not NATed'}"
+            + (" (encapsulation forced)" if self.forced else "")
+        )
+
+
+@dataclass
+class PortFloated(Event):
+    """IKE moved from UDP 500 to the NAT-T port (RFC 3947 §4)."""
+
+    kind: ClassVar[str] = "float"
+    sa: str
+    old: Address
+    new: Address
+
+    def describe(self) -> str:
+        return f"{self.sa}: floating to port {self.new[1]} ({self.old[0]}:{self.old[1]} -> {self.new[0]}:{self.new[1]})"
+
+
+@dataclass
+class Retransmitted(Event):
+    """A message was sent again after a timeout, or resent for a duplicate request."""
+
+    kind: ClassVar[str] = "retransmit"
+    sa: str
+    exchange: str
+    index: int
+    attempt: int
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.sa}: {self.exchange} #{self.index} resent (attempt {self.attempt}, {self.reason})"
+
+
+@dataclass
+class ErrorEvent(Event):
+    """Something went wrong; ``message`` says what, in words a student can act on.
+
+    ``notify`` is the notification type sent or received, if any.
+    """
+
+    kind: ClassVar[str] = "error"
+    sa: str
+    code: str
+    message: str
+    notify: int | None = None
+
+    def describe(self) -> str:
+        return f"{self.sa}: {self.code}: {self.message}"
+
+
+@dataclass
+class Info(Event):
+    """A notable step that is not an error (a notify received, a rekey started …)."""
+
+    kind: ClassVar[str] = "info"
+    sa: str
+    message: str
+
+    def describe(self) -> str:
+        return f"{self.sa}: {self.message}"
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        MessageEvent,
+        StateChanged,
+        KeyDerived,
+        PublicValue,
+        PolicyDecision,
+        SaEstablished,
+        SaDeleted,
+        NatDetected,
+        PortFloated,
+        Retransmitted,
+        ErrorEvent,
+        Info,
+    )
+}
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return {"hex": bytes(value).hex()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def event_to_dict(event: Event, *, include_secrets: bool = False) -> dict[str, Any]:
+    """Serialise an event to JSON-ready data; secrets are masked unless asked for."""
+    data = {"kind": event.kind}
+    for f in dataclasses.fields(event):
+        data[f.name] = _to_plain(getattr(event, f.name))
+    if isinstance(event, KeyDerived) and event.secret and not include_secrets:
+        data["value"] = SECRET_PLACEHOLDER
+    return data
+
+
+def _from_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"hex"}:
+            return bytes.fromhex(value["hex"])
+        return {k: _from_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_plain(v) for v in value]
+    return value
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event serialised by :func:`event_to_dict`."""
+    cls = EVENT_TYPES[data["kind"]]
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value = _from_plain(data[f.name])
+        if f.name in ("src", "dst", "old", "new") and isinstance(value, list):
+            value = tuple(value)
+        if f.name == "checks" and cls is PolicyDecision:
+            value = [
+                TransformCheck(
+                    **{**tc, "checks": [AttributeCheck(**ac) for ac in tc["checks"]]}
+                )
+                for tc in value
+            ]
+        if f.name == "value" and value == SECRET_PLACEHOLDER:
+            value = b""
+        kwargs[f.name] = value
+    return cls(**kwargs)
