@@ -109,6 +109,7 @@ class Connection:
     nat_traversal: bool = True
     force_encapsulation: bool = False
     keep_up: bool = True
+    psk: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.mode not in ("main", "aggressive"):

@@ -43,6 +43,8 @@ class Exchange:
         self.index = 0
         self.last_sent: Datagram | None = None
         self.last_received: bytes | None = None
+        self.last_sent_fields: dict = {}
+        self.replied = False  # was our last message sent after the last one received?
         self.timer: float | None = None
         self.attempts = 0
         self.done = False
@@ -96,9 +98,9 @@ class Exchange:
         raw = msg.encode()
         dgram = self.peer.make_datagram(self.sa, raw)
         self.last_sent = dgram
+        self.replied = self.last_received is not None
         self.peer.queue(dgram)
-        self.peer.emit(
-            MessageEvent,
+        self.last_sent_fields = dict(
             direction="sent",
             exchange=self.name,
             exchange_type=self.exchange_type,
@@ -122,6 +124,7 @@ class Exchange:
             tree=message_tree(raw, plaintext),
             non_esp_marker=self.sa.floated,
         )
+        self.peer.emit(MessageEvent, **self.last_sent_fields)
         self.attempts = 0
         self.timer = self.peer.now + self.peer.config.retransmit_timeout if expect_reply else None
 
@@ -134,6 +137,7 @@ class Exchange:
         self.peer.emit(
             Retransmitted, sa=self.label, exchange=self.name, index=self.index, attempt=self.attempts, reason=reason
         )
+        self.peer.emit(MessageEvent, **{**self.last_sent_fields, "retransmission": True})
 
     def on_timer(self, now: float) -> None:
         if self.timer is None or now < self.timer:
@@ -154,8 +158,12 @@ class Exchange:
     def receive(self, msg: Message, raw: bytes, src: tuple[str, int], dst: tuple[str, int]) -> None:
         """Entry point from the peer: duplicate check, decryption, decoding, trace."""
         if raw == self.last_received:
-            if self.last_sent is not None and self.index > 0:
+            # Only a message we answered is answered again; resending on a duplicate of
+            # a reply would make two peers ping-pong their last messages forever.
+            if self.last_sent is not None and self.replied:
                 self.resend("duplicate of the last message received")
+            else:
+                self.peer.count("duplicates_ignored")
             return
         if self.done and not self.accepts_after_done():
             return
@@ -202,6 +210,7 @@ class Exchange:
             self.on_undecryptable(error or "decryption failed", index)
             return
         self.last_received = raw
+        self.replied = False
         self.index = index
         self.timer = None
         if next_iv is not None:

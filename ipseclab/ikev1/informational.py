@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 from ipseclab.ikev1.exchange import Exchange
 from ipseclab.trace import ErrorEvent, Info
 from ipseclab.wire.constants import ExchangeType, NotifyType, ProtocolId
-from ipseclab.wire.isakmp import DeletePayload, HashPayload, Message, NotifyPayload, Payload, encode_payloads
+from ipseclab.wire.isakmp import (
+    DeletePayload,
+    HashPayload,
+    Message,
+    NotifyPayload,
+    Payload,
+    encode_payloads,
+)
 
 if TYPE_CHECKING:
     from ipseclab.ikev1.isakmp_sa import IsakmpSa

@@ -16,7 +16,12 @@ from ipseclab.crypto.dh import dh_group
 from ipseclab.crypto.registry import ike_cipher, ike_hash
 from ipseclab.crypto.rsa_sig import sign_raw_pkcs1, verify_raw_pkcs1
 from ipseclab.errors import CryptoError
-from ipseclab.policy import DEFAULT_ISAKMP_POLICY, Phase1Choice, check_phase1_transform, match_phase1
+from ipseclab.policy import (
+    DEFAULT_ISAKMP_POLICY,
+    Phase1Choice,
+    check_phase1_transform,
+    match_phase1,
+)
 from ipseclab.trace import KeyDerived, NatDetected, PolicyDecision, PortFloated, PublicValue
 from ipseclab.wire.constants import (
     AuthMethod,
@@ -241,7 +246,8 @@ def derive_keys(peer: Peer, sa: IsakmpSa, peer_public: bytes) -> None:
 
     key("g^xy", "DH shared secret = (g^y)^x mod p", sa.gxy, ["g^xi", "g^xr", "own private value"])
     if sa.choice.auth_id == AuthMethod.PSK:
-        psk = peer.config.psk or b""
+        conn_psk = sa.connection.psk if sa.connection is not None else None
+        psk = conn_psk or peer.config.psk or b""
         sa.skeyid = kdf_v1.skeyid_psk(prf, psk, sa.ni, sa.nr)
         key("SKEYID", "prf(pre-shared-key, Ni_b | Nr_b)", sa.skeyid, ["pre-shared key", "Ni_b", "Nr_b"])
     else:

@@ -42,7 +42,14 @@ from ipseclab.policy import (
     mode_name,
 )
 from ipseclab.sa import IpsecSa, IpsecSaPair
-from ipseclab.trace import ErrorEvent, KeyDerived, PolicyDecision, PublicValue, SaEstablished, StateChanged
+from ipseclab.trace import (
+    ErrorEvent,
+    KeyDerived,
+    PolicyDecision,
+    PublicValue,
+    SaEstablished,
+    StateChanged,
+)
 from ipseclab.wire.constants import (
     EncapsulationMode,
     ExchangeType,

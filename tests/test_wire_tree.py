@@ -1,0 +1,163 @@
+"""Payload tree for teaching views (ipseclab.wire.tree)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from test_wire_isakmp import INFORMATIONAL, MAIN_MODE_1, sample_messages
+
+from ipseclab.wire.constants import HeaderFlag, PayloadType
+from ipseclab.wire.isakmp import HashPayload, Message, NoncePayload, encode_payloads
+from ipseclab.wire.tree import message_tree
+
+Node = dict[str, Any]
+
+
+def walk(node: Node) -> list[Node]:
+    out = [node]
+    for child in node["children"]:
+        out.extend(walk(child))
+    return out
+
+
+def check_tree(tree: Node, wire: bytes, plaintext: bytes | None = None) -> None:
+    """Structural invariants: keys, bounds, and children tiling their parent exactly."""
+    json.dumps(tree)
+    sizes = {"wire": len(wire), "plaintext": len(plaintext) if plaintext is not None else -1}
+    for node in walk(tree):
+        assert set(node) == {"name", "value", "offset", "length", "space", "children"}
+        assert isinstance(node["name"], str)
+        assert node["value"] is None or isinstance(node["value"], str)
+        assert node["offset"] >= 0 and node["length"] >= 0
+        assert node["offset"] + node["length"] <= sizes[node["space"]], node
+        assert not str(node["value"]).startswith("internal error"), node
+    for node in walk(tree)[1:]:
+        kids = node["children"]
+        if not kids:
+            continue
+        pos = node["offset"]
+        for kid in kids:
+            assert kid["space"] == node["space"]
+            assert kid["offset"] == pos, (node["name"], kid)
+            pos += kid["length"]
+        assert pos == node["offset"] + node["length"], node["name"]
+
+
+def find(tree: Node, name: str) -> list[Node]:
+    return [n for n in walk(tree) if n["name"] == name]
+
+
+def test_main_mode_tree() -> None:
+    tree = message_tree(MAIN_MODE_1)
+    check_tree(tree, MAIN_MODE_1)
+    header = tree["children"][0]
+    fields = {c["name"]: c["value"] for c in header["children"]}
+    assert fields == {
+        "Initiator cookie": "0001020304050607",
+        "Responder cookie": "0000000000000000",
+        "Next payload": "SA (1)",
+        "Version": "1.0",
+        "Exchange type": "MAIN (2)",
+        "Flags": "none (0)",
+        "Message ID": "0x00000000",
+        "Length": "108",
+    }
+    names = [c["name"] for c in tree["children"]]
+    assert names == ["Header", "Security Association", "Vendor ID"]
+    assert tree["children"][2]["value"] == "RFC 3947 NAT-T"
+    enc = find(tree, "Encryption Algorithm")[0]
+    assert enc["value"] == "AES-CBC (7)"
+    assert MAIN_MODE_1[enc["offset"] : enc["offset"] + enc["length"]] == bytes.fromhex("80010007")
+    life = find(tree, "Life Duration")[0]
+    assert life["value"] == "86400"
+    assert MAIN_MODE_1[life["offset"] : life["offset"] + life["length"]] == bytes.fromhex(
+        "000c000400015180"
+    )
+    transform = find(tree, "Transform #1")[0]
+    assert transform["value"] == "KEY_IKE (1)" and (transform["offset"], transform["length"]) == (
+        48,
+        40,
+    )
+
+
+def test_all_samples_tree_invariants() -> None:
+    for msg in sample_messages():
+        data = msg.encode()
+        tree = message_tree(data)
+        check_tree(tree, data)
+        assert not find(tree, "Malformed")
+        if not msg.flags & HeaderFlag.ENCRYPTION:
+            assert len(tree["children"]) == 1 + len(msg.payloads)
+
+
+def test_informational_tree() -> None:
+    tree = message_tree(INFORMATIONAL)
+    check_tree(tree, INFORMATIONAL)
+    notify = tree["children"][1]
+    assert (notify["name"], notify["value"]) == ("Notification", "INITIAL_CONTACT (24578)")
+    spis = find(tree, "SPI")
+    assert [s["value"] for s in spis][-2:] == ["c0010203", "c0010204"]
+
+
+def test_encrypted_without_plaintext() -> None:
+    msg = Message(
+        b"i" * 8,
+        b"r" * 8,
+        2,
+        flags=HeaderFlag.ENCRYPTION,
+        encrypted_body=bytes(32),
+        first_payload=PayloadType.HASH,
+    )
+    data = msg.encode()
+    tree = message_tree(data)
+    check_tree(tree, data)
+    enc = tree["children"][1]
+    assert (enc["name"], enc["value"], enc["offset"], enc["length"]) == (
+        "Encrypted payloads",
+        "<32 bytes>",
+        28,
+        32,
+    )
+    assert len(tree["children"]) == 2
+
+
+def test_encrypted_with_plaintext() -> None:
+    first, chain = encode_payloads([HashPayload(b"h" * 20), NoncePayload(b"n" * 16)])
+    plaintext = chain + bytes(3) + b"\x03"
+    msg = Message(
+        b"i" * 8,
+        b"r" * 8,
+        32,
+        flags=1,
+        message_id=5,
+        encrypted_body=bytes(len(plaintext)),
+        first_payload=first,
+    )
+    data = msg.encode()
+    tree = message_tree(data, plaintext)
+    check_tree(tree, data, plaintext)
+    names = [(c["name"], c["space"]) for c in tree["children"]]
+    assert names == [
+        ("Header", "wire"),
+        ("Encrypted payloads", "wire"),
+        ("Hash", "plaintext"),
+        ("Nonce", "plaintext"),
+        ("Padding", "plaintext"),
+    ]
+    assert tree["children"][2]["offset"] == 0
+    assert tree["children"][4]["offset"] == len(chain)
+
+
+def test_malformed_nodes() -> None:
+    tree = message_tree(MAIN_MODE_1[:20])
+    assert [c["name"] for c in tree["children"]] == ["Malformed"]
+    bad = MAIN_MODE_1[:47] + b"\x05" + MAIN_MODE_1[48:]  # transform count 5
+    tree = message_tree(bad)
+    check_tree(tree, bad)
+    last = tree["children"][-1]
+    assert last["name"] == "Malformed" and "announces 5 transforms" in last["value"]
+    assert last["offset"] == 47
+    tree = message_tree(MAIN_MODE_1 + b"xx")
+    check_tree(tree, MAIN_MODE_1 + b"xx")
+    assert tree["children"][-1]["name"] == "Ignored bytes"
