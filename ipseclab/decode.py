@@ -23,6 +23,7 @@ from typing import Any
 from ipseclab.crypto.kdf_v1 import phase1_iv, phase2_iv
 from ipseclab.crypto.registry import CipherSpec, HashSpec, ike_cipher, ike_hash
 from ipseclab.errors import CryptoError, IpsecLabError, ParseError
+from ipseclab.ikev1.explain import explain_message, explain_payload
 from ipseclab.ikev1.notation import exchange_name, summarize
 from ipseclab.wire.constants import ExchangeType, HeaderFlag, IkeAttribute, PayloadType
 from ipseclab.wire.isakmp import KEPayload, Message, Payload, SAPayload, decode_payloads
@@ -65,6 +66,8 @@ class DecodedPacket:
     payload_types: list[int] = field(default_factory=list)
     tree: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    index: int = 0
+    explanation: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -86,6 +89,7 @@ class _SaTrack:
     seen: dict[bytes, bytes | None] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
     problem: str = ""
+    floated: bool = False
 
 
 class CaptureDecoder:
@@ -127,6 +131,10 @@ class CaptureDecoder:
             track = _SaTrack(initiator=src, key=self.keys.get(msg.icookie))
             self.sas[msg.icookie] = track
         index = track.counts.get(msg.message_id, 0) + 1
+        if pkt.note == "non-ESP marker" and not track.floated:
+            track.floated = True
+            if track.counts:
+                pkt.note = "IKE moved to UDP 4500 here (NAT-T float, RFC 3947 §4): a 4-byte zero non-ESP marker now precedes every IKE header"
         pkt.encrypted = bool(msg.flags & HeaderFlag.ENCRYPTION)
         plaintext: bytes | None = None
         payloads: list[Payload] | None
@@ -149,6 +157,8 @@ class CaptureDecoder:
             track.counts[msg.message_id] = index
         track.seen.setdefault(data, plaintext)
         pkt.tree = message_tree(data, plaintext if payloads is not None else None)
+        pkt.index = index
+        pkt.explanation = explain_message(msg.exchange_type, index)
         if payloads is not None:
             pkt.payload_types = [p.payload_type for p in payloads]
             pkt.summary = summarize(
@@ -265,9 +275,13 @@ def render_packet(pkt: DecodedPacket, *, tree: bool = True) -> list[str]:
     state = ""
     if pkt.encrypted:
         state = " [decrypted]" if pkt.decrypted else " [encrypted]"
-    lines = [head + f"{pkt.exchange} (M-ID {pkt.message_id:08x}): {pkt.summary}{state}"]
+    lines = [head + f"{pkt.exchange} #{pkt.index} (M-ID {pkt.message_id:08x}): {pkt.summary}{state}"]
+    if pkt.explanation:
+        lines.append(f"    what: {pkt.explanation}")
     if pkt.note and pkt.note != "non-ESP marker":
         lines.append(f"    note: {pkt.note}")
+    for t in dict.fromkeys(pkt.payload_types):
+        lines.append(f"    - {explain_payload(t)}")
     if tree and pkt.tree:
         lines += ["    " + x for x in render_tree(pkt.tree)]
     return lines

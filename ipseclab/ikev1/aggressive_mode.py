@@ -147,7 +147,7 @@ class AggressiveModeResponder(Phase1Exchange):
         if nonce is None:
             self.reject(NotifyType.PAYLOAD_MALFORMED, "PAYLOAD_MALFORMED", "message 1 carries no nonce")
             return
-        self.sa.sai_b = offer.raw if offer.raw is not None else offer.encode_body()
+        self.sa.sai_b = offer.wire_body()
         self.sa.nat_t = phase1.nat_t_type(payloads)
         self.sa.gxi, self.sa.ni = ke.data, nonce.data
         phase1.emit_public(self.peer, self.sa, "g^xi", ke.data, "initiator's DH public value")

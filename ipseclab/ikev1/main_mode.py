@@ -242,7 +242,7 @@ class MainModeResponder(Phase1Exchange):
             )
             return
         phase1.apply_choice(self.sa, choice)
-        self.sa.sai_b = offer.raw if offer.raw is not None else offer.encode_body()
+        self.sa.sai_b = offer.wire_body()
         self.sa.nat_t = phase1.nat_t_type(payloads)
         prop = next(p for p in offer.proposals if choice.transform in p.transforms)
         answer = SAPayload([Proposal(prop.number, prop.protocol_id, prop.spi, [choice.transform])], offer.doi, offer.situation)

@@ -327,7 +327,7 @@ def verify_auth(peer: Peer, sa: IsakmpSa, payloads: list[Payload], *, from_initi
     ident = next((p for p in payloads if isinstance(p, IDPayload)), None)
     if ident is None:
         return False, "the message carries no Identification payload"
-    body = ident.raw if ident.raw is not None else ident.encode_body()
+    body = ident.wire_body()
     expected = hash_i(sa, body) if from_initiator else hash_r(sa, body)
     who = "HASH_I" if from_initiator else "HASH_R"
     sa.peer_identity = _identity_text(ident)

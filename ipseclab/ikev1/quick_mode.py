@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from ipseclab.crypto import kdf_v1
 from ipseclab.crypto.dh import DHKeyPair, dh_group
 from ipseclab.crypto.registry import esp_cipher, esp_integrity
-from ipseclab.errors import CryptoError
+from ipseclab.errors import CryptoError, ParseError
 from ipseclab.ikev1.exchange import Exchange
 from ipseclab.ikev1.main_mode import NONCE_SIZE, explain_peer_notify, first
 from ipseclab.policy import (
@@ -73,6 +73,7 @@ from ipseclab.wire.isakmp import (
     SAPayload,
     encode_payloads,
 )
+from ipseclab.wire.sa import decode_attributes
 
 if TYPE_CHECKING:
     from ipseclab.config import ChildConfig
@@ -102,8 +103,8 @@ def ts_network(ident: IDPayload) -> ipaddress.IPv4Network | ipaddress.IPv6Networ
 
 def payloads_after_hash(plaintext: bytes, payloads: list[Payload]) -> bytes:
     """The exact bytes that follow the HASH payload, without padding (what HASH(1)/(2) cover)."""
-    end = sum(4 + len(p.raw if p.raw is not None else p.encode_body()) for p in payloads)
-    first_len = 4 + len(payloads[0].raw if payloads[0].raw is not None else payloads[0].encode_body())
+    end = sum(4 + len(p.wire_body()) for p in payloads)
+    first_len = 4 + len(payloads[0].wire_body())
     return plaintext[first_len:end]
 
 
@@ -343,22 +344,16 @@ class QuickModeInitiator(QuickMode):
 
 def _responder_lifetime(n: NotifyPayload) -> int | None:
     """Seconds from a RESPONDER-LIFETIME notification's attribute list (RFC 2407 §4.6.3.1)."""
-    data, attrs, pos = n.data, [], 0
-    while pos + 4 <= len(data):
-        af_type = int.from_bytes(data[pos : pos + 2], "big")
-        if af_type & 0x8000:
-            attrs.append((af_type & 0x7FFF, int.from_bytes(data[pos + 2 : pos + 4], "big")))
-            pos += 4
-        else:
-            length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-            attrs.append((af_type, int.from_bytes(data[pos + 4 : pos + 4 + length], "big")))
-            pos += 4 + length
+    try:
+        attrs = decode_attributes(n.data, 0)
+    except ParseError:
+        return None
     life_type = None
-    for typ, val in attrs:
-        if typ == IpsecAttribute.SA_LIFE_TYPE:
-            life_type = val
-        elif typ == IpsecAttribute.SA_LIFE_DURATION and life_type == LifeType.SECONDS:
-            return val
+    for attr in attrs:
+        if attr.type == IpsecAttribute.SA_LIFE_TYPE:
+            life_type = attr.int_value
+        elif attr.type == IpsecAttribute.SA_LIFE_DURATION and life_type == LifeType.SECONDS:
+            return attr.int_value
     return None
 
 
