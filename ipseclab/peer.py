@@ -35,7 +35,7 @@ from ipseclab.ikev1.main_mode import MainModeInitiator, MainModeResponder, Phase
 from ipseclab.ikev1.quick_mode import QuickMode, QuickModeInitiator, QuickModeResponder
 from ipseclab.sa import IpsecSaPair
 from ipseclab.trace import Address, ErrorEvent, Event, Info, PortFloated, SaDeleted, SaEstablished
-from ipseclab.wire.constants import ExchangeType, HeaderFlag, NotifyType, ProtocolId
+from ipseclab.wire.constants import ExchangeType, HeaderFlag, ProtocolId
 from ipseclab.wire.isakmp import DeletePayload, Message, NotifyPayload
 
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
@@ -431,5 +431,3 @@ class Peer:
             "counters": dict(self.counters),
         }
 
-
-__all__ = ["Datagram", "Peer", "NotifyType"]

@@ -43,7 +43,6 @@ from ipseclab.policy import (
 )
 from ipseclab.sa import IpsecSa, IpsecSaPair
 from ipseclab.trace import (
-    ErrorEvent,
     KeyDerived,
     PolicyDecision,
     PublicValue,
@@ -296,9 +295,6 @@ class QuickModeInitiator(QuickMode):
         self.send_hashed(self.hash1, payloads, expect_reply=True)
         self.set_state("QM_I1_SENT")
 
-    def accepts_after_done(self) -> bool:
-        return False
-
     def handle(self, payloads, msg: Message, src, dst, plaintext) -> None:  # noqa: ANN001
         if self.index != 2:
             return
@@ -456,5 +452,3 @@ class QuickModeResponder(QuickMode):
         self.send_hashed(self.hash2, reply, expect_reply=True)
         self.set_state("QM_R1_SENT")
 
-
-__all__ = ["QuickModeInitiator", "QuickModeResponder", "ErrorEvent"]
