@@ -88,6 +88,7 @@ class _SaTrack:
     phase2: dict[int, bytes] = field(default_factory=dict)
     seen: dict[bytes, bytes | None] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
+    indexes: dict[bytes, int] = field(default_factory=dict)  # datagram -> its index (retransmissions keep it)
     problem: str = ""
     floated: bool = False
 
@@ -130,7 +131,7 @@ class CaptureDecoder:
         if track is None:
             track = _SaTrack(initiator=src, key=self.keys.get(msg.icookie))
             self.sas[msg.icookie] = track
-        index = track.counts.get(msg.message_id, 0) + 1
+        index = track.indexes.get(data) or track.counts.get(msg.message_id, 0) + 1
         if pkt.note == "non-ESP marker" and not track.floated:
             track.floated = True
             if track.counts:
@@ -155,6 +156,7 @@ class CaptureDecoder:
             self._learn(track, msg, payloads, from_initiator=src[0] == track.initiator[0])
         if data not in track.seen:
             track.counts[msg.message_id] = index
+            track.indexes[data] = index
         track.seen.setdefault(data, plaintext)
         pkt.tree = message_tree(data, plaintext if payloads is not None else None)
         pkt.index = index
@@ -194,7 +196,8 @@ class CaptureDecoder:
 
     def _decrypt(self, track: _SaTrack, msg: Message, data: bytes) -> tuple[bytes | None, str]:
         if data in track.seen:
-            return track.seen[data], "retransmission"
+            first = track.seen[data]
+            return first, "" if first is not None else "retransmission of an earlier packet that could not be decrypted either"
         if track.key is None:
             return None, "encrypted: no key for these cookies (pass --keys DIR with an ikev1_decryption_table)"
         if track.cipher is None or track.hash is None:
@@ -237,6 +240,13 @@ def decode_pcap(path: str | os.PathLike[str], keys: dict[bytes, bytes] | None = 
         for number, pkt in enumerate(reader, 1):
             ip = pkt.getlayer(IP) or pkt.getlayer(IPv6)
             udp = pkt.getlayer(UDP)
+            if ip is not None and udp is None and getattr(ip, "proto", getattr(ip, "nh", None)) == 17:
+                head = bytes(ip.payload)  # UDP header cut short (snap length or a truncated file)
+                ports = (int.from_bytes(head[:2], "big"), int.from_bytes(head[2:4], "big")) if len(head) >= 4 else (0, 0)
+                if set(ports) & set(IKE_PORTS):
+                    summary = f"UDP header cut short in the capture ({len(head)} of 8 bytes)"
+                    out.append(DecodedPacket(number, float(pkt.time), (ip.src, ports[0]), (ip.dst, ports[1]), "malformed", summary=summary))
+                continue
             if ip is None or udp is None or not ({udp.sport, udp.dport} & set(IKE_PORTS)):
                 continue
             data = bytes(udp.payload)

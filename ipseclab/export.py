@@ -106,8 +106,11 @@ def write_keys(events: Iterable[Event], directory: str | os.PathLike[str]) -> di
     paths = {}
     for name, rows in files.items():
         path = out / name
-        path.write_text("".join(r + "\n" for r in rows))
-        os.chmod(path, 0o600)
+        # created 0600 (never readable by others, whatever the umask), mode forced if it existed
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(r + "\n" for r in rows))
         paths[name] = path
     return paths
 
