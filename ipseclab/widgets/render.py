@@ -1,0 +1,206 @@
+"""Pure functions from trace events to HTML/SVG — the widgets' only source of truth.
+
+Kept apart from ipywidgets so tests (and any other front end) can check exactly what
+a student will see.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from ipseclab.trace import Event, KeyDerived, MessageEvent, PublicValue
+
+SHORT = {"Main Mode": "MM", "Aggressive Mode": "AM", "Quick Mode": "QM", "Informational": "INFO"}
+
+CSS = """
+<style>
+.ipl { font-family: var(--jp-ui-font-family, sans-serif); font-size: 13px; color: #222; }
+.ipl table { border-collapse: collapse; }
+.ipl td, .ipl th { padding: 2px 8px; text-align: left; vertical-align: top; }
+.ipl th { background: #eef2f7; }
+.ipl .mono { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
+.ipl .hex { font-family: var(--jp-code-font-family, monospace); font-size: 12px; line-height: 1.35;
+            white-space: pre; max-height: 320px; overflow: auto; border: 1px solid #ddd; padding: 4px 6px; background: #fbfbfb; }
+.ipl .hl { background: #ffe08a; outline: 1px solid #e0a800; }
+.ipl .secret { color: #a33; font-size: 11px; border: 1px solid #d99; border-radius: 3px; padding: 0 3px; }
+.ipl .ok { color: #176b2c; font-weight: 600; }
+.ipl .bad { color: #b00020; font-weight: 600; }
+.ipl .state { font-family: var(--jp-code-font-family, monospace); background: #eef2f7; border-radius: 3px; padding: 1px 5px; }
+</style>
+"""
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def short_label(m: MessageEvent) -> str:
+    """``MM5``, ``AM2``, ``QM1``, ``INFO`` — the label students use."""
+    short = SHORT.get(m.exchange, m.exchange)
+    return short if short == "INFO" else f"{short}{m.index}"
+
+
+def delivered_flags(events: Sequence[Event]) -> list[bool]:
+    """For each sent message (in order): has the other peer received it yet?"""
+    received: dict[tuple[str, bytes], int] = {}
+    for e in events:
+        if isinstance(e, MessageEvent) and e.direction == "received":
+            key = (e.peer, e.raw)
+            received[key] = received.get(key, 0) + 1
+    flags = []
+    for e in events:
+        if isinstance(e, MessageEvent) and e.direction == "sent":
+            others = [k for k in received if k[1] == e.raw and k[0] != e.peer and received[k] > 0]
+            if others:
+                received[others[0]] -= 1
+                flags.append(True)
+            else:
+                flags.append(False)
+    return flags
+
+
+# -- sequence diagram ---------------------------------------------------------------
+
+ROW_H = 46
+WIDTH = 660
+LEFT_X = 70
+RIGHT_X = WIDTH - 70
+
+
+def diagram_header(lanes: Sequence[tuple[str, str, str]]) -> str:
+    """The two lane heads: name, address and current state."""
+    parts = [f'<svg width="{WIDTH}" height="62" xmlns="http://www.w3.org/2000/svg" class="ipl-lanes">']
+    for x, (name, address, state) in zip((LEFT_X, RIGHT_X), lanes, strict=False):
+        parts.append(f'<rect x="{x - 62}" y="4" width="124" height="40" rx="6" fill="#e8eefb" stroke="#5b7bd5"/>')
+        parts.append(f'<text x="{x}" y="20" text-anchor="middle" font-weight="bold" font-size="13">{esc(name)}</text>')
+        parts.append(f'<text x="{x}" y="36" text-anchor="middle" font-size="11" fill="#444">{esc(address)}</text>')
+        parts.append(f'<text x="{x}" y="58" text-anchor="middle" font-size="11" font-family="monospace" fill="#1d3d8f">{esc(state)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def arrow_svg(m: MessageEvent, *, left_name: str, delivered: bool, selected: bool, floated_here: bool = False) -> str:
+    """One message as an arrow between the lanes, with its notation and ports."""
+    rightward = m.peer == left_name
+    x1, x2 = (LEFT_X, RIGHT_X) if rightward else (RIGHT_X, LEFT_X)
+    y = 26
+    color = "#c05a00" if m.encrypted else "#1d3d8f"
+    if not delivered:
+        color = "#999"
+    dash = ' stroke-dasharray="6 4"' if (m.retransmission or not delivered) else ""
+    head = x2 - 9 if rightward else x2 + 9
+    label = f"{short_label(m)}  {m.summary}"
+    if m.retransmission:
+        label += "  (retransmission)"
+    ports = f"{m.src[0]}:{m.src[1]} \u2192 {m.dst[0]}:{m.dst[1]}"
+    if m.non_esp_marker:
+        ports += "  (non-ESP marker)"
+    parts = [f'<svg width="{WIDTH}" height="{ROW_H}" xmlns="http://www.w3.org/2000/svg" class="ipl-arrow" data-label="{esc(label)}">']
+    if selected:
+        parts.append(f'<rect x="0" y="0" width="{WIDTH}" height="{ROW_H}" fill="#fff4cc"/>')
+    for x in (LEFT_X, RIGHT_X):
+        parts.append(f'<line x1="{x}" y1="0" x2="{x}" y2="{ROW_H}" stroke="#9db0e0" stroke-width="2"/>')
+    parts.append(f'<line x1="{x1}" y1="{y}" x2="{head}" y2="{y}" stroke="{color}" stroke-width="2"{dash}/>')
+    parts.append(f'<polygon points="{x2},{y} {head},{y - 5} {head},{y + 5}" fill="{color}"/>')
+    mid = WIDTH / 2
+    parts.append(f'<text x="{mid}" y="{y - 7}" text-anchor="middle" font-size="12" fill="{color}" font-family="monospace">{esc(label)}</text>')
+    port_color = "#b00020" if m.src[1] == 4500 or m.dst[1] == 4500 else "#555"
+    parts.append(f'<text x="{mid}" y="{y + 15}" text-anchor="middle" font-size="10.5" fill="{port_color}">{esc(ports)}</text>')
+    if m.encrypted:
+        parts.append(f'<text x="{x1 + (14 if rightward else -14)}" y="{y - 7}" text-anchor="middle" font-size="10" fill="{color}">enc</text>')
+    if floated_here:
+        parts.append(f'<text x="{mid}" y="{ROW_H - 1}" text-anchor="middle" font-size="10" fill="#b00020">port switch 500 \u2192 4500</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# -- message inspector ----------------------------------------------------------------
+
+
+def flatten_tree(node: dict[str, Any], depth: int = 0) -> list[tuple[int, dict[str, Any]]]:
+    """Depth-first list of (depth, node) for the field list."""
+    out = [(depth, node)]
+    for child in node.get("children", []):
+        out += flatten_tree(child, depth + 1)
+    return out
+
+
+def node_label(depth: int, node: dict[str, Any]) -> str:
+    value = node.get("value")
+    text = node["name"] + (f": {value}" if value not in (None, "") else "")
+    return "\u2003" * depth + ("\u25b8 " if node.get("children") else "\u2022 ") + text
+
+
+def hexdump_html(data: bytes, highlight: tuple[int, int] | None = None, *, title: str = "") -> str:
+    """16 bytes a row with offsets and ASCII; ``highlight`` = (offset, length) is marked."""
+    lo, hi = (highlight[0], highlight[0] + highlight[1]) if highlight else (-1, -1)
+    rows = []
+    for base in range(0, len(data), 16):
+        chunk = data[base : base + 16]
+        cells, text = [], []
+        for i, b in enumerate(chunk):
+            pos = base + i
+            mark = lo <= pos < hi
+            hx = f"{b:02x}"
+            ch = chr(b) if 32 <= b < 127 else "."
+            cells.append(f'<span class="hl">{hx}</span>' if mark else hx)
+            text.append(f'<span class="hl">{esc(ch)}</span>' if mark else esc(ch))
+        pad = "   " * (16 - len(chunk))
+        rows.append(f"{base:04x}  " + " ".join(cells) + pad + "  " + "".join(text))
+    head = f"<div><b>{esc(title)}</b> ({len(data)} bytes)</div>" if title else ""
+    return f'{head}<div class="hex">' + "\n".join(rows) + "</div>"
+
+
+def message_heading(m: MessageEvent, left_name: str) -> str:
+    other = "right" if m.peer == left_name else left_name
+    enc = "encrypted" if m.encrypted else "in clear"
+    return (
+        f'<div class="ipl"><b>{esc(short_label(m))}</b> &nbsp; {esc(m.exchange)} message {m.index}, '
+        f"{esc(m.peer)} \u2192 {esc(other)}, {enc}, {len(m.raw)} bytes"
+        f'<br><span class="mono">{esc(m.summary)}</span> &nbsp; '
+        f'<span style="color:#555">{esc(m.src[0])}:{m.src[1]} \u2192 {esc(m.dst[0])}:{m.dst[1]}, '
+        f"cookies {esc(m.icookie)}/{esc(m.rcookie)}, M-ID {m.message_id:08x}</span></div>"
+    )
+
+
+# -- keys -------------------------------------------------------------------------------
+
+
+def keys_table(events: Sequence[Event], peer: str, *, show_values: bool = True) -> str:
+    """Derived values (formula and value) and the public inputs, in derivation order."""
+    rows = []
+    for e in events:
+        if e.peer != peer:
+            continue
+        if isinstance(e, PublicValue):
+            rows.append((e.sa, e.name, e.note or "public", e.value, False))
+        elif isinstance(e, KeyDerived):
+            rows.append((e.sa, e.name, e.formula, e.value, True))
+    if not rows:
+        return '<div class="ipl"><i>No keys yet: step through the exchange.</i></div>'
+    out = ['<div class="ipl"><table><tr><th>SA</th><th>value</th><th>formula (RFC 2409)</th><th>bytes</th></tr>']
+    last_sa = None
+    for sa, name, formula, value, secret in rows:
+        sa_cell = esc(sa) if sa != last_sa else ""
+        last_sa = sa
+        shown = value.hex() if show_values else "\u2022" * 8
+        if len(shown) > 48:
+            shown = shown[:48] + "\u2026"
+        badge = ' <span class="secret">secret</span>' if secret else ""
+        out.append(
+            f'<tr><td style="color:#666;font-size:11px">{sa_cell}</td><td><b>{esc(name)}</b>{badge}</td>'
+            f'<td class="mono">{esc(formula)}</td><td class="mono" title="{esc(value.hex())}">{esc(shown)}</td></tr>'
+        )
+    out.append("</table></div>")
+    return "".join(out)
+
+
+def result_html(established: bool, explanation: Sequence[str], pending: int) -> str:
+    if established:
+        return '<div class="ipl"><span class="ok">Established:</span> phase 1 and every Quick Mode are up.</div>'
+    if pending:
+        return f'<div class="ipl">In progress: {pending} message(s) in flight.</div>'
+    lines = "".join(f"<li>{esc(x.strip())}</li>" for x in explanation) or "<li>nothing in flight</li>"
+    return f'<div class="ipl"><span class="bad">Not established.</span><ul>{lines}</ul></div>'
