@@ -232,7 +232,7 @@ class Peer:
     def _send_informational(self, sa: IsakmpSa, payloads: list, *, protect: bool) -> None:
         mid = self._new_message_id(sa)
         info = Informational(self, sa, mid, True)
-        if protect and sa.skeyid_a and sa.last_phase1_block:
+        if protect and sa.skeyid_a and sa.enc_key:
             info.send_protected(payloads)
         else:
             info.send_clear(payloads)

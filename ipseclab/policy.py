@@ -211,7 +211,11 @@ def transform_lifetime(transform: Transform, life_type_attr: int) -> tuple[int |
             current_type = attr.int_value
         elif attr.type == life_type_attr + 1:
             if current_type == LifeType.SECONDS:
-                seconds = attr.int_value
+                if attr.int_value == 0:
+                    # charon sends 0 for "no limit" (rekey_time = reauth_time = 0); never a 0 s SA
+                    notes.append("a lifetime of 0 s is offered, i.e. no limit: treated as no lifetime offered")
+                else:
+                    seconds = attr.int_value
             elif current_type == LifeType.KILOBYTES:
                 notes.append(f"a lifetime of {attr.int_value} kilobytes is offered (kept as information)")
     return seconds, notes

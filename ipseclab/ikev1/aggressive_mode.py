@@ -99,7 +99,12 @@ class AggressiveModeInitiator(Phase1Exchange):
             return
         ok, reason = phase1.verify_auth(self.peer, self.sa, payloads, from_initiator=False)
         if not ok:
-            self.reject(NotifyType.INVALID_HASH_INFORMATION, "AUTHENTICATION_FAILED", f"the responder is not authenticated: {reason}")
+            self.reject(
+                NotifyType.INVALID_HASH_INFORMATION,
+                "AUTHENTICATION_FAILED",
+                f"the responder is not authenticated: {reason}",
+                keys_differ=True,
+            )
             return
         self.peer.emit(Info, sa=self.label, message=reason)
         phase1.check_nat_d(self.peer, self.sa, payloads, src, dst)
@@ -188,6 +193,7 @@ class AggressiveModeResponder(Phase1Exchange):
                 NotifyType.INVALID_HASH_INFORMATION,
                 "AUTHENTICATION_FAILED",
                 f"message 3 did not decrypt to valid payloads ({reason}): most likely the pre-shared keys differ.",
+                keys_differ=True,
             )
             return
         super().on_undecryptable(reason, index)
@@ -196,7 +202,12 @@ class AggressiveModeResponder(Phase1Exchange):
         # HASH_I covers the ID payload the initiator sent in message 1.
         ok, reason = phase1.verify_auth(self.peer, self.sa, [self._am1_ident, *payloads], from_initiator=True)
         if not ok:
-            self.reject(NotifyType.INVALID_HASH_INFORMATION, "AUTHENTICATION_FAILED", f"the initiator is not authenticated: {reason}")
+            self.reject(
+                NotifyType.INVALID_HASH_INFORMATION,
+                "AUTHENTICATION_FAILED",
+                f"the initiator is not authenticated: {reason}",
+                keys_differ=True,
+            )
             return
         self.peer.emit(Info, sa=self.label, message=reason)
         phase1.check_nat_d(self.peer, self.sa, payloads, src, dst)

@@ -45,6 +45,24 @@ class Informational(Exchange):
     def __init__(self, peer: Peer, sa: IsakmpSa, message_id: int, initiator: bool) -> None:
         super().__init__(peer, sa, message_id, initiator)
 
+    def on_undecryptable(self, reason: str, index: int) -> None:
+        if not self.sa.established and self.sa.enc_key:
+            self.sa.key_mismatch_suspected = True
+            self.peer.count("undecryptable")
+            self.peer.emit(
+                ErrorEvent,
+                sa=self.label,
+                code="UNDECRYPTABLE_NOTIFY",
+                message=(
+                    "the peer sent an encrypted Informational message that does not decrypt with our "
+                    "phase-1 keys. While phase 1 is still running this almost always means the peer "
+                    "derived different keys — most likely the pre-shared keys differ, and the peer is "
+                    f"reporting an authentication failure ({reason})."
+                ),
+            )
+            return
+        super().on_undecryptable(reason, index)
+
     def hash1(self, rest: bytes) -> bytes:
         return self.sa.hash.prf(self.sa.skeyid_a, self.message_id.to_bytes(4, "big") + rest)
 

@@ -74,6 +74,7 @@ class IsakmpSa:
     children: list[IpsecSaPair] = field(default_factory=list)
     used_message_ids: set[int] = field(default_factory=set)
     failed: bool = False
+    key_mismatch_suspected: bool = False
 
     @property
     def label(self) -> str:
@@ -100,9 +101,10 @@ class IsakmpSa:
             return self.iv
         if message_id not in self.phase2_ivs:
             assert self.hash is not None and self.cipher is not None
-            self.phase2_ivs[message_id] = phase2_iv(
-                self.hash, self.last_phase1_block, message_id, self.cipher.block_size
-            )
+            # Before phase 1 completes (an error notify during Main Mode) the current
+            # phase-1 IV stands in for the last phase-1 block, as charon does.
+            base = self.last_phase1_block or self.iv
+            self.phase2_ivs[message_id] = phase2_iv(self.hash, base, message_id, self.cipher.block_size)
         return self.phase2_ivs[message_id]
 
     def commit_iv(self, message_id: int, next_iv: bytes) -> None:

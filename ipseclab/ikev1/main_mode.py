@@ -56,9 +56,14 @@ class Phase1Exchange(Exchange):
         super().__init__(peer, sa, 0, initiator)
         self.offered: SAPayload | None = None
 
-    def reject(self, notify_type: int, code: str, message: str) -> None:
-        """Tell the peer (unprotected Informational, RFC 2408 §5) and fail."""
-        self.peer.send_notify(self.sa, notify_type, protect=False)
+    def reject(self, notify_type: int, code: str, message: str, *, keys_differ: bool = False) -> None:
+        """Tell the peer and fail.
+
+        The notification is protected once both sides share keys (a peer like charon
+        ignores unprotected ones by then); in clear before, or when our keys are the
+        very thing that differs (a wrong PSK), since the peer could not decrypt it.
+        """
+        self.peer.send_notify(self.sa, notify_type, protect=bool(self.sa.enc_key) and not keys_differ)
         self.fail(code, message, notify_type)
         self.set_state("FAILED")
         self.peer.exchange_failed(self)
@@ -70,6 +75,19 @@ class Phase1Exchange(Exchange):
         self.fail(f"PEER_{_notify_text(notify.notify_type)}", explain_peer_notify(notify.notify_type), notify.notify_type)
         self.set_state("FAILED")
         self.peer.exchange_failed(self)
+
+    def on_timer(self, now: float) -> None:
+        if self.timer is not None and now >= self.timer and self.sa.key_mismatch_suspected and not self.done:
+            self.fail(
+                "AUTHENTICATION_FAILED",
+                "the peer answered with an encrypted notification that our keys cannot decrypt and "
+                "never continued the exchange: the two sides derived different keys — most likely "
+                "the pre-shared keys differ.",
+            )
+            self.set_state("FAILED")
+            self.peer.exchange_failed(self)
+            return
+        super().on_timer(now)
 
     def complete(self) -> None:
         self.sa.finish_phase1()
@@ -209,7 +227,12 @@ class MainModeInitiator(Phase1Exchange):
     def _on_mm6(self, payloads: list[Payload]) -> None:
         ok, reason = phase1.verify_auth(self.peer, self.sa, payloads, from_initiator=False)
         if not ok:
-            self.reject(NotifyType.INVALID_HASH_INFORMATION, "AUTHENTICATION_FAILED", f"the responder is not authenticated: {reason}")
+            self.reject(
+                NotifyType.INVALID_HASH_INFORMATION,
+                "AUTHENTICATION_FAILED",
+                f"the responder is not authenticated: {reason}",
+                keys_differ=not phase1.uses_signatures(self.sa),
+            )
             return
         self.peer.emit(Info, sa=self.label, message=reason)
         self.complete()
@@ -283,6 +306,7 @@ class MainModeResponder(Phase1Exchange):
                 f"message 5 did not decrypt to valid payloads ({reason}). Both sides derive the "
                 "encryption key from SKEYID, which comes from the pre-shared key: most likely the "
                 "pre-shared keys differ.",
+                keys_differ=True,
             )
             return
         super().on_undecryptable(reason, index)
@@ -290,7 +314,12 @@ class MainModeResponder(Phase1Exchange):
     def _on_mm5(self, payloads: list[Payload]) -> None:
         ok, reason = phase1.verify_auth(self.peer, self.sa, payloads, from_initiator=True)
         if not ok:
-            self.reject(NotifyType.INVALID_HASH_INFORMATION, "AUTHENTICATION_FAILED", f"the initiator is not authenticated: {reason}")
+            self.reject(
+                NotifyType.INVALID_HASH_INFORMATION,
+                "AUTHENTICATION_FAILED",
+                f"the initiator is not authenticated: {reason}",
+                keys_differ=not phase1.uses_signatures(self.sa),
+            )
             return
         self.peer.emit(Info, sa=self.label, message=reason)
         try:

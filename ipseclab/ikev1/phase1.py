@@ -189,6 +189,11 @@ def select_proposal(peer: Peer, sa: IsakmpSa, sa_payload: SAPayload, exchange: s
     return choice
 
 
+def _attr_set(t) -> list[tuple[int, int]]:  # noqa: ANN001
+    """A transform's attributes as sorted (type, value) pairs: order and TV/TLV form ignored."""
+    return sorted((a.type, a.int_value) for a in t.attributes)
+
+
 def accept_response(peer: Peer, sa: IsakmpSa, offered: SAPayload, answer: SAPayload, exchange: str) -> Phase1Choice | None:
     """Initiator: the responder must return exactly one transform we offered."""
     chosen = [t for prop in answer.proposals for t in prop.transforms]
@@ -196,9 +201,11 @@ def accept_response(peer: Peer, sa: IsakmpSa, offered: SAPayload, answer: SAPayl
         return None
     t = chosen[0]
     mine = {tr.number: tr for prop in offered.proposals for tr in prop.transforms}
+    # Compare attribute *sets*: RFC 2408 §4.2 forbids changing the attributes, not their
+    # order, and charon re-encodes the chosen transform (group before auth method).
     ours = mine.get(t.number)
-    if ours is None or ours.attributes != t.attributes:
-        ours = next((tr for tr in mine.values() if tr.attributes == t.attributes), None)
+    if ours is None or _attr_set(ours) != _attr_set(t):
+        ours = next((tr for tr in mine.values() if _attr_set(tr) == _attr_set(t)), None)
     if ours is None:
         return None
     policies = sorted(peer.config.isakmp_policies, key=lambda p: p.priority)

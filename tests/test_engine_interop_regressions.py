@@ -1,0 +1,83 @@
+"""Behaviour found necessary against strongSwan charon 5.9.8 (interop runs in namespaces)."""
+
+from __future__ import annotations
+
+from ipseclab.crypto.certs import make_lab_ca
+from ipseclab.demo import DemoOptions, make_demo
+from ipseclab.peer import Datagram
+from ipseclab.policy import IsakmpPolicy, check_phase1_transform
+from ipseclab.trace import ErrorEvent, MessageEvent
+from ipseclab.wire.constants import ExchangeType, HeaderFlag, IkeAttribute, LifeType, NotifyType
+from ipseclab.wire.isakmp import Attribute, Message, NotifyPayload, SAPayload, decode_payloads
+
+
+def test_responder_may_reorder_the_chosen_transforms_attributes() -> None:
+    """charon returns the chosen transform with the attributes in another order (RFC 2408 §4.2 allows it)."""
+    run = make_demo(DemoOptions(seed=21))
+    net = run.network
+
+    def reorder(d: Datagram) -> Datagram:
+        msg = Message.decode(d.data)
+        if msg.exchange_type == ExchangeType.MAIN and msg.rcookie != bytes(8) and any(isinstance(p, SAPayload) for p in msg.payloads):
+            sa = next(p for p in msg.payloads if isinstance(p, SAPayload))
+            t = sa.proposals[0].transforms[0]
+            t.attributes = list(reversed(t.attributes))
+            return Datagram(msg.encode(), d.src, d.dst)
+        return d
+
+    net.nat = reorder
+    net.initiate("left", "site")
+    net.run()
+    assert run.established(), run.explanation()
+
+
+def test_zero_lifetime_means_no_limit() -> None:
+    """charon offers Life Duration 0 when rekey/reauth time are 0: never a 0-second SA."""
+    policy = IsakmpPolicy(10, lifetime=3600)
+    t = policy.to_transform(1)
+    t.attributes = [a for a in t.attributes if a.type not in (IkeAttribute.LIFE_TYPE, IkeAttribute.LIFE_DURATION)]
+    t.attributes += [Attribute(IkeAttribute.LIFE_TYPE, LifeType.SECONDS), Attribute(IkeAttribute.LIFE_DURATION, 0)]
+    check, choice = check_phase1_transform(t, policy)
+    assert choice is not None and choice.lifetime == 3600
+    assert any("no limit" in n for n in check.notes)
+
+
+def test_undecryptable_notify_during_phase1_is_explained_as_key_mismatch() -> None:
+    """The peer detects our wrong PSK first and answers with a notify encrypted under its keys."""
+    run = make_demo(DemoOptions(seed=22))
+    net = run.network
+    net.initiate("left", "site")
+    for _ in range(4):  # MM1..MM4: the initiator now has (its) keys and has sent MM5
+        net.step()
+    sa = next(iter(run.left.isakmp_sas.values()))
+    assert sa.enc_key and not sa.established
+    net.in_flight.clear()  # the responder never sees MM5 ...
+    bogus = Message(sa.icookie, sa.rcookie, ExchangeType.INFORMATIONAL, HeaderFlag.ENCRYPTION, 0x1234, first_payload=8, encrypted_body=bytes(range(48)))
+    run.left.receive_datagram(bogus.encode(), run.left.isakmp_sas[sa.icookie].remote, sa.local, net.now)  # ... but "answers"
+    net._collect(net.peers)
+    net.in_flight.clear()
+    net.advance(3)
+    errors = [e for e in net.events if isinstance(e, ErrorEvent) and e.peer == "left"]
+    assert [e.code for e in errors] == ["UNDECRYPTABLE_NOTIFY", "AUTHENTICATION_FAILED"]
+    assert "pre-shared keys differ" in errors[1].message
+    assert sa.failed
+
+
+def test_phase1_error_after_keys_is_sent_protected() -> None:
+    """A signature failure (both sides share keys) goes out encrypted, and the initiator reads it."""
+    run = make_demo(DemoOptions(auth="rsa", seed=23))
+    run.right.config.ca_cert = make_lab_ca("another CA").cert  # right no longer trusts left's certificate
+    run.network.initiate("left", "site")
+    run.network.run()
+    assert not run.established()
+    notify_msg = [e for e in run.network.events if isinstance(e, MessageEvent) and e.peer == "right" and e.direction == "sent"][-1]
+    assert notify_msg.exchange_type == ExchangeType.INFORMATIONAL and notify_msg.encrypted
+    assert notify_msg.summary == "HDR*, HASH(1), N(INVALID_HASH_INFORMATION)"
+    msg = Message.decode(notify_msg.raw)
+    assert msg.flags & HeaderFlag.ENCRYPTION
+    payloads = decode_payloads(msg.first_payload, notify_msg.plaintext, allow_trailing=True)
+    assert isinstance(payloads[1], NotifyPayload)
+    right_err = next(e for e in run.network.events if isinstance(e, ErrorEvent) and e.peer == "right")
+    assert "not issued by our lab CA" in right_err.message
+    left_err = next(e for e in run.network.events if isinstance(e, ErrorEvent) and e.peer == "left")
+    assert left_err.notify == NotifyType.INVALID_HASH_INFORMATION
