@@ -17,10 +17,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from ipseclab.errors import CryptoError, ParseError
-from ipseclab.ikev1.notation import exchange_name, summarize
+from ipseclab.ikev1.explain import explain_peer_notify
+from ipseclab.ikev1.notation import exchange_name, notify_name, summarize
 from ipseclab.trace import ErrorEvent, MessageEvent, Retransmitted, StateChanged
 from ipseclab.wire.constants import HeaderFlag
-from ipseclab.wire.isakmp import Message, Payload, decode_payloads, encode_payloads
+from ipseclab.wire.isakmp import Message, NotifyPayload, Payload, decode_payloads, encode_payloads
 from ipseclab.wire.tree import message_tree
 
 if TYPE_CHECKING:
@@ -74,6 +75,15 @@ class Exchange:
         self.done = True
         self.timer = None
         self.peer.emit(ErrorEvent, sa=self.label, code=code, message=message, notify=notify)
+
+    def on_peer_notify(self, notify: NotifyPayload) -> None:
+        """An error notification from the peer ends this exchange, with an explanation."""
+        if notify.notify_type >= 8192 or self.done:
+            return
+        name = notify_name(notify.notify_type)
+        self.fail(f"PEER_{name}", explain_peer_notify(notify.notify_type), notify.notify_type)
+        self.set_state("FAILED")
+        self.peer.exchange_failed(self)
 
     # -- sending -----------------------------------------------------------------
 

@@ -6,7 +6,8 @@ instead of merely listing payloads.
 
 from __future__ import annotations
 
-from ipseclab.wire.constants import ExchangeType, PayloadType
+from ipseclab.ikev1.notation import notify_name
+from ipseclab.wire.constants import ExchangeType, NotifyType, PayloadType
 
 _MESSAGES: dict[tuple[int, int], str] = {
     (ExchangeType.MAIN, 1): "The initiator proposes its ISAKMP transforms (one per policy) and announces what it supports in Vendor IDs (NAT-T, DPD).",
@@ -52,3 +53,27 @@ def explain_message(exchange_type: int, index: int) -> str:
 
 def explain_payload(payload_type: int) -> str:
     return _PAYLOADS.get(payload_type, f"payload type {payload_type}")
+
+
+def explain_peer_notify(notify_type: int) -> str:
+    """Plain words for an error notification received from the peer."""
+    name = notify_name(notify_type)
+    if notify_type == NotifyType.NO_PROPOSAL_CHOSEN:
+        return (
+            "The peer rejected every transform we offered (NO_PROPOSAL_CHOSEN). Compare our policies "
+            "with the peer's: encryption, hash, authentication and DH group (phase 1) or ESP "
+            "encryption, integrity, mode and PFS group (phase 2) must agree in at least one."
+        )
+    if notify_type in (NotifyType.INVALID_HASH_INFORMATION, NotifyType.AUTHENTICATION_FAILED, NotifyType.PAYLOAD_MALFORMED):
+        return (
+            f"The peer could not authenticate us ({name}): our HASH did not verify on its side. "
+            "Most likely the pre-shared keys differ (each side derives SKEYID from its own key)."
+        )
+    if notify_type == NotifyType.INVALID_ID_INFORMATION:
+        return (
+            "The peer has no policy for the identities we proposed (INVALID_ID_INFORMATION): "
+            "check that the proxy identities / traffic selectors mirror each other."
+        )
+    if notify_type == NotifyType.INVALID_KEY_INFORMATION:
+        return "The peer could not use our KE payload (INVALID_KEY_INFORMATION): do the DH groups agree?"
+    return f"The peer reported {name}."

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ipseclab.ikev1.exchange import Exchange
+from ipseclab.ikev1.notation import notify_name
 from ipseclab.trace import ErrorEvent, Info
 from ipseclab.wire.constants import ExchangeType, NotifyType, ProtocolId
 from ipseclab.wire.isakmp import (
@@ -28,13 +29,6 @@ from ipseclab.wire.isakmp import (
 if TYPE_CHECKING:
     from ipseclab.ikev1.isakmp_sa import IsakmpSa
     from ipseclab.peer import Peer
-
-
-def _name(notify_type: int) -> str:
-    try:
-        return NotifyType(notify_type).name
-    except ValueError:
-        return str(notify_type)
 
 
 class Informational(Exchange):
@@ -96,7 +90,7 @@ class Informational(Exchange):
             self.peer.emit(Info, sa=self.label, message="unprotected Informational on an established SA: shown, not acted on")
             for p in payloads:
                 if isinstance(p, NotifyPayload):
-                    self.peer.emit(Info, sa=self.label, message=f"peer says (unauthenticated): {_name(p.notify_type)}")
+                    self.peer.emit(Info, sa=self.label, message=f"peer says (unauthenticated): {notify_name(p.notify_type)}")
             return
         for p in payloads:
             if isinstance(p, NotifyPayload):
@@ -105,7 +99,7 @@ class Informational(Exchange):
                 self._on_delete(p)
 
     def _on_notify(self, n: NotifyPayload) -> None:
-        name = _name(n.notify_type)
+        name = notify_name(n.notify_type)
         if n.notify_type == NotifyType.R_U_THERE:
             self.peer.emit(Info, sa=self.label, message="DPD R-U-THERE received: answering R-U-THERE-ACK")
             self.peer.send_notify(self.sa, NotifyType.R_U_THERE_ACK, protect=True, spi=n.spi, data=n.data)

@@ -32,7 +32,6 @@ from ipseclab.wire.isakmp import (
     KEPayload,
     Message,
     NoncePayload,
-    NotifyPayload,
     Payload,
     Proposal,
     SAPayload,
@@ -65,14 +64,6 @@ class Phase1Exchange(Exchange):
         """
         self.peer.send_notify(self.sa, notify_type, protect=bool(self.sa.enc_key) and not keys_differ)
         self.fail(code, message, notify_type)
-        self.set_state("FAILED")
-        self.peer.exchange_failed(self)
-
-    def on_peer_notify(self, notify: NotifyPayload) -> None:
-        """An error notification from the peer ends phase 1, with an explanation."""
-        if notify.notify_type >= 8192 or self.done:
-            return
-        self.fail(f"PEER_{_notify_text(notify.notify_type)}", explain_peer_notify(notify.notify_type), notify.notify_type)
         self.set_state("FAILED")
         self.peer.exchange_failed(self)
 
@@ -121,37 +112,6 @@ class Phase1Exchange(Exchange):
             self.reject(NotifyType.INVALID_KEY_INFORMATION, "INVALID_KEY_INFORMATION", f"DH computation failed: {exc}")
             return False
         return True
-
-
-def _notify_text(notify_type: int) -> str:
-    try:
-        return NotifyType(notify_type).name
-    except ValueError:
-        return f"NOTIFY_{notify_type}"
-
-
-def explain_peer_notify(notify_type: int) -> str:
-    """Plain words for an error notification received from the peer."""
-    name = _notify_text(notify_type)
-    if notify_type == NotifyType.NO_PROPOSAL_CHOSEN:
-        return (
-            "The peer rejected every transform we offered (NO_PROPOSAL_CHOSEN). Compare our policies "
-            "with the peer's: encryption, hash, authentication and DH group (phase 1) or ESP "
-            "encryption, integrity, mode and PFS group (phase 2) must agree in at least one."
-        )
-    if notify_type in (NotifyType.INVALID_HASH_INFORMATION, NotifyType.AUTHENTICATION_FAILED, NotifyType.PAYLOAD_MALFORMED):
-        return (
-            f"The peer could not authenticate us ({name}): our HASH did not verify on its side. "
-            "Most likely the pre-shared keys differ (each side derives SKEYID from its own key)."
-        )
-    if notify_type == NotifyType.INVALID_ID_INFORMATION:
-        return (
-            "The peer has no policy for the identities we proposed (INVALID_ID_INFORMATION): "
-            "check that the proxy identities / traffic selectors mirror each other."
-        )
-    if notify_type == NotifyType.INVALID_KEY_INFORMATION:
-        return "The peer could not use our KE payload (INVALID_KEY_INFORMATION): do the DH groups agree?"
-    return f"The peer reported {name}."
 
 
 class MainModeInitiator(Phase1Exchange):

@@ -31,7 +31,8 @@ from ipseclab.crypto.dh import DHKeyPair, dh_group
 from ipseclab.crypto.registry import esp_cipher, esp_integrity
 from ipseclab.errors import CryptoError, ParseError
 from ipseclab.ikev1.exchange import Exchange
-from ipseclab.ikev1.main_mode import NONCE_SIZE, explain_peer_notify, first
+from ipseclab.ikev1.main_mode import NONCE_SIZE, first
+from ipseclab.ikev1.notation import notify_name
 from ipseclab.policy import (
     Phase2Choice,
     TransformSet,
@@ -166,14 +167,7 @@ class QuickMode(Exchange):
         """Send an error notify (protected Informational) and end the exchange."""
         spi = self.spi_in.to_bytes(4, "big") if self.spi_in else b""
         self.peer.send_notify(self.sa, notify_type, protect=True, protocol_id=ProtocolId.IPSEC_ESP, spi=spi)
-        self.fail(_name(notify_type), message, notify_type)
-        self.set_state("FAILED")
-        self.peer.exchange_failed(self)
-
-    def on_peer_notify(self, notify: NotifyPayload) -> None:
-        if notify.notify_type >= 8192 or self.done:
-            return
-        self.fail(f"PEER_{_name(notify.notify_type)}", explain_peer_notify(notify.notify_type), notify.notify_type)
+        self.fail(notify_name(notify_type), message, notify_type)
         self.set_state("FAILED")
         self.peer.exchange_failed(self)
 
@@ -258,13 +252,6 @@ class QuickMode(Exchange):
             "wireshark_integrity": integ.wireshark_name if integ else "NULL",
         }
         self.peer.emit(SaEstablished, sa_kind="ipsec", sa=self.label, details=details)
-
-
-def _name(notify_type: int) -> str:
-    try:
-        return NotifyType(notify_type).name
-    except ValueError:
-        return str(notify_type)
 
 
 def _mode_for(sa: IsakmpSa, ts: TransformSet) -> int:
