@@ -8,14 +8,14 @@ proposal mismatch or wrong PSK, and a seed for reproducible output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ipseclab.config import ChildConfig, Connection, Identity, PeerConfig
-from ipseclab.crypto.rng import Rng, SeededRng, SystemRng
-from ipseclab.peer import Peer
 from ipseclab.policy import IsakmpPolicy, TransformSet
-from ipseclab.trace import ErrorEvent, Event, PolicyDecision, SaEstablished
-from ipseclab.transport.memory import MemoryNetwork
+
+if TYPE_CHECKING:
+    from ipseclab.lab import LabSession
 
 LEFT_ADDRESS = "192.0.2.1"
 RIGHT_ADDRESS = "198.51.100.1"
@@ -38,10 +38,6 @@ class DemoOptions:
     right_lifetime: int = 86400
     esp_lifetime_left: int = 3600
     esp_lifetime_right: int = 3600
-
-
-def _rng(seed: int | None, label: str) -> Rng:
-    return SeededRng(seed, label) if seed is not None else SystemRng()
 
 
 def demo_configs(opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
@@ -85,60 +81,17 @@ def demo_configs(opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
     return left, right
 
 
-@dataclass
-class DemoRun:
-    """A demo's network, its trace and its verdict."""
+def make_demo(opts: DemoOptions) -> LabSession:
+    """Both peers on an in-memory network, not yet started (call ``network.initiate``)."""
+    from ipseclab.lab import LabSession
 
-    options: DemoOptions
-    network: MemoryNetwork
-    events: list[Event] = field(default_factory=list)
-
-    @property
-    def left(self) -> Peer:
-        return self.network.peer("left")
-
-    @property
-    def right(self) -> Peer:
-        return self.network.peer("right")
-
-    def established(self) -> bool:
-        """Phase 1 on both sides and every Quick Mode's SA pair on both sides."""
-        want = self.options.policies
-        for peer in (self.left, self.right):
-            if not any(sa.established for sa in peer.isakmp_sas.values()):
-                return False
-            if len(peer.ipsec_sas) < want:
-                return False
-        return True
-
-    def explanation(self) -> list[str]:
-        """Why it failed, in words: rejected policy decisions and errors."""
-        lines: list[str] = []
-        for e in self.network.events:
-            if isinstance(e, PolicyDecision) and not e.accepted:
-                lines.append(f"[{e.peer}] phase {e.phase} proposal rejected:")
-                lines += [f"    {x}" for x in e.explanation]
-            elif isinstance(e, ErrorEvent):
-                lines.append(f"[{e.peer}] {e.code}: {e.message}")
-        return lines
-
-    def established_events(self) -> list[SaEstablished]:
-        return [e for e in self.network.events if isinstance(e, SaEstablished)]
+    return LabSession(opts, seed=None, start=False)
 
 
-def make_demo(opts: DemoOptions) -> DemoRun:
-    """Build the two peers on an in-memory network, not yet started."""
-    left_cfg, right_cfg = demo_configs(opts)
-    left = Peer(left_cfg, rng=_rng(opts.seed, "left"))
-    right = Peer(right_cfg, rng=_rng(opts.seed, "right"))
-    net = MemoryNetwork([left, right])
-    return DemoRun(opts, net)
-
-
-def run_demo(opts: DemoOptions) -> DemoRun:
+def run_demo(opts: DemoOptions) -> LabSession:
     """Run the demo to completion (or failure) on the in-memory network."""
-    run = make_demo(opts)
-    run.network.initiate("left", "site")
-    run.network.run()
-    run.events = run.network.events
-    return run
+    from ipseclab.lab import LabSession
+
+    session = LabSession(opts, seed=None)
+    session.run_to_end()
+    return session

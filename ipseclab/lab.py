@@ -34,6 +34,7 @@ class LabSession:
         configs: tuple[PeerConfig, PeerConfig] | None = None,
         seed: int | None = 1,
         connection: str = "site",
+        start: bool = True,
     ) -> None:
         self.options = options or DemoOptions(seed=seed)
         if self.options.seed is None and seed is not None:
@@ -42,17 +43,18 @@ class LabSession:
         self._configs = configs or demo_configs(self.options)
         self._listeners: list[Listener] = []
         self.network: MemoryNetwork
-        self._build()
+        self._build(start=start)
 
     # -- construction ------------------------------------------------------------
 
-    def _build(self) -> None:
+    def _build(self, *, start: bool = True) -> None:
         seed = self.options.seed
         peers = [
             Peer(cfg, rng=SeededRng(seed, cfg.name) if seed is not None else SystemRng()) for cfg in self._configs
         ]
         self.network = MemoryNetwork(peers)
-        self.network.initiate(self.left.name, self.connection)
+        if start:
+            self.network.initiate(self.left.name, self.connection)
 
     @property
     def configs(self) -> tuple[PeerConfig, PeerConfig]:

@@ -20,8 +20,9 @@ from scapy_check import assert_scapy_agrees
 
 from ipseclab.crypto import kdf_v1
 from ipseclab.crypto.registry import esp_cipher, esp_integrity
-from ipseclab.demo import DEMO_PSK, DemoOptions, DemoRun, run_demo
+from ipseclab.demo import DEMO_PSK, DemoOptions, run_demo
 from ipseclab.ikev1.isakmp_sa import IsakmpSa
+from ipseclab.lab import LabSession
 from ipseclab.peer import Peer
 from ipseclab.sa import IpsecSaPair
 from ipseclab.trace import KeyDerived, MessageEvent
@@ -48,7 +49,7 @@ DEMOS = {
 ESTABLISHED = ["main-psk", "aggressive-psk", "main-rsa", "main-pfs14-2policies"]
 
 
-def _terminate(run: DemoRun, name: str) -> None:
+def _terminate(run: LabSession, name: str) -> None:
     """Let ``name`` delete everything (protected Informational Deletes) and deliver it."""
     net = run.network
     peer = net.peer(name)
@@ -60,14 +61,14 @@ def _terminate(run: DemoRun, name: str) -> None:
 
 
 @functools.cache
-def demo(key: str) -> DemoRun:
+def demo(key: str) -> LabSession:
     """The demo as it ended (keys and exchanges still in the peers)."""
     return run_demo(DEMOS[key])
 
 
 @dataclass
 class Terminated:
-    run: DemoRun
+    run: LabSession
     sas: dict[str, IsakmpSa]  # each peer's ISAKMP SA as it was before the Deletes
     quick_mode_ids: set[int]
 
@@ -88,7 +89,7 @@ def demo_terminated(key: str) -> Terminated:
 
 
 def messages(
-    run: DemoRun, peer: str | None = None, direction: str | None = None
+    run: LabSession, peer: str | None = None, direction: str | None = None
 ) -> list[MessageEvent]:
     return [
         e
@@ -180,7 +181,7 @@ def _isakmp_sa(peer: Peer) -> IsakmpSa:
     return sa
 
 
-def _key_events(run: DemoRun, peer: str, sa: IsakmpSa) -> dict[str, bytes]:
+def _key_events(run: LabSession, peer: str, sa: IsakmpSa) -> dict[str, bytes]:
     return {
         e.name: e.value
         for e in run.network.events
@@ -314,7 +315,7 @@ def test_ciphertext_decrypts_with_recomputed_iv_chain(key: str, peer_name: str) 
     assert (0 in seen_mids) == (DEMOS[key].mode == "main")
 
 
-def _qm_messages(run: DemoRun, pair: IpsecSaPair, peer: str) -> tuple[list[Payload], list[Payload]]:
+def _qm_messages(run: LabSession, pair: IpsecSaPair, peer: str) -> tuple[list[Payload], list[Payload]]:
     qms = [
         e
         for e in messages(run, peer)
