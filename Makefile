@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := python3-venv tshark tcpdump nftables iproute2 iputils-ping \
+APT_PACKAGES := python3-venv tshark tcpdump nftables iproute2 iputils-ping chromium \
 	strongswan-charon strongswan-swanctl libcharon-extra-plugins \
 	libstrongswan-extra-plugins libstrongswan-standard-plugins
 LAB_PORT ?= 8888

@@ -134,7 +134,9 @@ class LabSession:
 
     def states(self) -> dict[str, str]:
         """The latest state of each peer's ISAKMP SA, from the StateChanged events."""
-        out = {p.name: "MM_NO_STATE" if self.options.mode == "main" else "AG_NO_STATE" for p in self.network.peers}
+        conns = self._configs[0].connections
+        mode = conns[0].mode if conns else self.options.mode
+        out = {p.name: "MM_NO_STATE" if mode == "main" else "AG_NO_STATE" for p in self.network.peers}
         for e in self.events:
             if isinstance(e, StateChanged) and e.sa.startswith("ISAKMP SA"):
                 out[e.peer] = e.new

@@ -115,10 +115,13 @@ class Peer:
         self.now = now
         for ex in list(self.exchanges.values()):
             ex.on_timer(now)
-        for pair in [p for p in self.ipsec_sas if p.expires_at <= now]:
-            self._expire_ipsec(pair)
+        # ISAKMP SAs first: an IPsec SA expiring at the same moment is then renewed under
+        # the new ISAKMP SA (phase1_established starts Quick Modes for children without SAs)
+        # instead of under the dying one.
         for sa in [s for s in self.isakmp_sas.values() if s.expires_at is not None and s.expires_at <= now]:
             self._expire_isakmp(sa)
+        for pair in [p for p in self.ipsec_sas if p.expires_at <= now]:
+            self._expire_ipsec(pair)
 
     # -- initiating ----------------------------------------------------------------
 

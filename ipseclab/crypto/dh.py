@@ -182,6 +182,18 @@ class DHKeyPair:
             f"public_bytes={self.public_bytes[:8].hex()}..({len(self.public_bytes)} bytes))"
         )
 
+    def private_numbers_for_teaching(self) -> object:
+        """The private value, for the teaching cells that redo the DH computation by hand.
+
+        MODP: cryptography's ``DHPrivateNumbers`` (``.x``, ``.public_numbers.parameter_numbers.p/g``);
+        ECP: ``EllipticCurvePrivateNumbers`` (``.private_value``); Curve25519: the 32 raw bytes.
+        Never logged, never in a trace event: only a notebook that asks for it sees it.
+        """
+        key = self._private_key
+        if isinstance(key, x25519.X25519PrivateKey):
+            return key.private_bytes_raw()
+        return key.private_numbers()
+
     def shared_secret(self, peer_public: bytes) -> bytes:
         """g^xy from the peer's KE payload data, in IKE's wire encoding.
 

@@ -139,6 +139,9 @@ class QuickMode(Exchange):
             old, self.state = self.state, new
             self.peer.emit(StateChanged, sa=self.label, old=old, new=new)
 
+    def public(self, name: str, value: bytes, note: str) -> None:
+        self.peer.emit(PublicValue, sa=self.label, name=name, value=value, note=note)
+
     def hash1(self, rest: bytes) -> bytes:
         return self.sa.hash.prf(self.sa.skeyid_a, self.message_id.to_bytes(4, "big") + rest)
 
@@ -176,7 +179,7 @@ class QuickMode(Exchange):
 
     def pfs_dh(self, group: int) -> bytes:
         self.dh = dh_group(group).generate(self.peer.rng)
-        self.peer.emit(PublicValue, sa=self.label, name="g^x (PFS)", value=self.dh.public_bytes, note=f"DH group {group}")
+        self.public("g^x (PFS)", self.dh.public_bytes, f"our Quick Mode DH public value, group {group}")
         return self.dh.public_bytes
 
     def pfs_secret(self, ke: KEPayload | None) -> bool:
@@ -185,6 +188,7 @@ class QuickMode(Exchange):
         if ke is None:
             self.abort(NotifyType.INVALID_KEY_INFORMATION, "PFS was negotiated but the message carries no KE payload")
             return False
+        self.public("g^y (PFS, peer)", ke.data, "the peer's Quick Mode DH public value")
         try:
             self.gxy_qm = self.dh.shared_secret(ke.data)
         except CryptoError as exc:
@@ -278,7 +282,8 @@ class QuickModeInitiator(QuickMode):
             payloads.append(KEPayload(self.pfs_dh(child.pfs_group)))
         self.local_ts, self.remote_ts = str(child.local_net), str(child.remote_net)
         payloads += [ts_payload(child.local_net), ts_payload(child.remote_net)]
-        self.peer.emit(PublicValue, sa=self.label, name="Ni (Quick Mode)", value=self.ni, note=f"inbound SPI {self.spi_in:08x}")
+        self.public("Ni (Quick Mode)", self.ni, "initiator's Quick Mode nonce")
+        self.public("SPI (our inbound)", self.spi_in.to_bytes(4, "big"), "chosen by us: the peer sends to it")
         self.send_hashed(self.hash1, payloads, expect_reply=True)
         self.set_state("QM_I1_SENT")
 
@@ -319,6 +324,8 @@ class QuickModeInitiator(QuickMode):
             checks=[check], chosen=choice.as_dict(),
         )
         self.spi_out = int.from_bytes(prop.spi, "big")
+        self.public("Nr (Quick Mode)", self.nr, "responder's Quick Mode nonce")
+        self.public("SPI (peer's inbound)", prop.spi, "chosen by the peer: we send to it")
         if not self.pfs_secret(first(payloads, KEPayload)):
             return
         self.send([HashPayload(self.hash3())], encrypt=True, expect_reply=False)
@@ -422,6 +429,10 @@ class QuickModeResponder(QuickMode):
         self.spi_out = int.from_bytes(prop.spi, "big")
         self.spi_in = self.new_spi()
         self.nr = self.peer.rng.random_bytes(NONCE_SIZE)
+        self.public("Ni (Quick Mode)", self.ni, "initiator's Quick Mode nonce")
+        self.public("SPI (peer's inbound)", prop.spi, "chosen by the peer: we send to it")
+        self.public("Nr (Quick Mode)", self.nr, "responder's Quick Mode nonce")
+        self.public("SPI (our inbound)", self.spi_in.to_bytes(4, "big"), "chosen by us: the peer sends to it")
         reply: list[Payload] = [
             SAPayload([Proposal(prop.number, ProtocolId.IPSEC_ESP, self.spi_in.to_bytes(4, "big"), [choice.transform])], offer.doi, offer.situation),
             NoncePayload(self.nr),

@@ -16,10 +16,11 @@ SHORT = {"Main Mode": "MM", "Aggressive Mode": "AM", "Quick Mode": "QM", "Inform
 
 CSS = """
 <style>
-.ipl { font-family: var(--jp-ui-font-family, sans-serif); font-size: 13px; color: #222; }
+.ipl { font-family: var(--jp-ui-font-family, sans-serif); font-size: 13px; color: #222; line-height: 1.45; }
 .ipl table { border-collapse: collapse; }
 .ipl td, .ipl th { padding: 2px 8px; text-align: left; vertical-align: top; }
 .ipl th { background: #eef2f7; }
+.ipl td.sa { color: #555; font-size: 11px; background: #f6f7f9; padding-top: 6px; }
 .ipl .mono { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
 .ipl .hex { font-family: var(--jp-code-font-family, monospace); font-size: 12px; line-height: 1.35;
             white-space: pre; max-height: 320px; overflow: auto; border: 1px solid #ddd; padding: 4px 6px; background: #fbfbfb; }
@@ -71,7 +72,8 @@ RIGHT_X = WIDTH - 70
 
 def diagram_header(lanes: Sequence[tuple[str, str, str]]) -> str:
     """The two lane heads: name, address and current state."""
-    parts = [f'<svg width="{WIDTH}" height="62" xmlns="http://www.w3.org/2000/svg" class="ipl-lanes">']
+    # display:block: an inline SVG sits on a text baseline and the widget adds ~10 px below it
+    parts = [f'<svg width="{WIDTH}" height="62" xmlns="http://www.w3.org/2000/svg" class="ipl-lanes" style="display:block">']
     for x, (name, address, state) in zip((LEFT_X, RIGHT_X), lanes, strict=False):
         parts.append(f'<rect x="{x - 62}" y="4" width="124" height="40" rx="6" fill="#e8eefb" stroke="#5b7bd5"/>')
         parts.append(f'<text x="{x}" y="20" text-anchor="middle" font-weight="bold" font-size="13">{esc(name)}</text>')
@@ -95,9 +97,11 @@ def arrow_svg(m: MessageEvent, *, left_name: str, delivered: bool, selected: boo
     if m.retransmission:
         label += "  (retransmission)"
     ports = f"{m.src[0]}:{m.src[1]} \u2192 {m.dst[0]}:{m.dst[1]}"
+    if m.message_id:  # tells apart two Quick Modes (or an Informational) on one ISAKMP SA
+        ports += f" \u00b7 M-ID {m.message_id:08x}"
     if m.non_esp_marker:
         ports += "  (non-ESP marker)"
-    parts = [f'<svg width="{WIDTH}" height="{ROW_H}" xmlns="http://www.w3.org/2000/svg" class="ipl-arrow" data-label="{esc(label)}">']
+    parts = [f'<svg width="{WIDTH}" height="{ROW_H}" xmlns="http://www.w3.org/2000/svg" class="ipl-arrow" style="display:block" data-label="{esc(label)}">']
     if selected:
         parts.append(f'<rect x="0" y="0" width="{WIDTH}" height="{ROW_H}" fill="#fff4cc"/>')
     for x in (LEFT_X, RIGHT_X):
@@ -105,7 +109,11 @@ def arrow_svg(m: MessageEvent, *, left_name: str, delivered: bool, selected: boo
     parts.append(f'<line x1="{x1}" y1="{y}" x2="{head}" y2="{y}" stroke="{color}" stroke-width="2"{dash}/>')
     parts.append(f'<polygon points="{x2},{y} {head},{y - 5} {head},{y + 5}" fill="{color}"/>')
     mid = WIDTH / 2
-    parts.append(f'<text x="{mid}" y="{y - 7}" text-anchor="middle" font-size="12" fill="{color}" font-family="monospace">{esc(label)}</text>')
+    rest = label[len(short_label(m)):].strip()
+    parts.append(
+        f'<text x="{mid}" y="{y - 7}" text-anchor="middle" font-size="12" fill="{color}" font-family="monospace">'
+        f'<tspan font-weight="bold">{esc(short_label(m))}</tspan>\u2002{esc(rest)}</text>'
+    )
     port_color = "#b00020" if m.src[1] == 4500 or m.dst[1] == 4500 else "#555"
     parts.append(f'<text x="{mid}" y="{y + 15}" text-anchor="middle" font-size="10.5" fill="{port_color}">{esc(ports)}</text>')
     if m.encrypted:
@@ -180,17 +188,19 @@ def keys_table(events: Sequence[Event], peer: str, *, show_values: bool = True) 
             rows.append((e.sa, e.name, e.formula, e.value, True))
     if not rows:
         return '<div class="ipl"><i>No keys yet: step through the exchange.</i></div>'
-    out = ['<div class="ipl"><table><tr><th>SA</th><th>value</th><th>formula (RFC 2409)</th><th>bytes</th></tr>']
+    # The SA is a full-width row above its values, so the formula column gets the width.
+    out = ['<div class="ipl"><table><tr><th>value</th><th>formula (RFC 2409)</th><th>bytes (hover for all)</th></tr>']
     last_sa = None
     for sa, name, formula, value, secret in rows:
-        sa_cell = esc(sa) if sa != last_sa else ""
+        if sa != last_sa:
+            out.append(f'<tr><td colspan="3" class="sa">{esc(sa)}</td></tr>')
         last_sa = sa
         shown = value.hex() if show_values else "\u2022" * 8
-        if len(shown) > 48:
-            shown = shown[:48] + "\u2026"
+        if len(shown) > 32:
+            shown = shown[:32] + "\u2026"
         badge = ' <span class="secret">secret</span>' if secret else ""
         out.append(
-            f'<tr><td style="color:#666;font-size:11px">{sa_cell}</td><td><b>{esc(name)}</b>{badge}</td>'
+            f'<tr><td><b>{esc(name)}</b>{badge}</td>'
             f'<td class="mono">{esc(formula)}</td><td class="mono" title="{esc(value.hex())}">{esc(shown)}</td></tr>'
         )
     out.append("</table></div>")

@@ -46,8 +46,10 @@ class Stepper(W.VBox):
     def __init__(self, session: LabSession) -> None:
         self.session = session
         self.next_button = W.Button(description="Next \u25b6", button_style="primary", tooltip="deliver the next message")
-        self.start_button = W.Button(description="Back to start \u23ee", tooltip="replay from the first message")
-        self.end_button = W.Button(description="Run to end \u23ed", tooltip="deliver every message")
+        # Font Awesome icons (shipped with the widgets) instead of U+23EE/U+23ED, which common
+        # Linux fonts (DejaVu) lack: they showed as empty boxes.
+        self.start_button = W.Button(description="Back to start", icon="fast-backward", tooltip="replay from the first message")
+        self.end_button = W.Button(description="Run to end", icon="fast-forward", tooltip="deliver every message")
         self.reset_button = W.Button(description="Reset \u27f2", tooltip="start over with the notebook's configuration")
         for b in (self.next_button, self.start_button, self.end_button, self.reset_button):
             b.layout = W.Layout(width="150px")
@@ -58,6 +60,7 @@ class Stepper(W.VBox):
         self.end_button.on_click(lambda _: session.run_to_end())
         self.reset_button.on_click(lambda _: session.reset(self._initial[0], configs=self._initial[1]))
         super().__init__([W.HBox([self.next_button, self.start_button, self.end_button, self.reset_button]), self.status])
+        self.add_class("ipl-stepper")
         session.subscribe(lambda kind: self.refresh())
         self.refresh()
 
@@ -70,7 +73,10 @@ class Stepper(W.VBox):
         qm_text = ""
         for peer, d in qms.items():
             if d:
-                qm_text += f"<br>{R.esc(peer)} Quick Mode: " + ", ".join(f'<span class="state">{R.esc(v)}</span>' for v in d.values())
+                # "net1 (M-ID 5af36beb) QM_ESTABLISHED": which Quick Mode is in which state
+                qm_text += f"<br>{R.esc(peer)} Quick Mode: " + ", ".join(
+                    f'{R.esc(k.removeprefix("Quick Mode "))} <span class="state">{R.esc(v)}</span>' for k, v in d.items()
+                )
         self.next_button.disabled = sender is None
         self.status.value = R.CSS + (
             f'<div class="ipl">{len(s.messages())} message(s) sent &nbsp;|&nbsp; {nxt} &nbsp;|&nbsp; '
@@ -87,10 +93,11 @@ class SequenceDiagram(W.VBox):
     def __init__(self, session: LabSession) -> None:
         self.session = session
         self.header = W.HTML()
-        self.rows = W.VBox(layout=W.Layout(max_height="520px", overflow_y="auto"))
+        self.rows = W.VBox(layout=W.Layout(max_height="520px", overflow="hidden auto"))
         self.selected: int | None = None
         self._callbacks: list = []
         super().__init__([self.header, self.rows])
+        self.add_class("ipl-diagram")
         session.subscribe(self._on_session)
         self.refresh()
 
@@ -142,7 +149,8 @@ class SequenceDiagram(W.VBox):
             arrow = W.HTML(R.arrow_svg(m, left_name=left.name, delivered=delivered[i], selected=i == self.selected, floated_here=floated_here))
             button = W.Button(description="inspect", layout=W.Layout(width="72px", height="28px", margin="8px 0 0 4px"), tooltip=f"inspect {R.short_label(m)}")
             button.on_click(lambda _, i=i: self.select(i))
-            rows.append(W.HBox([arrow, button], layout=W.Layout(margin="0", padding="0")))
+            # flex "0 0 auto": a long history scrolls instead of squeezing every arrow (and its ports) flat
+            rows.append(W.HBox([arrow, button], layout=W.Layout(margin="0", padding="0", flex="0 0 auto")))
         self.rows.children = rows
 
 
@@ -153,13 +161,19 @@ class MessageInspector(W.VBox):
         self.left_name = left_name
         self.message: MessageEvent | None = None
         self.heading = _html('<div class="ipl"><i>Select a message (its <b>inspect</b> button) to see it decoded.</i></div>')
-        self.fields = W.Select(options=[], rows=16, layout=W.Layout(width="440px"))
-        self.tree = W.Accordion(layout=W.Layout(width="440px"))
+        self.fields = W.Select(options=[], rows=16, layout=W.Layout(width="calc(100% - 4px)"))
+        self.tree = W.Accordion(layout=W.Layout(width="calc(100% - 4px)"))
         self.hex = _html()
+        # the hex dumps take the rest of the row and scroll sideways rather than squeeze the tree
+        self.hex.layout = W.Layout(flex="1 1 auto", min_width="0")
         self._nodes: list[dict] = []
         self.fields.observe(self._on_field, names="value")
-        left_col = W.VBox([W.HTML("<b>Payload tree</b>"), self.tree, W.HTML("<b>Fields</b> (select one to highlight its bytes)"), self.fields])
+        left_col = W.VBox(
+            [W.HTML("<b>Payload tree</b>"), self.tree, W.HTML("<b>Fields</b> (select one to highlight its bytes)"), self.fields],
+            layout=W.Layout(flex="0 0 390px", width="390px", margin="0 12px 0 0"),
+        )
         super().__init__([self.heading, W.HBox([left_col, self.hex])])
+        self.add_class("ipl-inspector")
 
     def show(self, message: MessageEvent | None) -> None:
         self.message = message
@@ -181,6 +195,9 @@ class MessageInspector(W.VBox):
         self.tree.children = sections
         for i, t in enumerate(titles):
             self.tree.set_title(i, t)
+        # open the first real payload (after the header and, if encrypted, the ciphertext)
+        first = next((i for i, c in enumerate(root.get("children", [])) if c.get("space") == "plaintext"), None)
+        self.tree.selected_index = first if first is not None else (1 if len(sections) > 1 else None)
         self.fields.value = None
         self._render_hex(None)
 
@@ -203,10 +220,10 @@ class MessageInspector(W.VBox):
         span = (node["offset"], node["length"]) if node else None
         wire_hl = span if node and node.get("space") == "wire" else None
         out = R.CSS + '<div class="ipl" style="display:flex;gap:12px;flex-wrap:wrap">'
-        out += "<div>" + R.hexdump_html(m.raw, wire_hl, title="on the wire" + (" (ciphertext after the header)" if m.encrypted else "")) + "</div>"
+        out += '<div style="min-width:0;max-width:100%">' + R.hexdump_html(m.raw, wire_hl, title="on the wire" + (" (ciphertext after the header)" if m.encrypted else "")) + "</div>"
         if m.encrypted and m.plaintext is not None:
             pt_hl = span if node and node.get("space") == "plaintext" else None
-            out += "<div>" + R.hexdump_html(m.plaintext, pt_hl, title="decrypted payloads (plaintext + padding)") + "</div>"
+            out += '<div style="min-width:0;max-width:100%">' + R.hexdump_html(m.plaintext, pt_hl, title="decrypted payloads (plaintext + padding)") + "</div>"
         out += "</div>"
         if node:
             out += f'<div class="ipl">selected: <b>{R.esc(node["name"])}</b> = {R.esc(node.get("value") or "")} — bytes {node["offset"]}..{node["offset"] + node["length"] - 1} of the {"plaintext" if node.get("space") == "plaintext" else "datagram"}</div>'
@@ -223,6 +240,7 @@ class KeyPanel(W.VBox):
         self.peer.observe(lambda _: self.refresh(), names="value")
         note = W.HTML('<div class="ipl" style="color:#a33;font-size:12px">Secrets are shown here because this is a teaching view; ipseclab never logs them.</div>')
         super().__init__([self.peer, note, self.table])
+        self.add_class("ipl-keys")
         session.subscribe(lambda kind: self.refresh())
         self.refresh()
 
@@ -249,9 +267,10 @@ class _PolicyRow(W.HBox):
 class _TransformSetRow(W.HBox):
     def __init__(self, ts: TransformSet) -> None:
         self.encryption = W.Dropdown(options=list(ESP_ENCRYPTIONS), value=ts.encryption, description="ESP", layout=W.Layout(width="170px"))
-        self.integrity = W.Dropdown(options=[None, *ESP_INTEGRITIES], value=ts.integrity, description="integ", layout=W.Layout(width="150px"))
+        # "none" is a real option (a Dropdown shows value None as an empty box): "" / 0 stand for None
+        self.integrity = W.Dropdown(options=[("none", ""), *((k, k) for k in ESP_INTEGRITIES)], value=ts.integrity or "", description="integ", layout=W.Layout(width="150px"))
         self.mode = W.Dropdown(options=["tunnel", "transport"], value=ts.mode, description="mode", layout=W.Layout(width="160px"))
-        self.pfs = W.Dropdown(options=[None, *GROUPS], value=ts.pfs_group, description="PFS", layout=W.Layout(width="130px"))
+        self.pfs = W.Dropdown(options=[("none", 0), *((str(g), g) for g in GROUPS)], value=ts.pfs_group or 0, description="PFS", layout=W.Layout(width="130px"))
         self.lifetime = W.BoundedIntText(value=ts.lifetime, min=60, max=10_000_000, description="life (s)", layout=W.Layout(width="170px"))
         for w in (self.encryption, self.integrity, self.mode, self.pfs, self.lifetime):
             w.style = {"description_width": "52px"}
@@ -259,7 +278,7 @@ class _TransformSetRow(W.HBox):
         super().__init__([self.encryption, self.integrity, self.mode, self.pfs, self.lifetime])
 
     def transform_set(self) -> TransformSet:
-        return TransformSet(self.name, self.encryption.value, self.integrity.value, self.mode.value, self.pfs.value, self.lifetime.value)
+        return TransformSet(self.name, self.encryption.value, self.integrity.value or None, self.mode.value, self.pfs.value or None, self.lifetime.value)
 
 
 class PolicyEditor(W.VBox):
@@ -300,6 +319,7 @@ class PolicyEditor(W.VBox):
         self.result = _html()
         self.apply_button.on_click(lambda _: self.apply())
         super().__init__([*boxes, self.apply_button, self.result])
+        self.add_class("ipl-policies")
 
     def configs(self) -> tuple[PeerConfig, PeerConfig]:
         out = []
@@ -344,6 +364,7 @@ class IkeLab(W.VBox):
             tabs.set_title(i, title)
         self.tabs = tabs
         super().__init__([self.stepper, self.diagram, tabs])
+        self.add_class("ipl-ikelab")
 
     def export(self) -> tuple[Path, Path]:
         pcap, keys = self.session.export(self.export_dir)

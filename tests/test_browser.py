@@ -1,0 +1,256 @@
+"""The labs in a real browser: JupyterLab served from this environment, driven by headless Chromium.
+
+* every notebook in ``labs/`` opens, runs all cells without an error output or a Traceback, and
+  is photographed to ``tests/artifacts/<notebook>.png``;
+* in a notebook that shows an ``IkeLab``, a student's walk through the exchange: nine clicks on
+  *Next* deliver Main Mode and Quick Mode, the sequence diagram shows nine arrows with the right
+  notation, both peers reach ``QM_IDLE``, *inspect* on MM5 decodes its encrypted payloads and a
+  selected field is highlighted in the hex dump (``tests/artifacts/stepper_*.png``).
+
+The server runs on a temporary copy of ``labs/`` so runs never dirty the tree.  Needs Debian's
+``/usr/bin/chromium`` and the ``playwright`` package (skipped, with the reason, without them);
+Playwright is never asked to download a browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    VIEWPORT,
+    LabPage,
+    LabServer,
+    missing_browser_requirements,
+)
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+LABS = Path(os.environ.get("IPSECLAB_BROWSER_LABS", ROOT / "labs"))  # override: try other notebooks
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+NOTEBOOKS = sorted(p.name for p in LABS.glob("*.ipynb"))
+FALLBACK = "_ikelab_browser_check.ipynb"
+TIMEOUT = 60_000  # ms, for every wait on the page
+
+
+def _code_sources(nb: Path) -> str:
+    cells = json.loads(nb.read_text()).get("cells", [])
+    return "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
+
+
+def ikelab_notebook() -> str | None:
+    """The lab notebook the stepper test drives: its first IkeLab is the plain seeded demo
+    (``IkeLab(DemoOptions(seed=...))``, nine messages from MM1 to QM3); 01 or 04 first.
+    None: no lab has one, the test uses a notebook of its own."""
+    candidates = [n for n in NOTEBOOKS if _demo_seed(_code_sources(LABS / n)) is not None]
+    preferred = [n for n in candidates if n.startswith(("01", "04"))]
+    return (preferred or candidates or [None])[0]
+
+
+def _fallback_notebook(path: Path) -> None:
+    """A one-cell notebook showing the default demo lab (used only if no lab shows an IkeLab)."""
+    source = "from ipseclab.demo import DemoOptions\nfrom ipseclab.widgets import IkeLab\n\nIkeLab(DemoOptions(seed=1))\n"
+    nb = {
+        "cells": [{"cell_type": "code", "execution_count": None, "id": "ikelab", "metadata": {}, "outputs": [], "source": source}],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(nb, indent=1))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabPage]:
+    reason = missing_browser_requirements()
+    if reason:
+        print(f"SKIP browser tests: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    tmp = tmp_path_factory.mktemp("browser")
+    root = tmp / "labs"
+    shutil.copytree(LABS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "lab-export"))
+    if ikelab_notebook() is None:
+        _fallback_notebook(root / FALLBACK)
+    server = LabServer(root_dir=root, state_dir=tmp / "state")
+    t0 = time.monotonic()
+    server.start()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(viewport=VIEWPORT)
+                page = context.new_page()
+                page.set_default_timeout(TIMEOUT)
+                lab_page = LabPage(page, server)
+                lab_page.load()
+                print(f"JupyterLab up and loaded in Chromium after {time.monotonic() - t0:.1f} s")
+                yield lab_page
+                if lab_page.console_errors:
+                    print("browser console errors:\n  " + "\n  ".join(lab_page.console_errors[:30]))
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.skipif(not NOTEBOOKS, reason="labs/ holds no notebook yet")
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_notebook_runs_clean_in_jupyterlab(lab: LabPage, notebook: str) -> None:
+    t0 = time.monotonic()
+    lab.open(notebook)
+    try:
+        lab.run_all(notebook)
+        lab.screenshot_notebook(notebook, ARTIFACTS / f"{Path(notebook).stem}.png")
+        for text in lab.stderr_texts(notebook):
+            print(f"{notebook} stderr: {text[:300]}")
+        problems = lab.problems(notebook)
+        assert not problems, f"{notebook} shows errors after Run All:\n" + "\n".join(map(str, problems))
+    finally:
+        lab.close(notebook)
+    print(f"{notebook}: opened, ran and checked in {time.monotonic() - t0:.1f} s")
+
+
+# The nine arrows of the default demo: notation, not just message names.
+EXPECTED_PREFIXES = ["MM1", "MM2", "MM3", "MM4", "MM5", "MM6", "QM1", "QM2", "QM3"]
+EXPECTED_NOTATION = {
+    "MM1": re.compile(r"^MM1  HDR, SA(, VID)*$"),
+    "MM2": re.compile(r"^MM2  HDR, SA(, VID)*$"),
+    "MM3": re.compile(r"^MM3  HDR, KE, Ni(, NAT-D)*$"),
+    "MM4": re.compile(r"^MM4  HDR, KE, Nr(, NAT-D)*$"),
+    "MM5": re.compile(r"^MM5  HDR\*, IDii, HASH_I$"),
+    "MM6": re.compile(r"^MM6  HDR\*, IDir, HASH_R$"),
+    "QM1": re.compile(r"^QM1  HDR\*, HASH\(1\), SA, Ni(, KE)?, IDci, IDcr$"),
+    "QM2": re.compile(r"^QM2  HDR\*, HASH\(2\), SA, Nr(, KE)?, IDci, IDcr$"),
+    "QM3": re.compile(r"^QM3  HDR\*, HASH\(3\)$"),
+}
+
+
+def _demo_seed(sources: str) -> int | None:
+    """The seed of the notebook's first ``IkeLab(...)`` if that is ``IkeLab(DemoOptions(seed=N))``
+    (no other demo option; N a number or a NAME = number assignment), else None."""
+    first = sources.find("IkeLab(")
+    m = re.compile(r"IkeLab\(DemoOptions\(seed=(\w+)\)").match(sources, first) if first >= 0 else None
+    if m is None:
+        return None
+    if m.group(1).isdigit():
+        return int(m.group(1))
+    v = re.search(rf"^{m.group(1)}\s*=\s*(\d+)\b", sources, re.M)
+    return int(v.group(1)) if v else None
+
+
+def _model_labels(seed: int) -> list[str]:
+    """What the Python model says the arrows are after nine steps of the default demo."""
+    from ipseclab.demo import DemoOptions
+    from ipseclab.widgets import IkeLab
+
+    ike = IkeLab(DemoOptions(seed=seed))
+    for _ in range(9):
+        ike.session.next()
+    return ike.diagram.arrow_labels()
+
+
+def test_ikelab_stepper_in_jupyterlab(lab: LabPage) -> None:
+    from playwright.sync_api import expect
+
+    t0 = time.monotonic()
+    notebook = ikelab_notebook() or FALLBACK
+    print(f"driving the IkeLab of {notebook}")
+    page = lab.page
+    lab.open(notebook)
+    try:
+        lab.run_all(notebook)
+        assert not lab.problems(notebook), "\n".join(map(str, lab.problems(notebook)))
+        ike = page.locator(".ipl-ikelab").first
+        ike.wait_for(state="visible")
+        stepper = ike.locator(".ipl-stepper")
+        diagram = ike.locator(".ipl-diagram")
+        arrows = diagram.locator("svg.ipl-arrow")
+        status = stepper.locator(".widget-html").last
+        next_button = stepper.locator('.widget-button:has-text("Next ▶")')
+
+        # the notebook may have stepped already: start over with its own configuration
+        stepper.locator('.widget-button:has-text("Reset ⟲")').click()
+        expect(arrows).to_have_count(1)  # MM1 is in flight
+        expect(status).to_contain_text("MM_SA_SENT")
+        expect(next_button).to_be_enabled()
+        lab.screenshot_element(ike, ARTIFACTS / "stepper_0_start.png")
+
+        for step in range(1, 10):
+            next_button.click()
+            # after step k the reply to message k is on the wire, except after the last one
+            expect(arrows).to_have_count(min(step + 1, 9))
+            if step == 6:
+                expect(status).to_contain_text("QM_IDLE")
+                lab.screenshot_element(ike, ARTIFACTS / "stepper_1_main_mode.png")
+        expect(next_button).to_be_disabled()
+        expect(status).to_contain_text("nothing in flight")
+
+        labels = [arrows.nth(i).get_attribute("data-label") for i in range(arrows.count())]
+        assert [lab_.split()[0] for lab_ in labels] == EXPECTED_PREFIXES, labels
+        for label in labels:
+            assert EXPECTED_NOTATION[label.split()[0]].match(label), label
+        seed = 1 if notebook == FALLBACK else _demo_seed(_code_sources(LABS / notebook))
+        if seed is not None:  # the notebook's lab is the plain demo: the same arrows as the model
+            assert labels == _model_labels(seed), labels
+
+        text = status.inner_text()
+        states = re.findall(r"(\w+): (QM_IDLE|MM_\w+|AM_\w+)", text)
+        assert len(states) >= 2 and all(st == "QM_IDLE" for _, st in states[:2]), text
+        expect(status).to_contain_text("Established")
+        lanes = diagram.locator("svg.ipl-lanes").text_content() or ""
+        assert lanes.count("QM_IDLE") == 2, lanes
+        lab.screenshot_element(ike, ARTIFACTS / "stepper_2_quick_mode.png")
+
+        # inspect MM5: its encrypted payloads, decoded
+        tabs = ike.locator(".jupyter-widget-Tab, .widget-tab").first
+        tabs.locator('.lm-TabBar-tab:has-text("Message inspector")').click()
+        diagram.locator('.widget-button[title="inspect MM5"]').click()
+        inspector = ike.locator(".ipl-inspector")
+        heading = inspector.locator(".widget-html").first
+        expect(heading).to_contain_text("MM5")
+        expect(heading).to_contain_text("encrypted")
+        accordion = inspector.locator(".jupyter-widget-Accordion, .widget-accordion").first
+        expect(accordion).to_contain_text("Identification")
+        expect(accordion).to_contain_text("Hash")
+        expect(inspector).to_contain_text("decrypted payloads")
+        expect(inspector).to_contain_text("on the wire")
+        expect(inspector.locator(".hl")).to_have_count(0)
+        lab.screenshot_element(ike, ARTIFACTS / "stepper_3_inspect_mm5.png")
+
+        # select a field: its bytes light up in the plaintext dump
+        select = inspector.locator("select").first
+        options = [t.replace("\xa0", " ") for t in select.locator("option").all_inner_texts()]
+        index = next(i for i, t in enumerate(options) if "Identification data:" in t)
+        select.select_option(index=index)
+        expect(inspector.locator(".hl").first).to_be_visible()
+        expect(inspector).to_contain_text("selected: Identification data")
+        cells = [t for t in inspector.locator(".hex .hl").all_inner_texts() if re.fullmatch(r"[0-9a-f]{2}", t)]
+        assert len(cells) == 4, cells  # an IPv4 address
+        if seed is not None:  # the demo's left peer is 192.0.2.1
+            assert cells == ["c0", "00", "02", "01"], cells
+        lab.screenshot_element(ike, ARTIFACTS / "stepper_4_field_selected.png")
+        page.screenshot(path=str(ARTIFACTS / "stepper_5_page.png"))
+
+        # the other tabs, as a student sees them after the exchange
+        tabs.locator('.lm-TabBar-tab:has-text("Keys")').click()
+        expect(ike.locator(".ipl-keys")).to_contain_text("SKEYID_e")
+        lab.screenshot_element(ike, ARTIFACTS / "stepper_6_keys.png")
+        tabs.locator('.lm-TabBar-tab:has-text("Policies")').click()
+        expect(ike.locator(".ipl-policies .widget-button:has-text('Apply and negotiate')")).to_be_visible()
+        lab.screenshot_element(ike, ARTIFACTS / "stepper_7_policies.png")
+        tabs.locator('.lm-TabBar-tab:has-text("Export")').click()
+        expect(ike.locator('.widget-button:has-text("Export pcap + keys")')).to_be_visible()
+        lab.screenshot_element(ike, ARTIFACTS / "stepper_8_export.png")
+    finally:
+        lab.close(notebook)
+    print(f"stepper walk in {time.monotonic() - t0:.1f} s")

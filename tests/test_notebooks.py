@@ -1,0 +1,130 @@
+"""Execute every teaching notebook in labs/ headless, the way a student's "Run All" would.
+
+* Each notebook runs from a clean kernel in a temporary copy of ``labs/`` (its
+  exports land there, not in the source tree).
+* The kernel is *this* interpreter: a kernelspec written for ``sys.executable``
+  into a temporary directory, so the notebook imports the ipseclab under test even
+  when another ``python3`` kernelspec is installed on the machine.  The first cell
+  of every run checks that (``sys.prefix`` must be ours).
+* No cell may raise; every check cell (one calling ``check(`` or ``check_equal(``)
+  must have printed the success mark of :mod:`ipseclab.labcheck`; the widgets must
+  have produced widget views.
+* The notebooks are stored clean: nbformat 4, kernel ``python3``, no outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+pytest.importorskip("ipywidgets")
+
+from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
+
+from ipseclab.labcheck import FAILURE_MARK, SUCCESS_MARK  # noqa: E402
+
+LABS = Path(__file__).resolve().parents[1] / "labs"
+NOTEBOOKS = sorted(LABS.glob("*.ipynb"))
+CELL_TIMEOUT = 60  # seconds, per cell
+KERNEL_NAME = "ipseclab-test-python"
+CHECK_CALL = re.compile(r"^\s*(check|check_equal)\(", re.MULTILINE)
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def test_the_four_labs_are_there() -> None:
+    assert [p.name for p in NOTEBOOKS] == [
+        "01_phase1_transforms.ipynb",
+        "02_diffie_hellman.ipynb",
+        "03_main_vs_aggressive.ipynb",
+        "04_quick_mode.ipynb",
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_saved_clean(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.nbformat == 4
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"outputs left in {path.name}"
+    sources = "\n".join(c.source for c in nb.cells)
+    assert "IkeLab(" in sources and "Export" in sources
+    assert CHECK_CALL.search(sources), f"{path.name} has no check cell"
+
+
+@pytest.fixture(scope="module")
+def kernel_spec_manager(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
+    """A kernelspec directory holding one spec: this interpreter running ipykernel."""
+    from ipykernel.kernelspec import write_kernel_spec
+
+    kernels = tmp_path_factory.mktemp("kernels")
+    spec_dir = write_kernel_spec(str(kernels / KERNEL_NAME))
+    spec = json.loads((Path(spec_dir) / "kernel.json").read_text())
+    assert spec["argv"][0] == sys.executable
+    return KernelSpecManager(kernel_dirs=[str(kernels)])
+
+
+@pytest.fixture(scope="module")
+def lab_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of labs/ without earlier exports: notebooks write their exports here."""
+    dst = tmp_path_factory.mktemp("labs")
+    shutil.copytree(LABS, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("lab-export", ".ipynb_checkpoints"))
+    return dst
+
+
+def _outputs_text(cell: dict[str, Any]) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        for mime in ("text/plain", "text/html"):
+            data = out.get("data", {}).get(mime)
+            if data:
+                parts.append(data if isinstance(data, str) else "".join(data))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_headless(path: Path, lab_copy: Path, kernel_spec_manager: KernelSpecManager) -> None:
+    from jupyter_client.manager import KernelManager
+
+    nb = nbformat.read(lab_copy / path.name, as_version=4)
+    probe = nbformat.v4.new_code_cell("import sys\nprint(sys.prefix)")
+    nb.cells.insert(0, probe)
+    km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=kernel_spec_manager)
+    client = nbclient.NotebookClient(
+        nb,
+        km=km,
+        timeout=CELL_TIMEOUT,
+        allow_errors=False,
+        resources={"metadata": {"path": str(lab_copy)}},
+    )
+    client.execute()  # raises CellExecutionError on the first failing cell
+
+    assert _outputs_text(nb.cells[0]).strip() == sys.prefix
+    checks = 0
+    widgets = 0
+    for cell in nb.cells[1:]:
+        if cell.cell_type != "code":
+            continue
+        text = _outputs_text(cell)
+        assert FAILURE_MARK not in text, f"a check failed in {path.name}:\n{cell.source}\n{text}"
+        widgets += sum(WIDGET_MIME in out.get("data", {}) for out in cell.outputs)
+        if CHECK_CALL.search(cell.source):
+            checks += 1
+            assert SUCCESS_MARK in text, f"check cell without success mark in {path.name}:\n{cell.source}\n{text}"
+    assert checks >= 1
+    assert widgets >= 1, f"{path.name} displayed no widget"
+    export = lab_copy / "lab-export" / path.stem[:2]
+    assert (export / "run.pcap").is_file(), f"{path.name} should export its run into lab-export/{path.stem[:2]}"
