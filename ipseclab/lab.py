@@ -18,7 +18,8 @@ from ipseclab.config import PeerConfig
 from ipseclab.crypto.rng import SeededRng, SystemRng
 from ipseclab.demo import DemoOptions, demo_configs
 from ipseclab.peer import Peer
-from ipseclab.trace import ErrorEvent, Event, MessageEvent, PolicyDecision, StateChanged
+from ipseclab.trace import Event, MessageEvent, StateChanged
+from ipseclab.trace_queries import failure_lines
 from ipseclab.transport.memory import Delivery, MemoryNetwork
 
 Listener = Callable[[str], None]
@@ -157,14 +158,7 @@ class LabSession:
         return True
 
     def explanation(self) -> list[str]:
-        lines: list[str] = []
-        for e in self.events:
-            if isinstance(e, PolicyDecision) and not e.accepted:
-                lines.append(f"[{e.peer}] phase {e.phase} proposal rejected:")
-                lines += [f"    {x}" for x in e.explanation]
-            elif isinstance(e, ErrorEvent):
-                lines.append(f"[{e.peer}] {e.code}: {e.message}")
-        return lines
+        return failure_lines(self.events)
 
     def export(self, directory: str | Path) -> tuple[Path, Path]:
         """Write ``run.pcap`` and the Wireshark key tables into ``directory``."""

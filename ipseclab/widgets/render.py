@@ -11,6 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from ipseclab.trace import Event, KeyDerived, MessageEvent, PublicValue
+from ipseclab.trace_queries import (  # noqa: F401 - re-exported for views
+    delivered_flags,
+    established_from_events,
+    failure_lines,
+    in_flight,
+)
 
 SHORT = {"Main Mode": "MM", "Aggressive Mode": "AM", "Quick Mode": "QM", "Informational": "INFO"}
 
@@ -41,25 +47,6 @@ def short_label(m: MessageEvent) -> str:
     """``MM5``, ``AM2``, ``QM1``, ``INFO`` — the label students use."""
     short = SHORT.get(m.exchange, m.exchange)
     return short if short == "INFO" else f"{short}{m.index}"
-
-
-def delivered_flags(events: Sequence[Event]) -> list[bool]:
-    """For each sent message (in order): has the other peer received it yet?"""
-    received: dict[tuple[str, bytes], int] = {}
-    for e in events:
-        if isinstance(e, MessageEvent) and e.direction == "received":
-            key = (e.peer, e.raw)
-            received[key] = received.get(key, 0) + 1
-    flags = []
-    for e in events:
-        if isinstance(e, MessageEvent) and e.direction == "sent":
-            others = [k for k in received if k[1] == e.raw and k[0] != e.peer and received[k] > 0]
-            if others:
-                received[others[0]] -= 1
-                flags.append(True)
-            else:
-                flags.append(False)
-    return flags
 
 
 # -- sequence diagram ---------------------------------------------------------------

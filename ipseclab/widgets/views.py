@@ -67,7 +67,8 @@ class Stepper(W.VBox):
     def refresh(self) -> None:
         s = self.session
         states = s.states()
-        sender = s.next_sender()
+        waiting = R.in_flight(s.events)
+        sender = waiting[0].peer if waiting else None
         nxt = f"next: <b>{R.esc(sender)}</b> sends" if sender else "nothing in flight"
         qms = s.quick_mode_states()
         qm_text = ""
@@ -83,8 +84,21 @@ class Stepper(W.VBox):
             + " &nbsp; ".join(f'{R.esc(p)}: <span class="state">{R.esc(st)}</span>' for p, st in states.items())
             + qm_text
             + "</div>"
-            + R.result_html(s.established(), s.explanation(), s.pending)
+            + self.result()
         )
+
+
+    def result(self) -> str:
+        return Stepper.result_for(self.session)
+
+    @staticmethod
+    def result_for(s: LabSession) -> str:
+        """Established / in progress / why not — from the trace events alone."""
+        events = s.events
+        peers = [p.name for p in s.network.peers]
+        children = len(s.configs[0].connections[0].children) if s.configs[0].connections else 0
+        done = R.established_from_events(events, peers, children)
+        return R.result_html(done, R.failure_lines(events), len(R.in_flight(events)))
 
 
 class SequenceDiagram(W.VBox):
@@ -341,7 +355,7 @@ class PolicyEditor(W.VBox):
         self.session.reset(configs=configs)
         self.session.run_to_end()
         s = self.session
-        self.result.value = R.CSS + R.result_html(s.established(), s.explanation(), s.pending)
+        self.result.value = R.CSS + Stepper.result_for(s)
 
 
 class IkeLab(W.VBox):

@@ -1,0 +1,66 @@
+"""Questions answered from the trace events alone (RFC-agnostic views of a run).
+
+Widgets, the lab session and a future daemon client all ask these of the same event
+list, so nothing depends on reaching into a peer's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ipseclab.trace import ErrorEvent, Event, MessageEvent, PolicyDecision, SaDeleted, SaEstablished
+
+
+def delivered_flags(events: Sequence[Event]) -> list[bool]:
+    """For each sent message (in order): has the other peer received it yet?"""
+    received: dict[tuple[str, bytes], int] = {}
+    for e in events:
+        if isinstance(e, MessageEvent) and e.direction == "received":
+            key = (e.peer, e.raw)
+            received[key] = received.get(key, 0) + 1
+    flags = []
+    for e in events:
+        if isinstance(e, MessageEvent) and e.direction == "sent":
+            others = [k for k in received if k[1] == e.raw and k[0] != e.peer and received[k] > 0]
+            if others:
+                received[others[0]] -= 1
+                flags.append(True)
+            else:
+                flags.append(False)
+    return flags
+
+
+def in_flight(events: Sequence[Event]) -> list[MessageEvent]:
+    """Sent messages the other peer has not received (yet), oldest first."""
+    sent = [e for e in events if isinstance(e, MessageEvent) and e.direction == "sent"]
+    return [m for m, done in zip(sent, delivered_flags(events), strict=True) if not done]
+
+
+def established_from_events(events: Sequence[Event], peers: Sequence[str], children: int) -> bool:
+    """Phase 1 and ``children`` IPsec SA pairs up on every peer, judged from the trace alone."""
+    for peer in peers:
+        isakmp, ipsec = 0, 0
+        for e in events:
+            if e.peer != peer:
+                continue
+            if isinstance(e, SaEstablished):
+                isakmp += e.sa_kind == "isakmp"
+                ipsec += e.sa_kind == "ipsec"
+            elif isinstance(e, SaDeleted):
+                isakmp -= e.sa_kind == "isakmp" and "failed" not in e.reason
+                ipsec -= e.sa_kind == "ipsec"
+        if isakmp < 1 or ipsec < children:
+            return False
+    return True
+
+
+def failure_lines(events: Sequence[Event]) -> list[str]:
+    """Rejected proposals (with their explanation) and errors, in plain words."""
+    lines: list[str] = []
+    for e in events:
+        if isinstance(e, PolicyDecision) and not e.accepted:
+            lines.append(f"[{e.peer}] phase {e.phase} proposal rejected:")
+            lines += [f"    {x}" for x in e.explanation]
+        elif isinstance(e, ErrorEvent):
+            lines.append(f"[{e.peer}] {e.code}: {e.message}")
+    return lines
