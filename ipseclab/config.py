@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+#: swanctl's wildcard for a remote address: any peer may connect (responder only).
+ANY = "%any"
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -114,7 +117,18 @@ class Connection:
     def __post_init__(self) -> None:
         if self.mode not in ("main", "aggressive"):
             raise ConfigError(f"connection {self.name}: mode must be 'main' or 'aggressive'")
-        ipaddress.ip_address(self.remote_address)
+        if self.remote_address != ANY:
+            try:
+                ipaddress.ip_address(self.remote_address)
+            except ValueError:
+                raise ConfigError(
+                    f"connection {self.name}: remote address {self.remote_address!r} is not an IP address or {ANY}"
+                ) from None
+
+    @property
+    def accepts_any(self) -> bool:
+        """A responder-only connection for peers behind NAT or with dynamic addresses."""
+        return self.remote_address == ANY
 
 
 @dataclass
@@ -136,7 +150,10 @@ class PeerConfig:
     retransmit_tries: int = 5
 
     def __post_init__(self) -> None:
-        ipaddress.ip_address(self.address)
+        try:
+            ipaddress.ip_address(self.address)
+        except ValueError:
+            raise ConfigError(f"peer {self.name}: address {self.address!r} is not an IP address") from None
         if self.identity is None:
             self.identity = Identity("address", self.address)
         priorities = [p.priority for p in self.isakmp_policies]
@@ -144,11 +161,11 @@ class PeerConfig:
             raise ConfigError(f"peer {self.name}: ISAKMP policy priorities must be unique")
 
     def connection_for(self, remote_address: str) -> Connection | None:
-        """The connection whose remote address is ``remote_address`` (or one with ``%any``)."""
+        """The connection whose remote address is ``remote_address``, else one with ``%any``."""
         for conn in self.connections:
             if conn.remote_address == remote_address:
                 return conn
-        return None
+        return next((c for c in self.connections if c.accepts_any), None)
 
     def connection_named(self, name: str) -> Connection:
         for conn in self.connections:

@@ -129,6 +129,8 @@ class Peer:
         """Start phase 1 (Main or Aggressive Mode) for a connection; Quick Modes follow."""
         self.now = now
         conn = self.config.connection_named(connection_name)
+        if conn.accepts_any:
+            raise ConfigError(f"connection {conn.name} accepts any peer ({conn.remote_address}): it can only respond")
         return self._start_phase1(conn)
 
     def _start_phase1(self, conn: Connection) -> IsakmpSa:

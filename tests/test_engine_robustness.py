@@ -184,3 +184,22 @@ def test_secrets_are_not_in_reprs() -> None:
     text = repr(sa) + repr(run.left.ipsec_sas) + repr(run.left.config)
     for secret in (sa.skeyid, sa.skeyid_e, sa.enc_key, run.left.ipsec_sas[0].inbound.enc_key, DEMO_PSK):
         assert secret.hex() not in text and repr(secret) not in text
+
+
+def test_responder_connection_with_any_remote_address() -> None:
+    """``%any`` (as in swanctl.conf) accepts a peer whose address is not known in advance."""
+    import pytest
+
+    from ipseclab.errors import ConfigError
+
+    left_cfg, right_cfg = demo_configs(DemoOptions())
+    right_cfg.connections[0] = dataclasses.replace(right_cfg.connections[0], remote_address="%any")
+    peers = [Peer(c, rng=SeededRng(2, c.name)) for c in (left_cfg, right_cfg)]
+    net = MemoryNetwork(peers)
+    net.initiate("left", "site")
+    net.run()
+    assert len(peers[0].ipsec_sas) == len(peers[1].ipsec_sas) == 1
+    with pytest.raises(ConfigError, match="can only respond"):
+        peers[1].initiate("site", 0.0)
+    with pytest.raises(ConfigError, match="not an IP address"):
+        Connection("x", "gateway.example")
