@@ -38,3 +38,15 @@ def test_trace_follows_expiry_and_renegotiation() -> None:
     s.network.drop = lambda d: True  # from now on nothing arrives: SAs expire and are not replaced
     s.advance(301)
     assert not _established(s) and not s.established()
+
+
+def test_keys_table_groups_aggressive_mode_values_under_one_sa() -> None:
+    import re
+
+    from ipseclab.widgets.render import keys_table
+
+    s = LabSession(DemoOptions(seed=1, mode="aggressive"))
+    s.run_to_end()
+    headings = re.findall(r'class="sa">([^<]*)<', keys_table(s.events, "left"))
+    assert len([h for h in headings if h.startswith("ISAKMP SA")]) == 1
+    assert not any(h.endswith("/" + "0" * 16) for h in headings)
