@@ -26,3 +26,12 @@ class CryptoError(IpsecLabError):
 
 class ConfigError(IpsecLabError):
     """A peer, policy or CLI configuration is inconsistent."""
+
+
+class NetlabError(IpsecLabError):
+    """Building, using or tearing down a network lab (namespaces, veths, nftables) failed."""
+
+
+class ControlError(IpsecLabError):
+    """The peer daemon's control API: a request the daemon refused or did not answer,
+    or a daemon that cannot start (sockets it cannot bind)."""
