@@ -1,4 +1,5 @@
-"""``ipseclab`` command line: ``demo`` runs two peers in memory, ``decode`` dissects captures."""
+"""``ipseclab`` command line: ``demo`` runs two peers in memory, ``decode`` dissects captures,
+``peer`` runs one peer daemon on UDP with a ZeroMQ control API."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ipseclab.errors import IpsecLabError
 from ipseclab.trace import MessageEvent, SaEstablished, event_to_dict
@@ -105,6 +107,45 @@ def _decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _peer(args: argparse.Namespace) -> int:
+    from ipseclab.config_toml import load_peer_config
+    from ipseclab.daemon import run_daemon
+
+    config = load_peer_config(Path(args.config))
+    run_daemon(
+        config,
+        args.control,
+        args.events,
+        include_secrets=not args.no_secrets,
+        hold=args.hold,
+        seed=args.seed,
+        announce=lambda line: print(line, flush=True),
+    )
+    return 0
+
+
+def _interop(args: argparse.Namespace) -> int:
+    from ipseclab.netlab.interop import SCENARIOS, run_scenarios
+
+    if args.list:
+        for scen in SCENARIOS.values():
+            print(f"{scen.name:34} expect {scen.expect:4}  {scen.description}")
+        return 0
+    if os.geteuid() != 0:
+        print("ipseclab interop needs root (it builds network namespaces and runs charon)", file=sys.stderr)
+        return 2
+    import tempfile
+
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="ipseclab-interop-"))
+    results = run_scenarios(args.scenario, out)
+    width = max(len(r.scenario) for r in results)
+    print(f"{'scenario':{width}}  result  seconds  verdict")
+    for r in results:
+        print(f"{r.scenario:{width}}  {'PASS' if r.passed else 'FAIL':6}  {r.seconds:7.2f}  {r.summary}")
+    print(f"evidence (captures, key tables, charon logs, result.json) in {out}/<scenario>/")
+    return 0 if all(r.passed for r in results) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ipseclab", description="A lab kit that teaches IPsec by running it.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--json", action="store_true", help="one JSON object per packet")
     dec.add_argument("--brief", action="store_true", help="one line per packet, no payload tree")
     dec.set_defaults(func=_decode)
+    peer = sub.add_parser("peer", help="run one peer on UDP, driven over a ZeroMQ control API")
+    peer.add_argument("--config", required=True, metavar="FILE", help="the peer's TOML configuration")
+    peer.add_argument("--control", required=True, metavar="ADDR", help="command socket, e.g. ipc:///tmp/left.ctl or tcp://127.0.0.1:5555")
+    peer.add_argument("--events", metavar="ADDR", help="event stream (PUB) socket, e.g. ipc:///tmp/left.ev")
+    peer.add_argument("--no-secrets", action="store_true", help="mask derived keys in events and secrets in the config command")
+    peer.add_argument("--hold", action="store_true", help="start in hold mode: outgoing datagrams wait for step")
+    peer.add_argument("--seed", type=int, help="reproducible cookies, nonces, SPIs and DH keys (teaching only)")
+    peer.set_defaults(func=_peer)
+    iop = sub.add_parser("interop", help="run ipseclab against strongSwan's charon in a namespace lab (root)")
+    iop.add_argument("--scenario", action="extend", nargs="+", metavar="NAME", help="scenario(s) to run (default: all; see --list)")
+    iop.add_argument("--out", metavar="DIR", help="where captures, key tables, logs and result.json go (default: a new temporary directory)")
+    iop.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    iop.set_defaults(func=_interop)
     return parser
 
 

@@ -18,8 +18,8 @@ from ipseclab.config import PeerConfig
 from ipseclab.crypto.rng import SeededRng, SystemRng
 from ipseclab.demo import DemoOptions, demo_configs
 from ipseclab.peer import Peer
-from ipseclab.trace import Event, MessageEvent, StateChanged
-from ipseclab.trace_queries import failure_lines
+from ipseclab.trace import Event, MessageEvent
+from ipseclab.trace_queries import failure_lines, isakmp_states, quick_mode_states
 from ipseclab.transport.memory import Delivery, MemoryNetwork
 
 Listener = Callable[[str], None]
@@ -137,18 +137,10 @@ class LabSession:
         """The latest state of each peer's ISAKMP SA, from the StateChanged events."""
         conns = self._configs[0].connections
         mode = conns[0].mode if conns else self.options.mode
-        out = {p.name: "MM_NO_STATE" if mode == "main" else "AG_NO_STATE" for p in self.network.peers}
-        for e in self.events:
-            if isinstance(e, StateChanged) and e.sa.startswith("ISAKMP SA"):
-                out[e.peer] = e.new
-        return out
+        return isakmp_states(self.events, [p.name for p in self.network.peers], mode)
 
     def quick_mode_states(self) -> dict[str, dict[str, str]]:
-        out: dict[str, dict[str, str]] = {p.name: {} for p in self.network.peers}
-        for e in self.events:
-            if isinstance(e, StateChanged) and e.sa.startswith("Quick Mode"):
-                out[e.peer][e.sa] = e.new
-        return out
+        return quick_mode_states(self.events, [p.name for p in self.network.peers])
 
     def established(self) -> bool:
         want = len(self._configs[0].connections[0].children) if self._configs[0].connections else 0

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ipseclab.trace import ErrorEvent, Event, MessageEvent, PolicyDecision, SaDeleted, SaEstablished
+from ipseclab.trace import (
+    ErrorEvent,
+    Event,
+    MessageEvent,
+    PolicyDecision,
+    SaDeleted,
+    SaEstablished,
+    StateChanged,
+)
 
 
 def delivered_flags(events: Sequence[Event]) -> list[bool]:
@@ -64,3 +72,21 @@ def failure_lines(events: Sequence[Event]) -> list[str]:
         elif isinstance(e, ErrorEvent):
             lines.append(f"[{e.peer}] {e.code}: {e.message}")
     return lines
+
+
+def isakmp_states(events: list[Event], peers: list[str], mode: str) -> dict[str, str]:
+    """The latest ISAKMP SA state of each peer."""
+    out = {p: "MM_NO_STATE" if mode == "main" else "AG_NO_STATE" for p in peers}
+    for e in events:
+        if isinstance(e, StateChanged) and e.sa.startswith("ISAKMP SA") and e.peer in out:
+            out[e.peer] = e.new
+    return out
+
+
+def quick_mode_states(events: list[Event], peers: list[str]) -> dict[str, dict[str, str]]:
+    """Each Quick Mode's latest state, per peer."""
+    out: dict[str, dict[str, str]] = {p: {} for p in peers}
+    for e in events:
+        if isinstance(e, StateChanged) and e.sa.startswith("Quick Mode") and e.peer in out:
+            out[e.peer][e.sa] = e.new
+    return out

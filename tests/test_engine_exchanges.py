@@ -136,3 +136,13 @@ def test_aggressive_mode_identities_and_hash_travel_in_clear() -> None:
     assert b"left@lab" in sent[0].raw and b"right@lab" in sent[1].raw
     am2 = Message.decode(sent[1].raw)
     assert PayloadType.HASH in [p.payload_type for p in am2.payloads]
+
+
+def test_certificate_request_names_the_trusted_ca() -> None:
+    from ipseclab.wire.isakmp import CertReqPayload
+
+    run = run_demo(DemoOptions(auth="rsa", seed=4))
+    assert run.established()
+    mm3 = Message.decode(_sent(run)[2].raw)
+    cr = next(p for p in mm3.payloads if isinstance(p, CertReqPayload))
+    assert cr.authority == run.left.config.ca_cert.subject.public_bytes()

@@ -81,3 +81,57 @@ def test_phase1_error_after_keys_is_sent_protected() -> None:
     assert "not issued by our lab CA" in right_err.message
     left_err = next(e for e in run.network.events if isinstance(e, ErrorEvent) and e.peer == "left")
     assert left_err.notify == NotifyType.INVALID_HASH_INFORMATION
+
+
+def _printable_string_dn(name) -> bytes:  # noqa: ANN001
+    """The subject DER re-encoded as strongSwan encodes a DN typed in its configuration:
+    every UTF8String value (tag 0x0c) as a PrintableString (tag 0x13)."""
+    der = name.public_bytes()
+    for attr in name:
+        value = attr.value.encode()
+        der = der.replace(b"\x0c" + bytes([len(value)]) + value, b"\x13" + bytes([len(value)]) + value)
+    assert der != name.public_bytes()
+    return der
+
+
+def test_dn_identity_is_compared_by_value_not_by_string_type(monkeypatch) -> None:  # noqa: ANN001
+    """charon sends ID_DER_ASN1_DN with PrintableString values where our certificates hold
+    UTF8String: RFC 5280 §7.1 compares names attribute by attribute, so both must match."""
+    from ipseclab.ikev1 import phase1
+    from ipseclab.wire.constants import IdType
+    from ipseclab.wire.isakmp import IDPayload
+
+    real = phase1.own_identity
+
+    def charon_like(peer, sa):  # noqa: ANN001, ANN202
+        ident = real(peer, sa)
+        if peer.name == "right" and ident.id_type == IdType.DER_ASN1_DN:
+            return IDPayload(IdType.DER_ASN1_DN, _printable_string_dn(peer.config.credentials.cert.subject))
+        return ident
+
+    monkeypatch.setattr(phase1, "own_identity", charon_like)
+    run = make_demo(DemoOptions(auth="rsa", seed=24))
+    run.network.initiate("left", "site")
+    run.network.run()
+    assert run.established(), run.explanation()
+    other = make_lab_ca("another name").cert.subject
+    assert not phase1.dn_matches(_printable_string_dn(run.right.config.credentials.cert.subject), other)
+    assert not phase1.dn_matches(b"\x30\x05garbage", other)
+
+
+def test_dn_identity_survives_malformed_der() -> None:
+    """A peer's garbage ID_DER_ASN1_DN is a mismatch, never an exception."""
+    import random
+
+    from ipseclab.ikev1.phase1 import dn_matches
+
+    subject = make_lab_ca().cert.subject
+    good = subject.public_bytes()
+    rnd = random.Random(5)
+    for _ in range(500):
+        data = bytearray(good)
+        for _ in range(rnd.randint(1, 4)):
+            data[rnd.randrange(len(data))] = rnd.randrange(256)
+        if rnd.random() < 0.3:
+            data = data[: rnd.randrange(len(data))]
+        assert dn_matches(bytes(data), subject) in (True, False)

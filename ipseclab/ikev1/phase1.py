@@ -43,6 +43,8 @@ from ipseclab.wire.isakmp import (
 )
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from ipseclab.ikev1.isakmp_sa import IsakmpSa
     from ipseclab.peer import Peer
     from ipseclab.trace import Address
@@ -297,7 +299,9 @@ def uses_signatures(sa: IsakmpSa) -> bool:
 
 
 def cert_request(peer: Peer) -> list[Payload]:
-    return [CertReqPayload(CertEncoding.X509_SIGNATURE)]
+    """CR naming the CA we trust (RFC 2408 §3.10: the Certificate Authority field is its DN)."""
+    ca = peer.config.ca_cert
+    return [CertReqPayload(CertEncoding.X509_SIGNATURE, ca.subject.public_bytes() if ca is not None else b"")]
 
 
 def own_identity(peer: Peer, sa: IsakmpSa) -> IDPayload:
@@ -359,12 +363,33 @@ def verify_auth(peer: Peer, sa: IsakmpSa, payloads: list[Payload], *, from_initi
     ca = peer.config.ca_cert
     if ca is None or not verify_issued_by(cert, ca):
         return False, "the peer's certificate is not issued by our lab CA"
-    if ident.id_type == IdType.DER_ASN1_DN and ident.data != cert.subject.public_bytes():
+    if ident.id_type == IdType.DER_ASN1_DN and not dn_matches(ident.data, cert.subject):
         return False, "the identity does not match the certificate's subject"
     if not verify_raw_pkcs1(cert.public_key(), sig.data, expected):
         return False, f"SIG_{who[-1]} does not verify with the certificate's public key"
     sa.peer_identity = cert.subject.rfc4514_string()
     return True, f"SIG_{who[-1]} verified with the certificate of {sa.peer_identity}"
+
+
+# -- distinguished names ----------------------------------------------------------------
+
+
+def dn_matches(der: bytes, name: x509.Name) -> bool:
+    """Does the ID_DER_ASN1_DN ``der`` name the same entity as certificate subject ``name``?
+
+    Compared per RFC 5280 §7.1 (asn1crypto's Name equality: attribute by attribute after
+    string preparation, so the string type, case and extra whitespace do not count) —
+    never byte for byte: strongSwan encodes a DN typed in its configuration with
+    PrintableString where the certificate has UTF8String.
+    """
+    from asn1crypto import x509 as asn1_x509
+
+    if der == name.public_bytes():
+        return True
+    try:
+        return asn1_x509.Name.load(der) == asn1_x509.Name.load(name.public_bytes())
+    except (ValueError, TypeError, UnicodeDecodeError):  # malformed DER in the peer's ID payload
+        return False
 
 
 def _identity_text(ident: IDPayload) -> str:

@@ -3,8 +3,9 @@
 Binds the IKE port (500 by default, any port in tests) and the NAT-T port
 (4500; datagrams there carry the non-ESP marker, which the peer handles), feeds
 every datagram to the peer with ``loop.time()`` as the clock, sends what the peer
-queues from the socket bound to the datagram's source port, keeps one timer
-armed at ``peer.get_timer()``, and publishes the peer's trace events to listeners
+queues from the socket bound to the datagram's source port (:meth:`UdpPeerRunner.send`,
+which a subclass may override to hold datagrams back), keeps one timer armed at
+``peer.get_timer()``, and publishes the peer's trace events to listeners
 and an :class:`asyncio.Queue`.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from ipseclab.peer import Peer
+from ipseclab.peer import Datagram, Peer
 from ipseclab.trace import Event
 
 
@@ -72,12 +73,20 @@ class UdpPeerRunner:
 
     def _flush(self) -> None:
         for d in self.peer.datagrams_to_send():
-            transport = self._transports.get(d.src[1]) or self._transports[self.peer.config.port]
-            transport.sendto(d.data, d.dst)
+            self.send(d)
         while (event := self.peer.next_event()) is not None:
             self.events.put_nowait(event)
             for listener in self.listeners:
                 listener(event)
+        self._arm_timer()
+
+    def send(self, d: Datagram) -> None:
+        """Put one datagram on the wire, from the socket bound to its source port."""
+        transport = self._transports.get(d.src[1]) or self._transports[self.peer.config.port]
+        transport.sendto(d.data, d.dst)
+
+    def _arm_timer(self) -> None:
+        """Keep exactly one timer armed at ``peer.get_timer()`` (on the loop's clock)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -31,15 +31,12 @@ directory that is removed afterwards, unless ``--keep-logs DIR`` is given.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import hmac
 import json
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,16 +45,31 @@ from pathlib import Path
 
 import vici
 
-DATA = Path(__file__).resolve().parent
-CHARON = "/usr/lib/ipsec/charon"
+from ipseclab.netlab.charon import Charon, CharonChild, ikev1_conn, netns_spawner
+from ipseclab.netlab.charonlog import (
+    CHILD_LABELS,
+    IKE_LABELS,
+    LOG_LABELS,
+    WIRESHARK_ESP_ENCRYPTION,
+    WIRESHARK_ESP_INTEGRITY,
+    log_facts,
+)
 
+DATA = Path(__file__).resolve().parent
 LEFT_IP = "10.99.0.1"
 RIGHT_IP = "10.99.0.2"
 
-PLUGINS = (
-    "random nonce openssl gcm aes sha1 sha2 hmac gmp curve25519 kdf pem pkcs1 x509 pubkey "
-    "kernel-libipsec kernel-netlink socket-default updown vici"
-)
+# charon's file log: IKE/CHD at 4 print every key; ENC/NET/KNL at 2 show message parsing
+CHARON_LOG_LEVELS = {
+    "default": 1,
+    "ike": 4,
+    "chd": 4,
+    "cfg": 2,
+    "enc": 2,
+    "net": 2,
+    "knl": 2,
+    "lib": 1,
+}
 
 # Throw-away pre-shared keys: they protect nothing but these captures.
 SCENARIOS = [
@@ -112,15 +124,6 @@ SCENARIOS = [
     },
 ]
 
-# Wireshark's names for the ESP algorithms (packet-esp.c value strings, Wireshark 4.0).
-ESP_ENC_NAMES = {"AES_CBC": "AES-CBC [RFC3602]"}
-ESP_INTEG_NAMES = {
-    "HMAC_SHA1_96": "HMAC-SHA-1-96 [RFC2404]",
-    "HMAC_SHA2_256_128": "HMAC-SHA-256-128 [RFC4868]",
-    "HMAC_SHA2_384_192": "HMAC-SHA-384-192 [RFC4868]",
-    "HMAC_SHA2_512_256": "HMAC-SHA-512-256 [RFC4868]",
-}
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -131,45 +134,6 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def ns_exec(ns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     return run("ip", "netns", "exec", ns, *args, check=check)
-
-
-def strongswan_conf(d: Path, aggressive: bool) -> str:
-    aggr = "  i_dont_care_about_security_and_use_aggressive_mode_psk = yes\n" if aggressive else ""
-    return f"""charon {{
-  load_modular = no
-  load = {PLUGINS}
-{aggr}  install_virtual_ip = no
-  retransmit_timeout = 2.0
-  plugins {{
-    vici {{
-      socket = unix://{d}/charon.vici
-    }}
-  }}
-  filelog {{
-    main {{
-      path = {d}/charon.log
-      default = 1
-      ike = 4
-      chd = 4
-      cfg = 2
-      enc = 2
-      net = 2
-      knl = 2
-      lib = 1
-      flush_line = yes
-      append = no
-    }}
-  }}
-  syslog {{
-    daemon {{
-      default = -1
-    }}
-  }}
-}}
-swanctl {{
-  socket = unix://{d}/charon.vici
-}}
-"""
 
 
 class Lab:
@@ -186,8 +150,8 @@ class Lab:
         }
         self.procs: dict[str, subprocess.Popen] = {}
         self.created_ns: list[str] = []
+        self.charons: dict[str, Charon] = {}
         self.sessions: dict[str, vici.Session] = {}
-        self.socks: list[socket.socket] = []
         self.dirs: dict[str, Path] = {}
 
     # -- network
@@ -230,83 +194,39 @@ class Lab:
 
     # -- charon
     def start_charon(self, side: str) -> None:
-        d = self.work / side
-        (d / "run").mkdir(parents=True, exist_ok=True)
-        (d / "strongswan.conf").write_text(strongswan_conf(d, self.scen["aggressive"]))
-        self.dirs[side] = d
-        cmd = [
-            "ip",
-            "netns",
-            "exec",
-            self.ns[side],
-            "unshare",
-            "-m",
-            "sh",
-            "-c",
-            f"mount --make-rprivate / && mount --bind {d}/run /run && "
-            f"STRONGSWAN_CONF={d}/strongswan.conf exec {CHARON}",
-        ]
-        with open(d / "charon.out", "wb") as out:
-            self.procs[f"charon-{side}"] = subprocess.Popen(
-                cmd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        charon = Charon(
+            self.work / side, levels=CHARON_LOG_LEVELS, aggressive_psk=self.scen["aggressive"]
+        )
+        self.charons[side] = charon
+        self.dirs[side] = charon.workdir
+        charon.start(netns_spawner(self.ns[side]))
 
     def connect(self, side: str) -> vici.Session:
-        path = str(self.dirs[side] / "charon.vici")
-        deadline = time.monotonic() + 10
-        while True:
-            if self.procs[f"charon-{side}"].poll() is not None:
-                raise RuntimeError(
-                    f"charon {side} exited: "
-                    + (self.dirs[side] / "charon.out").read_text(errors="replace")
-                )
-            try:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(path)
-                break
-            except OSError:
-                s.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.socks.append(s)
-        sess = vici.Session(s)
-        sess.version()
-        self.sessions[side] = sess
-        return sess
+        self.sessions[side] = self.charons[side].vici
+        return self.sessions[side]
 
     def load(self, side: str) -> None:
         scen = self.scen
         me, peer = (LEFT_IP, RIGHT_IP) if side == "left" else (RIGHT_IP, LEFT_IP)
-        sess = self.sessions[side]
-        sess.load_shared({"type": "IKE", "data": scen["psk"]})
-        children = {}
-        for name, lts, rts in scen["children"]:
-            local_ts, remote_ts = (lts, rts) if side == "left" else (rts, lts)
-            children[name] = {
-                "local_ts": [local_ts],
-                "remote_ts": [remote_ts],
-                "esp_proposals": [scen["esp_proposals"]],
-                "start_action": "none",
-            }
-        conn = {
-            "version": "1",
-            "local_addrs": [me],
-            "remote_addrs": [peer],
-            "proposals": [scen["proposals"]],
-            "aggressive": "yes" if scen["aggressive"] else "no",
-            "dpd_delay": "0",
-            "rekey_time": "0",
-            "reauth_time": "0",
-            "local": {"auth": "psk", "id": f"{side}@lab"},
-            "remote": {"auth": "psk", "id": ("right@lab" if side == "left" else "left@lab")},
-            "children": children,
-        }
-        sess.load_conn({"lab": conn})
+        charon = self.charons[side]
+        charon.load_psk(scen["psk"])
+        children = [
+            CharonChild(
+                name, *((lts, rts) if side == "left" else (rts, lts)), scen["esp_proposals"]
+            )
+            for name, lts, rts in scen["children"]
+        ]
+        conn = ikev1_conn(
+            local=me,
+            remote=peer,
+            proposals=scen["proposals"],
+            children=children,
+            aggressive=scen["aggressive"],
+            local_id=f"{side}@lab",
+            remote_id="right@lab" if side == "left" else "left@lab",
+            extra={"rekey_time": "0", "reauth_time": "0"},
+        )
+        charon.load_conn("lab", conn)
 
     # -- capture
     def start_tcpdump(self, pcap: Path) -> None:
@@ -358,9 +278,9 @@ class Lab:
     # -- teardown
     def close(self) -> None:
         self.stop_tcpdump()
-        for s in self.socks:
-            with contextlib.suppress(OSError):
-                s.close()
+        for charon in self.charons.values():  # SIGTERM to each charon's own PID, then wait
+            charon.stop()
+        self.sessions.clear()
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -488,37 +408,6 @@ def _run_scenario(scen: dict, work: Path) -> dict:
 # --------------------------------------------------------------------------- log parsing
 
 
-def parse_log(text: str) -> list[tuple[str, str, bytes | None]]:
-    """Return (thread-and-group prefix, message, hex-dump bytes or None) records."""
-    lines = text.splitlines()
-    out = []
-    i = 0
-    head = re.compile(r"^(?:.*?\s)?(\d+\[\w+\])\s(.*)$")
-    dump = re.compile(r"^(?:.*?\s)?(\d+\[\w+\])\s+(\d+): ((?:[0-9A-F]{2} ?){1,16})")
-    while i < len(lines):
-        m = head.match(lines[i])
-        if not m:
-            i += 1
-            continue
-        prefix, msg = m.group(1), m.group(2)
-        i += 1
-        data = None
-        mb = re.search(r"=> (\d+) bytes @", msg)
-        if mb:
-            n = int(mb.group(1))
-            buf = bytearray()
-            while len(buf) < n and i < len(lines):
-                d = dump.match(lines[i])
-                if not d:
-                    break
-                buf += bytes.fromhex(d.group(3).replace(" ", ""))
-                i += 1
-            data = bytes(buf[:n])
-            msg = msg[: mb.start()].rstrip()
-        out.append((prefix, msg, data))
-    return out
-
-
 PAYLOAD_NAMES = {
     1: "SA",
     2: "P",
@@ -548,105 +437,6 @@ EXCHANGE_NAMES = {
     6: "Transaction (Config Mode)",
     32: "Quick Mode",
 }
-# JSON key -> the label charon 5.9.8 prints at level 4 (followed by "=> N bytes @ 0x..." and a hex dump)
-LOG_LABELS = {
-    "g_xy": "[IKE] shared Diffie Hellman secret",
-    "skeyid": "[IKE] SKEYID",
-    "skeyid_d": "[IKE] SKEYID_d",
-    "skeyid_a": "[IKE] SKEYID_a",
-    "skeyid_e": "[IKE] SKEYID_e",
-    "enc_key": "[IKE] encryption key Ka",
-    "initial_iv": "[IKE] initial IV",
-    "hash_i_data": "[IKE] HASH_I data",
-    "hash_i": "[IKE] HASH_I",
-    "hash_r_data": "[IKE] HASH_R data",
-    "hash_r": "[IKE] HASH_R",
-    "child.g_xy": "[CHD] DH secret  (only with PFS)",
-    "child.sas[initiator->responder].keymat_seed": "[CHD] initiator SA seed",
-    "child.sas[responder->initiator].keymat_seed": "[CHD] responder SA seed",
-    "child.sas[initiator->responder].encryption_key": "[CHD] encryption initiator key",
-    "child.sas[responder->initiator].encryption_key": "[CHD] encryption responder key",
-    "child.sas[initiator->responder].integrity_key": "[CHD] integrity initiator key",
-    "child.sas[responder->initiator].integrity_key": "[CHD] integrity responder key",
-    "qm_hashes": "[IKE] Hash(1) / Hash(2) / Hash(3)",
-    "info_hashes": "[IKE] Hash  (Informational HASH(1))",
-    "iv_trace": "[IKE] next IV for MID <mid>",
-}
-IKE_LABELS = {
-    "shared Diffie Hellman secret": "g_xy",
-    "SKEYID": "skeyid",
-    "SKEYID_d": "skeyid_d",
-    "SKEYID_a": "skeyid_a",
-    "SKEYID_e": "skeyid_e",
-    "encryption key Ka": "enc_key",
-    "initial IV": "initial_iv",
-    "HASH_I data": "hash_i_data",
-    "HASH_I": "hash_i",
-    "HASH_R data": "hash_r_data",
-    "HASH_R": "hash_r",
-}
-CHILD_LABELS = {
-    "DH secret": "g_xy",
-    "initiator SA seed": "seed_i",
-    "responder SA seed": "seed_r",
-    "encryption initiator key": "encr_i",
-    "encryption responder key": "encr_r",
-    "integrity initiator key": "integ_i",
-    "integrity responder key": "integ_r",
-}
-
-
-def log_facts(text: str) -> dict:
-    """Pull the IKE SA and child SA key material out of one charon level-4 log."""
-    recs = parse_log(text)
-    ike: dict = {}
-    children: list[dict] = []
-    cur: dict | None = None
-    pending_dir = None
-    ivs, hashes = [], []
-    proposals = {}
-    for prefix, msg, data in recs:
-        group = prefix.split("[")[1].rstrip("]")
-        if data is not None:
-            if group == "IKE" and msg in IKE_LABELS:
-                key = IKE_LABELS[msg]
-                if key in ike:
-                    raise RuntimeError(f"second {msg!r} in one log: several IKE SAs?")
-                ike[key] = data.hex()
-            elif group == "CHD" and msg in CHILD_LABELS:
-                if cur is None or "installed" in cur:
-                    cur = {}
-                    children.append(cur)
-                cur[CHILD_LABELS[msg]] = data.hex()
-            elif group == "IKE" and msg.startswith("next IV for MID "):
-                ivs.append({"mid": int(msg.split()[-1]), "iv": data.hex()})
-            elif group == "IKE" and (msg.startswith("Hash(") or msg == "Hash"):
-                hashes.append({"label": msg, "value": data.hex()})
-            continue
-        m = re.match(r"selected proposal: (IKE|ESP):(\S+)", msg)
-        if m:
-            proposals[m.group(1)] = m.group(2)
-        m = re.match(r"adding (inbound|outbound) ESP SA", msg)
-        if m:
-            pending_dir = m.group(1)
-        m = re.match(r"\s*SPI 0x([0-9a-f]+), src (\S+) dst (\S+)", msg)
-        if m and pending_dir and cur is not None:
-            cur.setdefault("spis", {})[pending_dir] = (m.group(1), m.group(2), m.group(3))
-            pending_dir = None
-        m = re.match(
-            r"CHILD_SA (\S+)\{\d+\} established with SPIs (\w+)_i (\w+)_o and TS (.*) === (.*)$",
-            msg,
-        )
-        if m and cur is not None:
-            cur.update(
-                name=m.group(1),
-                spi_in=m.group(2),
-                spi_out=m.group(3),
-                local_ts=m.group(4).strip(),
-                remote_ts=m.group(5).strip(),
-                installed=True,
-            )
-    return {"ike": ike, "children": children, "ivs": ivs, "hashes": hashes, "proposals": proposals}
 
 
 def tshark_json(
@@ -873,8 +663,8 @@ def extract(scen: dict, pcap: Path, logs: dict[str, str], ike_left: dict, ike_ri
                 raise RuntimeError(f"{name}: seed/SPI mapping unexpected for {sa}")
             enc = esp_alg["encryption"].rsplit("_", 1)[0]
             esp_rows.append(
-                f'"IPv4","{sa["src"]}","{sa["dst"]}","0x{sa["spi"]}","{ESP_ENC_NAMES[enc]}",'
-                f'"0x{sa["encryption_key"]}","{ESP_INTEG_NAMES[esp_alg["integrity"]]}",'
+                f'"IPv4","{sa["src"]}","{sa["dst"]}","0x{sa["spi"]}","{WIRESHARK_ESP_ENCRYPTION[enc]}",'
+                f'"0x{sa["encryption_key"]}","{WIRESHARK_ESP_INTEGRITY[esp_alg["integrity"]]}",'
                 f'"0x{sa["integrity_key"]}"'
             )
         children.append(

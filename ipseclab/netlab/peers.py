@@ -1,0 +1,147 @@
+"""A network lab with an ipseclab peer daemon in each end host.
+
+:class:`NetLab` builds a :mod:`~ipseclab.netlab.topology` (``site-to-site`` or ``nat``),
+writes a ``swanctl``-style TOML configuration for ``left`` and ``right`` from the demo's
+options and the topology's addresses, and starts ``ipseclab peer`` inside each host's
+namespace.  The daemons' control and event sockets are ``ipc://`` files in the lab's
+state directory — reachable from the notebook although the daemons live in other
+network namespaces.  :meth:`NetLab.session` gives a
+:class:`~ipseclab.control.RemoteLabSession`, so the widgets drive real peers exactly as
+they drive the in-memory ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from ipseclab.config import PeerConfig
+from ipseclab.demo import DemoOptions, demo_configs
+from ipseclab.errors import ControlError, NetlabError
+from ipseclab.netlab.topology import Topology, attach, nat, site_to_site
+
+ROLES = ("left", "right")
+
+
+def netlab_configs(topo: Topology, opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
+    """The demo's two peers, moved onto the topology's addresses and protected hosts.
+
+    Behind a NAT the responder cannot know the initiator's address in advance, so its
+    connection accepts ``%any`` (as in swanctl.conf).
+    """
+    left_cfg, right_cfg = demo_configs(opts)
+    left, right = topo.hosts["left"], topo.hosts["right"]
+    if opts.policies > min(len(left.protected), len(right.protected)):
+        raise NetlabError(f"this topology protects {len(left.protected)} hosts per side: at most that many policies")
+
+    def move(cfg: PeerConfig, me, other, remote: str) -> PeerConfig:  # noqa: ANN001
+        conns = []
+        for conn in cfg.connections:
+            children = tuple(
+                dataclasses.replace(child, local_ts=f"{me.protected[i]}/32", remote_ts=f"{other.protected[i]}/32")
+                for i, child in enumerate(conn.children)
+            )
+            conns.append(dataclasses.replace(conn, remote_address=remote, children=children))
+        identity = cfg.identity if cfg.identity is not None and cfg.identity.kind != "address" else None
+        return dataclasses.replace(cfg, address=me.address, identity=identity, connections=conns)
+
+    remote_for_right = "%any" if topo.kind == "nat" else left.address
+    return move(left_cfg, left, right, right.address), move(right_cfg, right, left, remote_for_right)
+
+
+class NetLab:
+    """A topology plus one peer daemon per end host; ``with NetLab(...) as lab:`` tears all down."""
+
+    def __init__(self, name: str, kind: str = "site-to-site", options: DemoOptions | None = None, *, port_remap: bool = False) -> None:
+        self.options = options or DemoOptions()
+        if kind == "nat":
+            self.topology = nat(name, port_remap=port_remap)
+        elif kind == "site-to-site":
+            self.topology = site_to_site(name, routes=False)
+        else:
+            raise NetlabError(f"unknown topology {kind!r}: choose site-to-site or nat")
+        self.clients: dict[str, object] = {}
+
+    @property
+    def name(self) -> str:
+        return self.topology.name
+
+    def control_address(self, role: str) -> str:
+        return f"ipc://{self.topology.state_dir}/{role}.ctl"
+
+    def events_address(self, role: str) -> str:
+        return f"ipc://{self.topology.state_dir}/{role}.ev"
+
+    def up(self, *, timeout: float = 15.0) -> NetLab:
+        """Build the topology, write the configurations and start both daemons."""
+        from ipseclab.config_toml import dump_peer_config
+
+        self.topology.up()
+        try:
+            configs = dict(zip(ROLES, netlab_configs(self.topology, self.options), strict=True))
+            state = Path(self.topology.state_dir)
+            for role, cfg in configs.items():
+                path = state / f"{role}.toml"
+                path.write_text(dump_peer_config(cfg))
+                path.chmod(0o600)
+                argv = [sys.executable, "-m", "ipseclab.cli", "peer", "--config", str(path),
+                        "--control", self.control_address(role), "--events", self.events_address(role)]
+                if self.options.seed is not None:
+                    argv += ["--seed", str(self.options.seed)]
+                log = open(state / f"{role}.log", "ab")  # noqa: SIM115 - handed to the child
+                try:
+                    self.topology.spawn(role, argv, stdout=log, stderr=log)
+                finally:
+                    log.close()
+            for role in ROLES:
+                self.clients[role] = self._wait_for(role, timeout)
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def _wait_for(self, role: str, timeout: float):  # noqa: ANN202
+        from ipseclab.control import PeerClient
+
+        client = PeerClient(self.control_address(role), self.events_address(role), timeout=1.0)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.status()
+                return client
+            except ControlError as exc:
+                if time.monotonic() > deadline:
+                    log = Path(self.topology.state_dir) / f"{role}.log"
+                    tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
+                    raise NetlabError(f"the {role} peer daemon did not answer within {timeout:.0f} s: {exc}\n{tail}") from None
+                time.sleep(0.1)
+
+    def session(self, connection: str = "site"):  # noqa: ANN201
+        """A :class:`~ipseclab.control.RemoteLabSession` over both daemons (hold mode, stepped)."""
+        from ipseclab.control import RemoteLabSession
+
+        return RemoteLabSession(self.clients["left"], self.clients["right"], connection)
+
+    def down(self) -> None:
+        for client in self.clients.values():
+            with contextlib.suppress(Exception):  # closing a socket must not stop the teardown
+                client.close()
+        self.clients = {}
+        self.topology.down()
+
+    def __enter__(self) -> NetLab:
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+
+def attach_clients(name: str) -> dict[str, object]:
+    """PeerClients for the daemons of a lab started by another process (``ipseclab lab up``)."""
+    from ipseclab.control import PeerClient
+
+    topo = attach(name)
+    return {role: PeerClient(f"ipc://{topo.state_dir}/{role}.ctl", f"ipc://{topo.state_dir}/{role}.ev", timeout=2.0) for role in ROLES}
