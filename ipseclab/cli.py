@@ -30,19 +30,26 @@ def _demo(args: argparse.Namespace) -> int:
         wrong_psk=args.wrong_psk,
         seed=args.seed,
     )
-    run = run_demo(opts)
-    events = run.network.events
-    ok = run.established()
+    if args.netns:
+        outcome = _run_netns(opts, args)
+        if isinstance(outcome, int):
+            return outcome
+        events, ok, explanation, wire_note = outcome
+    else:
+        run = run_demo(opts)
+        events, ok, explanation, wire_note = run.network.events, run.established(), run.explanation(), ""
     if args.json:
         for e in events:
             print(json.dumps(event_to_dict(e)))
-        print(json.dumps({"kind": "result", "established": ok, "explanation": [] if ok else run.explanation()}))
+        print(json.dumps({"kind": "result", "established": ok, "explanation": [] if ok else explanation}))
     else:
-        _print_demo(run, ok)
-    if args.pcap:
+        _print_demo(events, opts, ok, explanation, where=f"network namespaces ({args.topology})" if args.netns else "memory")
+    if args.pcap and not args.netns:
         n = write_pcap(events, args.pcap)
         if not args.json:
             print(f"wrote {n} packets to {args.pcap}")
+    if wire_note and not args.json:
+        print(wire_note)
     if args.keys:
         paths = write_keys(events, args.keys)
         if not args.json:
@@ -50,14 +57,53 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _print_demo(run, ok: bool) -> None:  # noqa: ANN001
-    opts = run.options
+def _run_netns(opts, args: argparse.Namespace):  # noqa: ANN001, ANN202
+    """The demo over real UDP between daemons in namespaces; the pcap is taken on left's veth."""
+    import shutil
+    import tempfile
+    import time
+
+    from ipseclab.netlab.peers import NetLab
+    from ipseclab.trace_queries import established_from_events, failure_lines
+
+    if os.geteuid() != 0:
+        print("ipseclab demo --netns needs root (it builds network namespaces)", file=sys.stderr)
+        return 2
+    name = f"demo{os.getpid() % 100000}"
+    with NetLab(name, args.topology, opts) as lab, tempfile.TemporaryDirectory() as tmp:
+        capture = lab.topology.capture("left", Path(tmp) / "wire.pcap") if args.pcap else None
+        left, right = lab.clients["left"], lab.clients["right"]
+        left.initiate("site")
+        events: list = []
+        deadline, quiet_since, seen = time.monotonic() + 20, time.monotonic(), 0
+        while time.monotonic() < deadline:
+            events = sorted(left.events_since(0) + right.events_since(0), key=lambda e: (e.time, e.peer, e.seq))
+            if len(events) != seen:
+                seen, quiet_since = len(events), time.monotonic()
+            if established_from_events(events, ["left", "right"], opts.policies):
+                break
+            if failure_lines(events) and time.monotonic() - quiet_since > 1.0:
+                break
+            time.sleep(0.1)
+        if capture is not None:
+            capture.stop()
+            shutil.copyfile(Path(tmp) / "wire.pcap", args.pcap)
+        ok = established_from_events(events, ["left", "right"], opts.policies)
+        left_host = lab.topology.hosts["left"]
+        note = f"captured the wire on {left_host.netns}:{left_host.interface} into {args.pcap}" if args.pcap else ""
+        return events, ok, failure_lines(events), note
+
+
+def _print_demo(events, opts, ok: bool, explanation: list[str], *, where: str = "memory") -> None:  # noqa: ANN001
     auth = "RSA signatures" if opts.auth == "rsa" else "pre-shared key"
     pfs = f"PFS group {opts.pfs}" if opts.pfs else "no PFS"
     seed = f", seed {opts.seed}" if opts.seed is not None else ""
-    print(f"IKEv1 {opts.mode} mode, {auth}, {opts.policies} IPsec polic{'y' if opts.policies == 1 else 'ies'}, {pfs}{seed}")
+    print(
+        f"IKEv1 {opts.mode} mode, {auth}, {opts.policies} IPsec polic{'y' if opts.policies == 1 else 'ies'}, "
+        f"{pfs}{seed}, in {where}"
+    )
     n = 0
-    for e in run.network.events:
+    for e in events:
         if isinstance(e, MessageEvent) and e.direction == "sent":
             n += 1
             other = "right" if e.peer == "left" else "left"
@@ -66,7 +112,7 @@ def _print_demo(run, ok: bool) -> None:  # noqa: ANN001
                 f"{n:3d}  {e.peer:>5} -> {other:<5}  {e.exchange:<15} #{e.index}  {e.summary:<45}"
                 f"  {e.src[0]}:{e.src[1]} -> {e.dst[0]}:{e.dst[1]}{again}"
             )
-    for e in run.network.events:
+    for e in events:
         if isinstance(e, SaEstablished) and e.peer == "left":
             d = e.details
             if e.sa_kind == "isakmp":
@@ -80,7 +126,7 @@ def _print_demo(run, ok: bool) -> None:  # noqa: ANN001
         print("result: phase 1 and all Quick Modes established")
     else:
         print("result: FAILED")
-        for line in run.explanation():
+        for line in explanation:
             print("  " + line)
 
 
@@ -161,7 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--pcap", metavar="FILE", help="write the exchange as a pcap")
     demo.add_argument("--keys", metavar="DIR", help="write Wireshark's ikev1_decryption_table and esp_sa")
     demo.add_argument("--json", action="store_true", help="print the trace events as JSON lines")
+    demo.add_argument("--netns", action="store_true", help="run the peers as daemons in network namespaces over real UDP (root)")
+    demo.add_argument("--topology", default="site-to-site", choices=["site-to-site", "nat"], help="with --netns: the namespace topology")
     demo.set_defaults(func=_demo)
+    lab = sub.add_parser("lab", help="network labs in namespaces with a peer daemon per host (root)")
+    from ipseclab.netlab.labcli import add_lab_parser
+
+    add_lab_parser(lab)
     dec = sub.add_parser("decode", help="take apart every ISAKMP message of a capture")
     dec.add_argument("file", metavar="FILE.pcap")
     dec.add_argument("--keys", metavar="DIR", help="directory with an ikev1_decryption_table")

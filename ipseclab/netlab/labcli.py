@@ -19,15 +19,32 @@ from ipseclab.errors import NetlabError
 def _up(args: argparse.Namespace) -> int:
     from ipseclab.netlab.topology import nat, site_to_site
 
-    if args.kind == "nat":
-        topo = nat(args.name, port_remap=args.port_remap)
+    name = _name(args)
+    if args.no_peers:
+        topo = nat(name, port_remap=args.port_remap) if args.kind == "nat" else site_to_site(name, routes=not args.no_routes)
+        topo.up()
     else:
-        topo = site_to_site(args.name, routes=not args.no_routes)
-    topo.up()
-    print(f"lab {topo.name} ({topo.kind}) is up; tear it down with: python -m ipseclab.netlab down {topo.name}")
+        from ipseclab.demo import DemoOptions
+        from ipseclab.netlab.peers import NetLab
+
+        opts = DemoOptions(mode=args.mode, pfs=args.pfs, policies=args.policies, seed=args.seed)
+        lab = NetLab(name, args.kind, opts, port_remap=args.port_remap).up()
+        topo = lab.topology
+    print(f"lab {topo.name} ({topo.kind}) is up; tear it down with: ipseclab lab down {topo.name}")
     for host in topo.to_json()["hosts"].values():
         print(_host_line(host))
+    if not args.no_peers:
+        for role in ("left", "right"):
+            print(f"  {role} peer daemon: control {lab.control_address(role)}  events {lab.events_address(role)}")
+        print(
+            "  in a notebook: from ipseclab.netlab.peers import attach_clients; "
+            f"c = attach_clients({topo.name!r}); c['left'].initiate('site')"
+        )
     return 0
+
+
+def _name(args: argparse.Namespace) -> str:
+    return args.name or args.name_opt or "lab"
 
 
 def _host_line(h: dict[str, Any]) -> str:
@@ -39,7 +56,7 @@ def _host_line(h: dict[str, Any]) -> str:
 def _status(args: argparse.Namespace) -> int:
     from ipseclab.netlab.topology import lab_names, lab_status
 
-    names = [args.name] if args.name else lab_names()
+    names = [args.name or args.name_opt] if (args.name or args.name_opt) else lab_names()
     reports = [s for s in (lab_status(n) for n in names) if s is not None]
     if args.json:
         print(json.dumps(reports, indent=2))
@@ -55,18 +72,52 @@ def _status(args: argparse.Namespace) -> int:
         for p in s.get("processes", []):
             state = "running" if p["running"] else "gone"
             print(f"  pid {p['pid']:<7} {p['role']:<7} {state:<8} {' '.join(p['argv'])}")
+        for line in _daemon_lines(s["name"]):
+            print(line)
     return 0
+
+
+def _daemon_lines(name: str) -> list[str]:
+    """What each peer daemon of the lab says about its SAs (if the lab has daemons)."""
+    from pathlib import Path
+
+    from ipseclab.errors import ControlError
+    from ipseclab.netlab import state
+
+    lines = []
+    for role in ("left", "right"):
+        if not (Path(state.lab_dir(name)) / f"{role}.ctl").exists():
+            continue
+        from ipseclab.control import PeerClient
+
+        with PeerClient(f"ipc://{state.lab_dir(name)}/{role}.ctl", timeout=2.0) as client:
+            try:
+                sas = client.list_sas()
+            except ControlError as exc:
+                lines.append(f"  {role} peer daemon: not answering ({exc})")
+                continue
+        ike = ", ".join(f"{x['cookies']} {x['state']}" for x in sas.get("isakmp", [])) or "no ISAKMP SA"
+        ipsec = ", ".join(f"{x['child']} {x['spi_in']}/{x['spi_out']}" for x in sas.get("ipsec", [])) or "no IPsec SA"
+        lines.append(f"  {role} peer daemon: {ike}; {ipsec}")
+    return lines
 
 
 def _down(args: argparse.Namespace) -> int:
     from ipseclab.netlab.topology import destroy, lab_names
 
-    if args.all == bool(args.name):
-        print("give a lab name or --all", file=sys.stderr)
+    name = args.name or args.name_opt
+    if args.all and name:
+        print("give a lab name or --all, not both", file=sys.stderr)
         return 2
-    for name in lab_names() if args.all else [args.name]:
-        destroy(name)
-        print(f"lab {name} is down")
+    if not args.all and not name:
+        present = lab_names()
+        if len(present) != 1:
+            print(f"give a lab name or --all (labs present: {', '.join(present) or 'none'})", file=sys.stderr)
+            return 2
+        name = present[0]
+    for lab in lab_names() if args.all else [name]:
+        destroy(lab)
+        print(f"lab {lab} is down")
     return 0
 
 
@@ -81,19 +132,27 @@ def _list(args: argparse.Namespace) -> int:
 def add_lab_parser(parser: argparse.ArgumentParser) -> None:
     """Add ``up``/``status``/``down``/``list`` sub-commands to ``parser`` (sets ``func``)."""
     sub = parser.add_subparsers(dest="lab_command", required=True)
-    up = sub.add_parser("up", help="build a lab and leave it running")
-    up.add_argument("name")
-    up.add_argument("--kind", choices=["site-to-site", "nat"], default="site-to-site")
+    up = sub.add_parser("up", help="build a lab with a peer daemon per end host and leave it running")
+    up.add_argument("name", nargs="?")
+    up.add_argument("--name", dest="name_opt", metavar="NAME", help="lab name (default: lab)")
+    up.add_argument("--topology", "--kind", dest="kind", choices=["site-to-site", "nat"], default="site-to-site")
     up.add_argument("--port-remap", action="store_true", help="nat: map UDP ports to 20000-20099")
     up.add_argument("--no-routes", action="store_true",
-                    help="site-to-site: no plain-text routes to the protected hosts")
+                    help="site-to-site without peers: no plain-text routes to the protected hosts")
+    up.add_argument("--no-peers", action="store_true", help="only the topology, no ipseclab peer daemons")
+    up.add_argument("--mode", choices=["main", "aggressive"], default="main", help="the peers' phase 1 mode")
+    up.add_argument("--pfs", type=int, metavar="GROUP", help="Quick Mode PFS group")
+    up.add_argument("--policies", type=int, default=1, metavar="N", help="IPsec policies (children)")
+    up.add_argument("--seed", type=int, help="reproducible cookies, nonces, SPIs and DH keys")
     up.set_defaults(func=_up)
-    status = sub.add_parser("status", help="what exists of one lab or of all labs")
+    status = sub.add_parser("status", help="what exists of one lab or of all labs, and the peers' SAs")
     status.add_argument("name", nargs="?")
+    status.add_argument("--name", dest="name_opt", metavar="NAME")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_status)
     down = sub.add_parser("down", help="tear a lab down (processes, namespaces, state)")
     down.add_argument("name", nargs="?")
+    down.add_argument("--name", dest="name_opt", metavar="NAME")
     down.add_argument("--all", action="store_true", help="every lab on this machine")
     down.set_defaults(func=_down)
     ls = sub.add_parser("list", help="names of the labs present")
