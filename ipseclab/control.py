@@ -439,11 +439,6 @@ class RemoteLabSession:
 
     def export(self, directory: str | Path) -> tuple[Path, Path]:
         """Write ``run.pcap`` and the Wireshark key tables (needs a daemon with secrets)."""
-        from ipseclab.export import write_keys, write_pcap
+        from ipseclab.export import export_run
 
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        pcap = out / "run.pcap"
-        write_pcap(self._events, pcap)
-        write_keys(self._events, out / "keys")
-        return pcap, out / "keys"
+        return export_run(self._events, directory)

@@ -126,3 +126,14 @@ def tshark_options(directory: str | os.PathLike[str]) -> list[str]:
                 if row.strip():
                     opts += ["-o", f"uat:{name}:{row}"]
     return opts
+
+
+def export_run(events: Iterable[Event], directory: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``run.pcap`` and the key tables (in ``keys/``) of one run, written into ``directory``."""
+    events = list(events)
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    pcap = out / "run.pcap"
+    write_pcap(events, pcap)
+    write_keys(events, out / "keys")
+    return pcap, out / "keys"

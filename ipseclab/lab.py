@@ -154,11 +154,6 @@ class LabSession:
 
     def export(self, directory: str | Path) -> tuple[Path, Path]:
         """Write ``run.pcap`` and the Wireshark key tables into ``directory``."""
-        from ipseclab.export import write_keys, write_pcap
+        from ipseclab.export import export_run
 
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        pcap = out / "run.pcap"
-        write_pcap(self.events, pcap)
-        write_keys(self.events, out / "keys")
-        return pcap, out / "keys"
+        return export_run(self.events, directory)
