@@ -29,6 +29,8 @@ def _demo(args: argparse.Namespace) -> int:
         mismatch=args.mismatch,
         wrong_psk=args.wrong_psk,
         seed=args.seed,
+        nat=args.nat,
+        encap=args.encap,
     )
     if args.netns:
         outcome = _run_netns(opts, args)
@@ -207,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--pcap", metavar="FILE", help="write the exchange as a pcap")
     demo.add_argument("--keys", metavar="DIR", help="write Wireshark's ikev1_decryption_table and esp_sa")
     demo.add_argument("--json", action="store_true", help="print the trace events as JSON lines")
+    demo.add_argument("--nat", action="store_true", help="in memory: put left behind a simulated NAT (IKE floats to 4500)")
+    demo.add_argument("--encap", action="store_true", help="force UDP encapsulation without a NAT (like strongSwan's encap=yes)")
     demo.add_argument("--netns", action="store_true", help="run the peers as daemons in network namespaces over real UDP (root)")
     demo.add_argument("--topology", default="site-to-site", choices=["site-to-site", "nat"], help="with --netns: the namespace topology")
     demo.set_defaults(func=_demo)

@@ -148,6 +148,7 @@ class PeerConfig:
     connections: list[Connection] = field(default_factory=list)
     retransmit_timeout: float = 2.0
     retransmit_tries: int = 5
+    natt_keepalive: float = 20.0  # seconds between NAT keepalives when behind a NAT; 0 = none
 
     def __post_init__(self) -> None:
         try:

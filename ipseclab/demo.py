@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 LEFT_ADDRESS = "192.0.2.1"
 RIGHT_ADDRESS = "198.51.100.1"
+#: With ``nat=True`` left sits behind a simulated NAT: its own address and the router's public one.
+NAT_INSIDE = "192.168.1.0/24"
+LEFT_INSIDE_ADDRESS = "192.168.1.2"
+NAT_PUBLIC_ADDRESS = "203.0.113.1"
 DEMO_PSK = b"ipseclab-demo-psk"
 
 
@@ -38,6 +42,8 @@ class DemoOptions:
     right_lifetime: int = 86400
     esp_lifetime_left: int = 3600
     esp_lifetime_right: int = 3600
+    nat: bool = False
+    encap: bool = False
 
 
 def demo_configs(opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
@@ -55,13 +61,14 @@ def demo_configs(opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
     right_children = tuple(
         ChildConfig(f"net{i}", f"10.2.{i}.0/24", f"10.1.{i}.0/24", (ts_right,)) for i in range(1, opts.policies + 1)
     )
+    left_address = LEFT_INSIDE_ADDRESS if opts.nat else LEFT_ADDRESS
     left = PeerConfig(
         name="left",
-        address=LEFT_ADDRESS,
+        address=left_address,
         identity=Identity("user_fqdn", "left@lab") if opts.mode == "aggressive" else None,
         psk=DEMO_PSK,
         isakmp_policies=[left_policy],
-        connections=[Connection("site", RIGHT_ADDRESS, opts.mode, left_children)],
+        connections=[Connection("site", RIGHT_ADDRESS, opts.mode, left_children, force_encapsulation=opts.encap)],
     )
     right = PeerConfig(
         name="right",
@@ -69,13 +76,14 @@ def demo_configs(opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
         identity=Identity("user_fqdn", "right@lab") if opts.mode == "aggressive" else None,
         psk=b"not-the-same-psk" if opts.wrong_psk else DEMO_PSK,
         isakmp_policies=[right_policy],
-        connections=[Connection("site", LEFT_ADDRESS, opts.mode, right_children)],
+        # behind a NAT the initiator's address is not known in advance: accept any (swanctl's %any)
+        connections=[Connection("site", "%any" if opts.nat else LEFT_ADDRESS, opts.mode, right_children)],
     )
     if opts.auth == "rsa":
         from ipseclab.crypto.certs import issue_peer_cert, make_lab_ca
 
         ca = make_lab_ca()
-        left.credentials = issue_peer_cert(ca, "left", ip_addresses=[LEFT_ADDRESS])
+        left.credentials = issue_peer_cert(ca, "left", ip_addresses=[left_address])
         right.credentials = issue_peer_cert(ca, "right", ip_addresses=[RIGHT_ADDRESS])
         left.ca_cert = right.ca_cert = ca.cert
     return left, right

@@ -21,6 +21,7 @@ from ipseclab.peer import Peer
 from ipseclab.trace import Event, MessageEvent
 from ipseclab.trace_queries import failure_lines, isakmp_states, quick_mode_states
 from ipseclab.transport.memory import Delivery, MemoryNetwork
+from ipseclab.transport.nat import SimulatedNat
 
 Listener = Callable[[str], None]
 
@@ -54,6 +55,13 @@ class LabSession:
             Peer(cfg, rng=SeededRng(seed, cfg.name) if seed is not None else SystemRng()) for cfg in self._configs
         ]
         self.network = MemoryNetwork(peers)
+        self.nat: SimulatedNat | None = None
+        if self.options.nat:
+            from ipseclab.demo import NAT_INSIDE, NAT_PUBLIC_ADDRESS
+
+            network = self.network
+            self.nat = SimulatedNat(NAT_INSIDE, NAT_PUBLIC_ADDRESS, clock=lambda: network.now)
+            self.network.nat = self.nat
         if start:
             self.network.initiate(self.left.name, self.connection)
 

@@ -34,7 +34,17 @@ from ipseclab.ikev1.isakmp_sa import IsakmpSa
 from ipseclab.ikev1.main_mode import MainModeInitiator, MainModeResponder, Phase1Exchange
 from ipseclab.ikev1.quick_mode import QuickMode, QuickModeInitiator, QuickModeResponder
 from ipseclab.sa import IpsecSaPair
-from ipseclab.trace import Address, ErrorEvent, Event, Info, PortFloated, SaDeleted, SaEstablished
+from ipseclab.trace import (
+    Address,
+    ErrorEvent,
+    Event,
+    Info,
+    NatKeepalive,
+    PeerMoved,
+    PortFloated,
+    SaDeleted,
+    SaEstablished,
+)
 from ipseclab.wire.constants import ExchangeType, HeaderFlag, ProtocolId
 from ipseclab.wire.isakmp import DeletePayload, Message, NotifyPayload
 
@@ -109,12 +119,16 @@ class Peer:
         times = [e.timer for e in self.exchanges.values() if e.timer is not None]
         times += [sa.expires_at for sa in self.isakmp_sas.values() if sa.expires_at is not None]
         times += [p.expires_at for p in self.ipsec_sas]
+        times += [sa.next_keepalive for sa in self.isakmp_sas.values() if sa.next_keepalive is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
         self.now = now
         for ex in list(self.exchanges.values()):
             ex.on_timer(now)
+        for sa in self.isakmp_sas.values():
+            if sa.next_keepalive is not None and sa.next_keepalive <= now:
+                self._keepalive(sa)
         # ISAKMP SAs first: an IPsec SA expiring at the same moment is then renewed under
         # the new ISAKMP SA (phase1_established starts Quick Modes for children without SAs)
         # instead of under the dying one.
@@ -179,12 +193,20 @@ class Peer:
                 sa.used_message_ids.add(mid)
                 return mid
 
+    def _keepalive(self, sa: IsakmpSa) -> None:
+        """RFC 3948 §2.3: the peer behind a NAT sends 0xFF to keep its mapping alive."""
+        self.queue(Datagram(NATT_KEEPALIVE, sa.local, sa.remote))
+        self.emit(NatKeepalive, sa=sa.label, src=sa.local, dst=sa.remote)
+        sa.next_keepalive = self.now + self.config.natt_keepalive
+
     # -- callbacks from exchanges ------------------------------------------------
 
     def phase1_established(self, sa: IsakmpSa) -> None:
         assert sa.choice is not None
         sa.established_at = self.now
         sa.expires_at = self.now + sa.choice.lifetime
+        if sa.floated and sa.nat_local and self.config.natt_keepalive > 0:
+            sa.next_keepalive = self.now + self.config.natt_keepalive
         self.emit(
             SaEstablished,
             sa_kind="isakmp",
@@ -354,9 +376,12 @@ class Peer:
             self.emit(ErrorEvent, sa=sa.label, code="INVALID_COOKIE", message="responder cookie does not match this SA: dropped")
             return
         if marker and sa.nat_t and (src != sa.remote or dst != sa.local):
-            old = sa.remote
+            old, was_floated = sa.remote, sa.floated
             sa.local, sa.remote, sa.floated = dst, src, True
-            self.emit(PortFloated, sa=sa.label, old=old, new=src)
+            if was_floated:  # the NAT gave the peer a new mapping (its old one timed out)
+                self.emit(PeerMoved, sa=sa.label, old=old, new=src)
+            else:
+                self.emit(PortFloated, sa=sa.label, old=old, new=src)
         self._dispatch(sa, msg, data, src, dst)
 
     def _new_responder(self, msg: Message, data: bytes, src: Address, dst: Address) -> None:

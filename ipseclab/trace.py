@@ -232,6 +232,32 @@ class PortFloated(Event):
 
 
 @dataclass
+class NatKeepalive(Event):
+    """A one-byte 0xFF NAT-keepalive sent to hold the NAT mapping open (RFC 3948 §2.3)."""
+
+    kind: ClassVar[str] = "keepalive"
+    sa: str
+    src: Address
+    dst: Address
+
+    def describe(self) -> str:
+        return f"{self.sa}: NAT keepalive {self.src[0]}:{self.src[1]} -> {self.dst[0]}:{self.dst[1]}"
+
+
+@dataclass
+class PeerMoved(Event):
+    """The peer's address or port changed under an SA (a NAT renewed its mapping): we follow it."""
+
+    kind: ClassVar[str] = "moved"
+    sa: str
+    old: Address
+    new: Address
+
+    def describe(self) -> str:
+        return f"{self.sa}: the peer now appears as {self.new[0]}:{self.new[1]} (was {self.old[0]}:{self.old[1]}): following it"
+
+
+@dataclass
 class Retransmitted(Event):
     """A message was sent again after a timeout, or resent for a duplicate request."""
 
@@ -287,6 +313,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SaDeleted,
         NatDetected,
         PortFloated,
+        NatKeepalive,
+        PeerMoved,
         Retransmitted,
         ErrorEvent,
         Info,

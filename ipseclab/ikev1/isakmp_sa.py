@@ -75,6 +75,7 @@ class IsakmpSa:
     used_message_ids: set[int] = field(default_factory=set)
     failed: bool = False
     key_mismatch_suspected: bool = False
+    next_keepalive: float | None = None
 
     @property
     def label(self) -> str:

@@ -1,0 +1,101 @@
+"""NAT-T in memory: the simulated NAT, the float to 4500, keepalives, mapping loss and repair."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ipseclab.demo import NAT_PUBLIC_ADDRESS, DemoOptions
+from ipseclab.lab import LabSession
+from ipseclab.trace import MessageEvent, NatDetected, NatKeepalive, PeerMoved, PortFloated
+from ipseclab.wire.constants import ExchangeType
+from ipseclab.wire.isakmp import Message, NatDPayload
+
+
+def _session(**kw) -> LabSession:  # noqa: ANN003
+    s = LabSession(DemoOptions(seed=11, nat=True, **kw))
+    s.run_to_end()
+    return s
+
+
+def test_nat_is_detected_and_ike_floats_to_4500() -> None:
+    s = _session()
+    assert s.established(), s.explanation()
+    det = {e.peer: e for e in s.events if isinstance(e, NatDetected)}
+    assert det["left"].local_behind_nat and not det["left"].remote_behind_nat
+    assert det["right"].remote_behind_nat and not det["right"].local_behind_nat
+    floated = [e for e in s.events if isinstance(e, PortFloated)]
+    assert {e.peer for e in floated} == {"left", "right"}
+    sent = s.messages()
+    assert [m.src[1] for m in sent[:4]] == [500] * 4
+    assert all(m.src[1] == 4500 and m.dst[1] == 4500 and m.non_esp_marker for m in sent[4:])
+    # right only ever sees (and answers) the NAT's public address
+    assert all(m.dst[0] == NAT_PUBLIC_ADDRESS for m in sent if m.peer == "right")
+    assert {p.udp_encapsulated for peer in (s.left, s.right) for p in peer.ipsec_sas} == {True}
+    assert s.nat is not None and len(s.nat.mappings) == 2  # 500 and 4500
+
+
+def test_keepalives_hold_the_mapping_open() -> None:
+    s = _session()
+    s.advance(125)
+    keepalives = [e for e in s.events if isinstance(e, NatKeepalive)]
+    assert len(keepalives) == 6 and {e.peer for e in keepalives} == {"left"}
+    assert all(e.dst[1] == 4500 for e in keepalives)
+    assert s.right.counters.get("natt_keepalives") == 6
+    assert not [e for e in s.events if isinstance(e, PeerMoved)]
+    assert (s.left.config.address, 4500) in s.nat.mappings
+
+
+def test_mapping_lost_without_keepalives_then_repaired() -> None:
+    s = LabSession(DemoOptions(seed=12, nat=True), start=False)
+    s.left.config.natt_keepalive = 0
+    s.nat.remap_ports = True
+    s.network.initiate("left", "site")
+    s.run_to_end()
+    assert s.established()
+    first_port = s.nat.mappings[(s.left.config.address, 4500)].public_port
+    s.advance(120)  # the NAT forgets left: nothing kept the mapping alive
+    assert not s.nat.table()
+    sa = next(iter(s.left.isakmp_sas.values()))
+    s.left.start_quick_mode(sa, "net1")  # left speaks again: a new mapping, a new public port
+    s.network._collect(s.network.peers)
+    s.run_to_end()
+    moved = [e for e in s.events if isinstance(e, PeerMoved)]
+    assert len(moved) == 1 and moved[0].peer == "right"
+    assert moved[0].old[1] == first_port and moved[0].new[1] != first_port
+    assert len(s.left.ipsec_sas) == 2 and len(s.right.ipsec_sas) == 2
+
+
+def test_forced_encapsulation_without_nat() -> None:
+    s = LabSession(DemoOptions(seed=13, encap=True))
+    s.run_to_end()
+    assert s.established()
+    det = next(e for e in s.events if isinstance(e, NatDetected) and e.peer == "left")
+    assert det.forced
+    assert all(m.src[1] == 4500 for m in s.messages()[4:])
+
+
+def test_spoofed_nat_d_and_junk_on_4500_do_not_hurt() -> None:
+    s = LabSession(DemoOptions(seed=14, nat=True))
+    net = s.network
+
+    def spoof(d):  # noqa: ANN001, ANN202 - rewrite left's NAT-D hashes in MM3 to garbage
+        msg = Message.decode(d.data) if d.dst[1] == 500 else None
+        if msg and msg.exchange_type == ExchangeType.MAIN and not msg.encrypted_body and any(isinstance(p, NatDPayload) for p in msg.payloads):
+            msg.payloads = [dataclasses.replace(p, data=b"\x00" * len(p.data)) if isinstance(p, NatDPayload) else p for p in msg.payloads]
+            d = dataclasses.replace(d, data=msg.encode())
+        return s.nat(d)
+
+    net.nat = spoof
+    s.run_to_end()
+    assert s.established(), s.explanation()  # NAT-D only decides where to float; auth is unaffected
+    right = s.right
+    src = (NAT_PUBLIC_ADDRESS, 4500)
+    for junk in [b"", b"\xff", b"\x00", b"\x00\x00\x00", b"\x00\x00\x00\x00", b"\x00\x00\x00\x00" + b"\x01" * 10, b"\x12\x34\x56\x78" + bytes(20)]:
+        right.receive_datagram(junk, src, (right.config.address, 4500), net.now)
+    while right.next_event() is not None:
+        pass
+    assert right.counters["natt_keepalives"] == 1
+    assert right.counters["natt_truncated"] == 3
+    assert right.counters["malformed"] >= 2
+    assert s.established()
+    assert [m for m in s.messages() if isinstance(m, MessageEvent)]
