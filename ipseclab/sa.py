@@ -46,6 +46,8 @@ class IpsecSaPair:
     expires_at: float
     message_id: int
     state: str = "ESTABLISHED"
+    #: (initiator, responder) original addresses from NAT-OA, for transport-mode checksum fix-up
+    original_addresses: tuple[str, str] | None = None
 
     def summary(self) -> dict[str, object]:
         return {

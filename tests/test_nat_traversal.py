@@ -99,3 +99,33 @@ def test_spoofed_nat_d_and_junk_on_4500_do_not_hurt() -> None:
     assert right.counters["malformed"] >= 2
     assert s.established()
     assert [m for m in s.messages() if isinstance(m, MessageEvent)]
+
+
+def test_transport_mode_behind_nat_sends_original_addresses() -> None:
+    """RFC 3947 §5.2: NAT-OA payloads carry the addresses the NAT rewrote."""
+    import ipaddress
+
+    from ipseclab.demo import LEFT_INSIDE_ADDRESS, RIGHT_ADDRESS, demo_configs
+    from ipseclab.policy import TransformSet
+    from ipseclab.wire.isakmp import NatOAPayload, decode_payloads
+
+    opts = DemoOptions(seed=15, nat=True)
+    configs = demo_configs(opts)
+    ts = TransformSet("ts1", "aes128", "sha1", "transport")
+    for cfg in configs:
+        cfg.connections = [
+            dataclasses.replace(c, children=tuple(dataclasses.replace(ch, transform_sets=(ts,)) for ch in c.children))
+            for c in cfg.connections
+        ]
+    s = LabSession(opts, configs=configs)
+    s.run_to_end()
+    assert s.established(), s.explanation()
+    qm1, qm2 = [m for m in s.messages() if m.exchange == "Quick Mode"][:2]
+    assert qm1.summary.endswith("NAT-OAi, NAT-OAr") and qm2.summary.endswith("NAT-OAi, NAT-OAr")
+    msg = Message.decode(qm1.raw)
+    oas = [p for p in decode_payloads(msg.first_payload, qm1.plaintext, allow_trailing=True) if isinstance(p, NatOAPayload)]
+    assert [str(p.value) for p in oas] == [LEFT_INSIDE_ADDRESS, RIGHT_ADDRESS]
+    right_pair = s.right.ipsec_sas[0]
+    assert right_pair.mode == "UDP transport"
+    assert right_pair.original_addresses == (LEFT_INSIDE_ADDRESS, RIGHT_ADDRESS)
+    assert ipaddress.ip_address(s.left.ipsec_sas[0].original_addresses[0]) == ipaddress.ip_address(NAT_PUBLIC_ADDRESS)

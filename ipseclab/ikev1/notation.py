@@ -28,8 +28,6 @@ _SIMPLE = {
     PayloadType.VID: "VID",
     PayloadType.NAT_D: "NAT-D",
     PayloadType.NAT_D_DRAFT: "NAT-D",
-    PayloadType.NAT_OA: "NAT-OA",
-    PayloadType.NAT_OA_DRAFT: "NAT-OA",
 }
 
 
@@ -51,10 +49,14 @@ def payload_labels(
     side = "i" if from_initiator else "r"
     labels: list[str] = []
     ids_seen = 0
+    oas_seen = 0
     for p in payloads:
         t = p.payload_type
         if t in _SIMPLE:
             labels.append(_SIMPLE[t])
+        elif t in (PayloadType.NAT_OA, PayloadType.NAT_OA_DRAFT):
+            labels.append("NAT-OAi" if oas_seen == 0 else "NAT-OAr")  # RFC 3947 §5.2
+            oas_seen += 1
         elif t == PayloadType.NONCE:
             labels.append(f"N{side}")
         elif t == PayloadType.ID:

@@ -66,6 +66,7 @@ from ipseclab.wire.isakmp import (
     IDPayload,
     KEPayload,
     Message,
+    NatOAPayload,
     NoncePayload,
     NotifyPayload,
     Payload,
@@ -127,6 +128,7 @@ class QuickMode(Exchange):
         self.local_ts = ""
         self.remote_ts = ""
         self.pair: IpsecSaPair | None = None
+        self.original_addresses: tuple[str, str] | None = None
         self.rekey_of: IpsecSaPair | None = None
 
     @property
@@ -138,6 +140,14 @@ class QuickMode(Exchange):
         if new != self.state:
             old, self.state = self.state, new
             self.peer.emit(StateChanged, sa=self.label, old=old, new=new)
+
+    def learn_nat_oa(self, payloads: list[Payload]) -> None:
+        """Remember the peer's NAT-OAi/NAT-OAr (RFC 3947 §5.2) for the data plane."""
+        oas = [p for p in payloads if isinstance(p, NatOAPayload)]
+        if len(oas) >= 2:
+            self.original_addresses = (str(oas[0].value), str(oas[1].value))
+            self.public("NAT-OA (original addresses)", oas[0].address + oas[1].address,
+                        f"initiator {oas[0].value}, responder {oas[1].value} before NAT")
 
     def public(self, name: str, value: bytes, note: str) -> None:
         self.peer.emit(PublicValue, sa=self.label, name=name, value=value, note=note)
@@ -243,6 +253,7 @@ class QuickMode(Exchange):
             established_at=now,
             expires_at=now + choice.lifetime,
             message_id=self.message_id,
+            original_addresses=self.original_addresses,
         )
         self.done = True
         self.timer = None
@@ -256,6 +267,22 @@ class QuickMode(Exchange):
             "wireshark_integrity": integ.wireshark_name if integ else "NULL",
         }
         self.peer.emit(SaEstablished, sa_kind="ipsec", sa=self.label, details=details)
+
+
+def nat_oa_payloads(sa: IsakmpSa, *, initiator: bool) -> list[Payload]:
+    """NAT-OAi and NAT-OAr for UDP-encapsulated transport mode (RFC 3947 §5.2).
+
+    The original addresses let the receiver fix up TCP/UDP checksums after the NAT
+    changed the outer addresses (RFC 3948 §3.1.2).  NAT-OAi is the initiator's address,
+    NAT-OAr the responder's, each as this sender knows it.
+    """
+    draft = sa.nat_t == PayloadType.NAT_D_DRAFT
+    mine, theirs = ipaddress.ip_address(sa.local[0]), ipaddress.ip_address(sa.remote[0])
+    first, second = (mine, theirs) if initiator else (theirs, mine)
+    return [
+        NatOAPayload(IdType.IPV4_ADDR if a.version == 4 else IdType.IPV6_ADDR, a.packed, draft=draft)
+        for a in (first, second)
+    ]
 
 
 def _mode_for(sa: IsakmpSa, ts: TransformSet) -> int:
@@ -282,6 +309,8 @@ class QuickModeInitiator(QuickMode):
             payloads.append(KEPayload(self.pfs_dh(child.pfs_group)))
         self.local_ts, self.remote_ts = str(child.local_net), str(child.remote_net)
         payloads += [ts_payload(child.local_net), ts_payload(child.remote_net)]
+        if self.sa.nat_detected and all(ts.mode == "transport" for ts in child.transform_sets):
+            payloads += nat_oa_payloads(self.sa, initiator=True)
         self.public("Ni (Quick Mode)", self.ni, "initiator's Quick Mode nonce")
         self.public("SPI (our inbound)", self.spi_in.to_bytes(4, "big"), "chosen by us: the peer sends to it")
         self.send_hashed(self.hash1, payloads, expect_reply=True)
@@ -324,6 +353,7 @@ class QuickModeInitiator(QuickMode):
             checks=[check], chosen=choice.as_dict(),
         )
         self.spi_out = int.from_bytes(prop.spi, "big")
+        self.learn_nat_oa(payloads)
         self.public("Nr (Quick Mode)", self.nr, "responder's Quick Mode nonce")
         self.public("SPI (peer's inbound)", prop.spi, "chosen by the peer: we send to it")
         if not self.pfs_secret(first(payloads, KEPayload)):
@@ -427,6 +457,7 @@ class QuickModeResponder(QuickMode):
             return
         self.choice = choice
         self.spi_out = int.from_bytes(prop.spi, "big")
+        self.learn_nat_oa(payloads)
         self.spi_in = self.new_spi()
         self.nr = self.peer.rng.random_bytes(NONCE_SIZE)
         self.public("Ni (Quick Mode)", self.ni, "initiator's Quick Mode nonce")
@@ -442,6 +473,8 @@ class QuickModeResponder(QuickMode):
             if not self.pfs_secret(ke):
                 return
         reply += ids
+        if choice.mode in (EncapsulationMode.UDP_TRANSPORT, EncapsulationMode.UDP_TRANSPORT_DRAFT):
+            reply += nat_oa_payloads(self.sa, initiator=False)
         if choice.offered_lifetime and choice.offered_lifetime > choice.lifetime:
             attrs = Attribute(IpsecAttribute.SA_LIFE_TYPE, LifeType.SECONDS).encode() + Attribute(
                 IpsecAttribute.SA_LIFE_DURATION, choice.lifetime, tlv=choice.lifetime > 0xFFFF
