@@ -50,6 +50,34 @@ def write_pcap(events: Iterable[Event], path: str | os.PathLike[str], *, epoch: 
     return len(messages)
 
 
+def write_datagrams_pcap(
+    datagrams: Iterable[tuple[float, object]], path: str | os.PathLike[str], *, epoch: float = PCAP_EPOCH
+) -> int:
+    """Write (time, Datagram) pairs as IPv4/UDP packets — e.g. one side of a simulated NAT.
+
+    ``MemoryNetwork.wire`` holds each datagram as sent and as delivered: write the first
+    elements for a capture on the inside of the NAT, the second for the outside.
+    """
+    from scapy.layers.inet import IP, UDP
+    from scapy.packet import Raw
+    from scapy.utils import PcapWriter
+
+    count = 0
+    writer = PcapWriter(str(path), sync=True)
+    try:
+        for n, (when, d) in enumerate(datagrams):
+            if d is None:
+                continue
+            pkt = IP(src=d.src[0], dst=d.dst[0], id=n + 1) / UDP(sport=d.src[1], dport=d.dst[1]) / Raw(d.data)
+            pkt = IP(bytes(pkt))
+            pkt.time = epoch + when + n * 1e-6
+            writer.write(pkt)
+            count += 1
+    finally:
+        writer.close()
+    return count
+
+
 def ikev1_decryption_rows(events: Iterable[Event]) -> list[str]:
     """``<initiator cookie hex>,<encryption key hex>`` per ISAKMP SA."""
     rows: dict[str, str] = {}

@@ -129,3 +129,24 @@ def test_transport_mode_behind_nat_sends_original_addresses() -> None:
     assert right_pair.mode == "UDP transport"
     assert right_pair.original_addresses == (LEFT_INSIDE_ADDRESS, RIGHT_ADDRESS)
     assert ipaddress.ip_address(s.left.ipsec_sas[0].original_addresses[0]) == ipaddress.ip_address(NAT_PUBLIC_ADDRESS)
+
+
+def test_captures_on_both_sides_of_the_nat(tmp_path) -> None:  # noqa: ANN001
+    import shutil
+    import subprocess
+
+    from ipseclab.demo import LEFT_INSIDE_ADDRESS, RIGHT_ADDRESS
+    from ipseclab.export import write_datagrams_pcap
+
+    s = _session()
+    inside, outside = s.nat.captures(s.network.wire)
+    assert len(inside) == len(outside) == 9
+    assert {d.src[0] for _, d in inside} == {LEFT_INSIDE_ADDRESS, RIGHT_ADDRESS}
+    assert {d.src[0] for _, d in outside} == {NAT_PUBLIC_ADDRESS, RIGHT_ADDRESS}
+    assert [d.data for _, d in inside] == [d.data for _, d in outside]  # same bytes, other addresses
+    if shutil.which("tshark"):
+        for name, side in (("inside", inside), ("outside", outside)):
+            path = tmp_path / f"{name}.pcap"
+            assert write_datagrams_pcap(side, path) == 9
+            out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "ip.src", "-e", "udp.srcport"], capture_output=True, text=True, check=True).stdout
+            assert (LEFT_INSIDE_ADDRESS if name == "inside" else NAT_PUBLIC_ADDRESS) in out

@@ -41,6 +41,9 @@ class MemoryNetwork:
     events: list[Event] = field(default_factory=list)
     listeners: list[Listener] = field(default_factory=list)
     dropped: int = 0
+    #: every datagram put on the link: (time, as sent, as delivered or None when lost) —
+    #: with a NAT the two differ, which is what a capture on each side of the router shows
+    wire: list[tuple[float, Datagram, Datagram | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._by_address = {p.config.address: p for p in self.peers}
@@ -71,16 +74,19 @@ class MemoryNetwork:
         """Deliver the next datagram in flight; None when nothing is in flight."""
         if not self.in_flight:
             return None
-        dgram = self.in_flight.popleft()
+        sent = dgram = self.in_flight.popleft()
         if self.drop is not None and self.drop(dgram):
             self.dropped += 1
+            self.wire.append((self.now, sent, None))
             return Delivery(dgram, None, dropped=True)
         if self.nat is not None:
             translated = self.nat(dgram)
             if translated is None:
                 self.dropped += 1
+                self.wire.append((self.now, sent, None))
                 return Delivery(dgram, None, dropped=True)
             dgram = translated
+        self.wire.append((self.now, sent, dgram))
         receiver = self._by_address.get(dgram.dst[0])
         if receiver is None:
             self.dropped += 1

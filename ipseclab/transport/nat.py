@@ -88,3 +88,23 @@ class SimulatedNat:
             {"inside": f"{m.inside[0]}:{m.inside[1]}", "public": f"{self.public_ip}:{m.public_port}", "idle": round(self.clock() - m.last_used, 1)}
             for m in self.mappings.values()
         ]
+
+    def captures(self, wire: list[tuple[float, Datagram, Datagram | None]]) -> tuple[list, list]:
+        """What a capture on the inside and on the outside of this NAT would show.
+
+        ``wire`` is :attr:`MemoryNetwork.wire` (each datagram as sent and as delivered).
+        Returns two lists of (time, Datagram): inside addresses on the first, the public
+        address on the second — the same packets, before and after translation.
+        """
+        inside, outside = [], []
+        for when, sent, delivered in wire:
+            from_inside = ipaddress.ip_address(sent.src[0]) in self._net
+            if from_inside:
+                inside.append((when, sent))
+                if delivered is not None:
+                    outside.append((when, delivered))
+            else:
+                outside.append((when, sent))
+                if delivered is not None:
+                    inside.append((when, delivered))
+        return inside, outside
