@@ -32,22 +32,33 @@ def _demo(args: argparse.Namespace) -> int:
         nat=args.nat,
         encap=args.encap,
     )
+    ping = None
     if args.netns:
         outcome = _run_netns(opts, args)
         if isinstance(outcome, int):
             return outcome
-        events, ok, explanation, wire_note = outcome
+        events, ok, explanation, wire_note, ping = outcome
     else:
         run = run_demo(opts)
         events, ok, explanation, wire_note = run.network.events, run.established(), run.explanation(), ""
+        if args.ping and ok:
+            from ipseclab.esp.ping import ping_through_sas
+
+            ping = ping_through_sas(run, args.ping)
     if args.json:
         for e in events:
             print(json.dumps(event_to_dict(e)))
-        print(json.dumps({"kind": "result", "established": ok, "explanation": [] if ok else explanation}))
+        result = {"kind": "result", "established": ok, "explanation": [] if ok else explanation}
+        if ping is not None:
+            result["ping"] = {"sent": ping.sent, "received": ping.received, "lost": ping.lost}
+        print(json.dumps(result))
     else:
         _print_demo(events, opts, ok, explanation, where=f"network namespaces ({args.topology})" if args.netns else "memory")
+        if ping is not None:
+            print("\n".join(ping.lines[:20] + ([f"... {len(ping.lines) - 20} more"] if len(ping.lines) > 20 else [])))
+            print(f"ping {ping.src} -> {ping.dst} through ESP: {ping.sent} sent, {ping.received} received, {ping.lost} lost")
     if args.pcap and not args.netns:
-        n = write_pcap(events, args.pcap)
+        n = write_pcap(events, args.pcap, extra=ping.wire if ping is not None else ())
         if not args.json:
             print(f"wrote {n} packets to {args.pcap}")
     if wire_note and not args.json:
@@ -56,6 +67,8 @@ def _demo(args: argparse.Namespace) -> int:
         paths = write_keys(events, args.keys)
         if not args.json:
             print(f"wrote Wireshark key tables: {', '.join(str(p) for p in paths.values())}")
+    if ping is not None and ping.lost:
+        return 1
     return 0 if ok else 1
 
 
@@ -72,7 +85,7 @@ def _run_netns(opts, args: argparse.Namespace):  # noqa: ANN001, ANN202
         print("ipseclab demo --netns needs root (it builds network namespaces)", file=sys.stderr)
         return 2
     name = f"demo{os.getpid() % 100000}"
-    with NetLab(name, args.topology, opts) as lab, tempfile.TemporaryDirectory() as tmp:
+    with NetLab(name, args.topology, opts, dataplane=bool(args.ping)) as lab, tempfile.TemporaryDirectory() as tmp:
         capture = lab.topology.capture("left", Path(tmp) / "wire.pcap") if args.pcap else None
         left, right = lab.clients["left"], lab.clients["right"]
         left.initiate("site")
@@ -87,13 +100,27 @@ def _run_netns(opts, args: argparse.Namespace):  # noqa: ANN001, ANN202
             if failure_lines(events) and time.monotonic() - quiet_since > 1.0:
                 break
             time.sleep(0.1)
+        ok = established_from_events(events, ["left", "right"], opts.policies)
+        ping = _netns_ping(lab, args.ping) if ok and args.ping else None
+        if ping is not None:  # the data plane's events (ESP packets taken apart, statistics, drops)
+            events = sorted(left.events_since(0) + right.events_since(0), key=lambda e: (e.time, e.peer, e.seq))
         if capture is not None:
             capture.stop()
             shutil.copyfile(Path(tmp) / "wire.pcap", args.pcap)
-        ok = established_from_events(events, ["left", "right"], opts.policies)
         left_host = lab.topology.hosts["left"]
         note = f"captured the wire on {left_host.netns}:{left_host.interface} into {args.pcap}" if args.pcap else ""
-        return events, ok, failure_lines(events), note
+        return events, ok, failure_lines(events), note, ping
+
+
+def _netns_ping(lab, count: int):  # noqa: ANN001, ANN202
+    """``ping -c count`` (iputils) in left's namespace from its protected address to right's:
+    through left's TUN, ESP on the wire, right's TUN and back."""
+    from ipseclab.esp.ping import PingResult
+    from ipseclab.netlab.pinger import ping
+
+    topo = lab.topology
+    stats = ping(topo, "left", topo.hosts["left"].protected[0], topo.hosts["right"].protected[0], count)
+    return PingResult(sent=stats.sent, received=stats.received, src=stats.src, dst=stats.dst, lines=stats.lines)
 
 
 def _print_demo(events, opts, ok: bool, explanation: list[str], *, where: str = "memory") -> None:  # noqa: ANN001
@@ -168,6 +195,8 @@ def _peer(args: argparse.Namespace) -> int:
         hold=args.hold,
         seed=args.seed,
         announce=lambda line: print(line, flush=True),
+        dataplane=args.dataplane,
+        tun=args.tun,
     )
     return 0
 
@@ -213,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--encap", action="store_true", help="force UDP encapsulation without a NAT (like strongSwan's encap=yes)")
     demo.add_argument("--netns", action="store_true", help="run the peers as daemons in network namespaces over real UDP (root)")
     demo.add_argument("--topology", default="site-to-site", choices=["site-to-site", "nat"], help="with --netns: the namespace topology")
+    demo.add_argument("--ping", type=int, default=0, metavar="N", help="after the SAs are up, send N pings through ESP (exit 1 if any is lost)")
     demo.set_defaults(func=_demo)
     lab = sub.add_parser("lab", help="network labs in namespaces with a peer daemon per host (root)")
     from ipseclab.netlab.labcli import add_lab_parser
@@ -231,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     peer.add_argument("--no-secrets", action="store_true", help="mask derived keys in events and secrets in the config command")
     peer.add_argument("--hold", action="store_true", help="start in hold mode: outgoing datagrams wait for step")
     peer.add_argument("--seed", type=int, help="reproducible cookies, nonces, SPIs and DH keys (teaching only)")
+    peer.add_argument("--dataplane", action="store_true", help="run the ESP data plane: TUN device, raw ESP and ESP-in-UDP (root)")
+    peer.add_argument("--tun", metavar="NAME", help="with --dataplane: the TUN device's name (default ipl0)")
     peer.set_defaults(func=_peer)
     iop = sub.add_parser("interop", help="run ipseclab against strongSwan's charon in a namespace lab (root)")
     iop.add_argument("--scenario", action="extend", nargs="+", metavar="NAME", help="scenario(s) to run (default: all; see --list)")

@@ -149,6 +149,7 @@ class PeerConfig:
     retransmit_timeout: float = 2.0
     retransmit_tries: int = 5
     natt_keepalive: float = 20.0  # seconds between NAT keepalives when behind a NAT; 0 = none
+    dataplane: bool = False  # the daemon runs the ESP data plane (TUN + raw/UDP ESP sockets)
 
     def __post_init__(self) -> None:
         try:

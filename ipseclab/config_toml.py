@@ -106,6 +106,7 @@ _PEER_KEYS = (
     "ca",
     "retransmit_timeout",
     "retransmit_tries",
+    "dataplane",
 )
 _POLICY_KEYS = ("priority", "proposal", "auth", "lifetime")
 _CONNECTION_KEYS = (
@@ -453,6 +454,7 @@ def parse_peer_config(
     include_default = peer.boolean("include_default_policy", True)
     retransmit_timeout = peer.number("retransmit_timeout", 2.0)
     retransmit_tries = peer.integer("retransmit_tries", 5, low=1)
+    dataplane = peer.boolean("dataplane", False)
 
     if check_secrets and any(p.auth == "psk" for p in policies) and psk is None:
         lacking = [c.name for c in connections if c.psk is None]
@@ -481,6 +483,7 @@ def parse_peer_config(
             connections=connections,
             retransmit_timeout=retransmit_timeout,
             retransmit_tries=retransmit_tries,
+            dataplane=dataplane,
         ),
     )
 
@@ -562,6 +565,8 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
         lines.append(f"retransmit_timeout = {_q(float(cfg.retransmit_timeout))}")
     if cfg.retransmit_tries != 5:
         lines.append(f"retransmit_tries = {cfg.retransmit_tries}")
+    if cfg.dataplane:
+        lines.append("dataplane = true")
     if cfg.credentials is not None:
         lines.append(f"cert = {_q(cfg.credentials.cert_pem().decode())}")
         if secrets:

@@ -160,6 +160,23 @@ class PeerClient:
     def terminate(self) -> Reply:
         return self.call("terminate")
 
+    def esp(self) -> Reply:
+        """The ESP data plane: SAs with counters, SPD, data plane counters, TUN and socket I/O."""
+        reply = self.call("esp")
+        reply.pop("ok", None)
+        return reply
+
+    def trace_next(self, n: int = 1, *, wait: float = 0.0) -> list[dict[str, Any]]:
+        """Ask for the next ``n`` ESP packets taken apart; with ``wait`` > 0 also wait that
+        long for them and return their ``esp-packet`` events (they reach the event stream too)."""
+        fields: dict[str, Any] = {"n": n}
+        if wait:
+            fields["wait"] = wait
+        reply = self.request({"cmd": "trace_next", **fields}, timeout=(self.timeout + wait) if wait else None)
+        if not reply.get("ok"):
+            raise ControlError(f"trace_next: {reply.get('error', 'refused')}")
+        return list(reply["packets"])
+
     def event_dicts_since(self, since: int = 0) -> list[dict[str, Any]]:
         return list(self.call("events", since=since)["events"])
 

@@ -21,9 +21,16 @@ When hold is switched off the clock resumes where it stopped (timers keep their 
 time) and everything still held is sent, oldest first.  Without that freeze a message held
 longer than the retransmission timeout would be sent again as soon as it was released.
 
+**Data plane.**  With ``--dataplane`` (or ``[peer] dataplane = true``) the daemon also runs
+the userspace ESP data plane (:class:`~ipseclab.dataplane_runner.DataPlaneRunner`): a TUN
+device (``ipl0``) the protected remote subnets are routed into, a raw protocol-50 socket, and
+ESP-in-UDP on the NAT-T socket (RFC 3948).  Quick Mode SAs are installed as they come up;
+``esp`` shows every ESP SA with its counters, ``trace_next`` asks for the next packets taken
+apart.  Hold mode holds IKE only: ESP keeps flowing.
+
 Commands: ``status``, ``config``, ``load``, ``initiate``, ``hold``, ``pending``, ``step``,
-``release_all``, ``discard``, ``list_sas``, ``terminate``, ``events``, ``shutdown`` (see
-:data:`COMMANDS` and README "Control API").
+``release_all``, ``discard``, ``list_sas``, ``terminate``, ``events``, ``esp``,
+``trace_next``, ``shutdown`` (see :data:`COMMANDS` and README "Control API").
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 import zmq.asyncio
@@ -51,6 +58,9 @@ from ipseclab.errors import ControlError, IpsecLabError
 from ipseclab.peer import NON_ESP_MARKER, Datagram, Peer
 from ipseclab.trace import Event, Info, MessageEvent, event_to_dict
 from ipseclab.transport.udp import UdpPeerRunner
+
+if TYPE_CHECKING:
+    from ipseclab.dataplane_runner import DataPlaneRunner
 
 Reply = dict[str, Any]
 
@@ -68,6 +78,8 @@ COMMANDS: dict[str, str] = {
     "list_sas": "",
     "terminate": "",
     "events": '"since" (optional): the last seq already seen, 0 by default',
+    "esp": "",
+    "trace_next": '"n" (optional, 1 by default): decode the next n ESP packets; "wait" (optional): seconds to wait for them',
     "shutdown": "",
 }
 
@@ -204,7 +216,7 @@ class HoldingRunner(UdpPeerRunner):
                 return
 
 
-def _field(req: dict[str, Any], name: str, kind: type, what: str, *, default: Any = ...) -> Any:
+def _field(req: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str, *, default: Any = ...) -> Any:
     """A typed request field; a missing or mistyped one is a ControlError naming it."""
     cmd = req.get("cmd")
     if name not in req:
@@ -230,6 +242,8 @@ class PeerDaemon:
         hold: bool = False,
         seed: int | None = None,
         host: str | None = None,
+        dataplane: bool = False,
+        tun: str | None = None,
     ) -> None:
         self.config = config
         self.control_addr = control
@@ -238,6 +252,9 @@ class PeerDaemon:
         self.seed = seed
         self.host = host
         self.history: list[dict[str, Any]] = []
+        self.want_dataplane = dataplane
+        self.tun_name = tun
+        self.dataplane: DataPlaneRunner | None = None
         self.runner = self._make_runner(config)
         self._start_holding = hold
         self._stopping = asyncio.Event()
@@ -280,6 +297,22 @@ class PeerDaemon:
         self.runner.peer.emit(Info, sa="-", message=message)
         self.runner.flush()
 
+    async def _start_dataplane(self) -> None:
+        """Start the ESP data plane if asked for (``--dataplane`` or ``[peer] dataplane``)."""
+        if self.dataplane is not None or not (self.want_dataplane or self.config.dataplane):
+            return
+        from ipseclab.dataplane_runner import DEFAULT_TUN, DataPlaneRunner
+
+        dp = DataPlaneRunner(self.config.name, tun_name=self.tun_name or DEFAULT_TUN)
+        dp.listeners.append(self._on_event)
+        await dp.start(self.runner)
+        self.dataplane = dp
+
+    def _need_dataplane(self) -> DataPlaneRunner:
+        if self.dataplane is None:
+            raise ControlError("this daemon runs without the ESP data plane (start it with --dataplane or [peer] dataplane = true)")
+        return self.dataplane
+
     @property
     def peer(self) -> Peer:
         return self.runner.peer
@@ -304,6 +337,7 @@ class PeerDaemon:
             "isakmp_sas": len(self.peer.isakmp_sas),
             "ipsec_sas": len(self.peer.ipsec_sas),
             "secrets": self.include_secrets,
+            "dataplane": self.dataplane.status() if self.dataplane is not None else None,
         }
 
     def _cmd_config(self, req: dict[str, Any]) -> Reply:
@@ -317,6 +351,8 @@ class PeerDaemon:
             raise ControlError(f"{live} SA(s) exist: terminate them before loading a new configuration")
         old = self.runner
         holding, discarded = old.holding, old.discard()
+        if self.dataplane is not None:
+            self.dataplane.detach()
         await old.close()
         new = self._make_runner(config)
         self.runner = new
@@ -325,10 +361,16 @@ class PeerDaemon:
         except ControlError:
             self.runner = old
             await self._start_runner(old)
+            if self.dataplane is not None:
+                self.dataplane.attach(old)
             raise
         if holding:
             new.set_hold(True)
         self.config = config
+        if self.dataplane is not None:
+            self.dataplane.attach(new)
+        else:
+            await self._start_dataplane()
         self._note(f"configuration loaded: peer {config.name} at {config.address}, connections {[c.name for c in config.connections]}")
         return {"name": config.name, "discarded": discarded}
 
@@ -374,6 +416,24 @@ class PeerDaemon:
     def _cmd_events(self, req: dict[str, Any]) -> Reply:
         since = _field(req, "since", int, "an integer (the last seq already seen)", default=0)
         return {"events": self.history[max(since, 0):], "last_seq": len(self.history)}
+
+    def _cmd_esp(self, req: dict[str, Any]) -> Reply:
+        return self._need_dataplane().table()
+
+    async def _cmd_trace_next(self, req: dict[str, Any]) -> Reply:
+        dp = self._need_dataplane()
+        n = _field(req, "n", int, "a number of packets from 1 to 1000", default=1)
+        if not 1 <= n <= 1000:
+            raise ControlError(f'"trace_next": "n" must be from 1 to 1000 (got {n})')
+        wait = _field(req, "wait", (int, float), "seconds to wait for the packets (0 to 30)", default=0)
+        if not 0 <= wait <= 30:
+            raise ControlError(f'"trace_next": "wait" must be from 0 to 30 seconds (got {wait})')
+        if not wait:
+            dp.trace_next(n)
+            return {"armed": n, "packets": []}
+        got = await dp.capture_next(n, float(wait))
+        packets = [event_to_dict(e, include_secrets=self.include_secrets) for e in got]
+        return {"armed": n, "packets": packets}
 
     def _cmd_shutdown(self, req: dict[str, Any]) -> Reply:
         self._stopping.set()
@@ -428,6 +488,7 @@ class PeerDaemon:
                 raise ControlError(f"cannot bind the control/event socket: {exc}") from None
             self._pub = pub
             await self._start_runner(self.runner)
+            await self._start_dataplane()
             if self._start_holding:
                 self._cmd_hold({"cmd": "hold", "on": True})
             if handle_signals:
@@ -438,6 +499,9 @@ class PeerDaemon:
                 ready()
             await self._serve(ctl)
         finally:
+            if self.dataplane is not None:
+                self.dataplane.close()
+                self.dataplane = None
             await self.runner.close()
             self._pub = None
             if pub is not None:
@@ -468,9 +532,13 @@ def run_daemon(
     hold: bool = False,
     seed: int | None = None,
     announce: Callable[[str], None] | None = None,
+    dataplane: bool = False,
+    tun: str | None = None,
 ) -> None:
     """Run a daemon in this process until ``shutdown`` or SIGINT/SIGTERM (the CLI's ``peer``)."""
-    daemon = PeerDaemon(config, control, events, include_secrets=include_secrets, hold=hold, seed=seed)
+    daemon = PeerDaemon(
+        config, control, events, include_secrets=include_secrets, hold=hold, seed=seed, dataplane=dataplane, tun=tun
+    )
 
     def ready() -> None:
         if announce is not None:
@@ -479,6 +547,7 @@ def run_daemon(
                 f"ipseclab peer {c.name}: IKE on {c.address}:{c.port} (NAT-T {c.natt_port}), "
                 f"control {control}" + (f", events {events}" if events else "")
                 + (", holding" if hold else "") + ("" if include_secrets else ", secrets masked")
+                + (f", ESP data plane on {daemon.dataplane.tun_name}" if daemon.dataplane is not None else "")
             )
 
     asyncio.run(daemon.run(handle_signals=True, ready=ready))

@@ -18,8 +18,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ipseclab.trace import Event, KeyDerived, MessageEvent, SaEstablished
+
+if TYPE_CHECKING:
+    from ipseclab.esp.sa import EspSa
 
 #: Simulated time 0 maps to this wall-clock instant in pcaps (2026-01-01 00:00 UTC).
 PCAP_EPOCH = 1_767_225_600.0
@@ -30,13 +34,25 @@ def sent_messages(events: Iterable[Event]) -> list[MessageEvent]:
     return [e for e in events if isinstance(e, MessageEvent) and e.direction == "sent"]
 
 
-def write_pcap(events: Iterable[Event], path: str | os.PathLike[str], *, epoch: float = PCAP_EPOCH) -> int:
-    """Write the run's IKE datagrams as IPv4/UDP packets; returns the packet count."""
+def write_pcap(
+    events: Iterable[Event],
+    path: str | os.PathLike[str],
+    *,
+    epoch: float = PCAP_EPOCH,
+    extra: Iterable[tuple[float, bytes]] = (),
+) -> int:
+    """Write the run's IKE datagrams as IPv4/UDP packets; returns the packet count.
+
+    ``extra`` adds whole IP packets (``(time, bytes)``, e.g. the ESP packets of
+    ``ipseclab demo --ping``) after the IKE messages, in time order.
+    """
     from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet6 import IPv6
     from scapy.packet import Raw
     from scapy.utils import PcapWriter
 
     messages = sent_messages(events)
+    packets: list[tuple[float, bytes]] = []
     writer = PcapWriter(str(path), sync=True)
     try:
         for n, m in enumerate(messages):
@@ -45,9 +61,15 @@ def write_pcap(events: Iterable[Event], path: str | os.PathLike[str], *, epoch: 
             pkt = IP(bytes(pkt))
             pkt.time = epoch + m.time + n * 1e-6
             writer.write(pkt)
+        last = epoch + max((m.time for m in messages), default=0.0) + len(messages) * 1e-6
+        packets = sorted(extra, key=lambda tp: tp[0])
+        for n, (t, raw) in enumerate(packets):
+            ip = IP(raw) if raw[0] >> 4 == 4 else IPv6(raw)
+            ip.time = max(epoch + t, last) + (n + 1) * 1e-6
+            writer.write(ip)
     finally:
         writer.close()
-    return len(messages)
+    return len(messages) + len(packets)
 
 
 def write_datagrams_pcap(
@@ -80,7 +102,7 @@ def write_datagrams_pcap(
 
 def ikev1_decryption_rows(events: Iterable[Event]) -> list[str]:
     """``<initiator cookie hex>,<encryption key hex>`` per ISAKMP SA."""
-    rows: dict[str, str] = {}
+    rows: dict[tuple[str, str, str], str] = {}
     for e in events:
         if isinstance(e, KeyDerived) and e.name.startswith("Ka ") and e.sa.startswith("ISAKMP SA "):
             icookie = e.sa.split()[-1].split("/")[0]
@@ -89,7 +111,13 @@ def ikev1_decryption_rows(events: Iterable[Event]) -> list[str]:
 
 
 def esp_sa_rows(events: Iterable[Event]) -> list[str]:
-    """Wireshark ``esp_sa`` rows, one per SA direction (deduplicated by SPI)."""
+    """Wireshark ``esp_sa`` rows, one per SA direction as each peer sees it.
+
+    Rows are deduplicated by (SPI, source, destination): without a NAT both peers
+    describe an SA with the same addresses (one row); behind a NAT each peer's
+    packets carry its own view of the addresses (private vs. translated), and
+    Wireshark matches rows on the captured addresses, so both views get a row.
+    """
     events = list(events)
     keys: dict[tuple[str, str], bytes] = {}
     for e in events:
@@ -97,16 +125,16 @@ def esp_sa_rows(events: Iterable[Event]) -> list[str]:
             spi = e.name.rsplit(" ", 1)[-1].rstrip(")")
             kind = "enc" if "encryption" in e.name else "integ"
             keys[(spi, kind)] = e.value
-    rows: dict[str, str] = {}
+    rows: dict[tuple[str, str, str], str] = {}
     for e in events:
         if not (isinstance(e, SaEstablished) and e.sa_kind == "ipsec"):
             continue
         d = e.details
         for spi, src, dst in ((d["spi_in"], d["src_in"], d["dst_in"]), (d["spi_out"], d["dst_in"], d["src_in"])):
-            if spi in rows or (spi, "enc") not in keys:
+            if (spi, src, dst) in rows or (spi, "enc") not in keys:
                 continue
             integ_key = keys.get((spi, "integ"), b"")
-            rows[spi] = ",".join(
+            rows[(spi, src, dst)] = ",".join(
                 f'"{v}"'
                 for v in (
                     "IPv4" if ":" not in src else "IPv6",
@@ -120,6 +148,29 @@ def esp_sa_rows(events: Iterable[Event]) -> list[str]:
                 )
             )
     return list(rows.values())
+
+
+def esp_sa_row(sa: EspSa) -> str:
+    """The Wireshark ``esp_sa`` row for one data plane SA (same format as :func:`esp_sa_rows`).
+
+    For AES-GCM the key column is key || salt, as Wireshark expects (RFC 4106 §8.1).
+    Wireshark matches rows on the addresses of the packet as captured, so for
+    UDP-encapsulated SAs behind a NAT give the row the translated addresses.
+    """
+    integ = sa.integ.wireshark_name if sa.integ else "NULL"
+    return ",".join(
+        f'"{v}"'
+        for v in (
+            "IPv4" if ":" not in sa.src else "IPv6",
+            sa.src,
+            sa.dst,
+            f"0x{sa.spi:08x}",
+            sa.cipher.wireshark_name,
+            f"0x{sa.enc_key.hex()}" if sa.enc_key else "",
+            integ,
+            f"0x{sa.integ_key.hex()}" if sa.integ_key else "",
+        )
+    )
 
 
 def write_keys(events: Iterable[Event], directory: str | os.PathLike[str]) -> dict[str, Path]:

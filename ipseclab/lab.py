@@ -17,6 +17,7 @@ from pathlib import Path
 from ipseclab.config import PeerConfig
 from ipseclab.crypto.rng import SeededRng, SystemRng
 from ipseclab.demo import DemoOptions, demo_configs
+from ipseclab.errors import ConfigError
 from ipseclab.peer import Peer
 from ipseclab.trace import Event, MessageEvent
 from ipseclab.trace_queries import failure_lines, isakmp_states, quick_mode_states
@@ -123,6 +124,34 @@ class LabSession:
         """Move the simulated clock (retransmissions, lifetimes, re-negotiation)."""
         self.network.advance(seconds)
         self._notify("step")
+
+    def start_quick_mode(self, child: str | None = None) -> int:
+        """Left starts another Quick Mode for ``child`` (default: the connection's first child)
+        under its newest established ISAKMP SA, at the network's current time.
+
+        QM1 is put in flight, not delivered: *next* or *run to end* carry it.  Returns the
+        exchange's Message ID.  This is what a rekey or new traffic does — and after a NAT
+        mapping has timed out, it is what makes the initiator speak again (a new mapping).
+        """
+        initiator = self.left
+        sas = [
+            sa
+            for sa in initiator.isakmp_sas.values()
+            if sa.established and sa.initiator and sa.connection is not None and sa.connection.name == self.connection
+        ]
+        if not sas:
+            raise ConfigError(f"{initiator.name} has no established ISAKMP SA for {self.connection}: finish phase 1 first")
+        sa = sas[-1]
+        assert sa.connection is not None
+        if child is None:
+            if not sa.connection.children:
+                raise ConfigError(f"connection {sa.connection.name} has no children")
+            child = sa.connection.children[0].name
+        initiator.now = self.network.now  # the sans-I/O peer keeps the time it last saw
+        qm = initiator.start_quick_mode(sa, child)
+        self.network._collect(self.network.peers)
+        self._notify("step")
+        return qm.message_id
 
     # -- what the views read -------------------------------------------------------
 

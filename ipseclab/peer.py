@@ -88,6 +88,12 @@ class Peer:
         self._seq += 1
         self._events.append(cls(peer=self.name, time=self.now, seq=self._seq, **fields))
 
+    def next_seq(self) -> int:
+        """Take the next trace sequence number, for events another component (the ESP
+        data plane) emits in this peer's name: one strictly increasing ``seq`` per peer."""
+        self._seq += 1
+        return self._seq
+
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
@@ -192,6 +198,26 @@ class Peer:
             if mid and mid not in sa.used_message_ids:
                 sa.used_message_ids.add(mid)
                 return mid
+
+    def follow_peer(self, sa: IsakmpSa, src: Address, dst: Address, *, encrypted: bool) -> None:
+        """Move the SA to where a valid message came from on the NAT-T port (RFC 3947 §4, §7).
+
+        Called by an exchange only after the message decrypted and parsed, and before it
+        answers.  The first time this is the float to 4500; later it follows a NAT that
+        gave the peer a new mapping — but only on an encrypted message, and never by the
+        peer that is itself behind the NAT (its idea of the other end does not change).
+        """
+        if dst[1] != self.config.natt_port or not sa.nat_t or (src == sa.remote and dst == sa.local):
+            return
+        old = sa.remote
+        if not sa.floated:
+            sa.local, sa.remote, sa.floated = dst, src, True
+            self.emit(PortFloated, sa=sa.label, old=old, new=src)
+        elif encrypted and not sa.nat_local:
+            sa.local, sa.remote = dst, src
+            self.emit(PeerMoved, sa=sa.label, old=old, new=src)
+        else:
+            self.count("peer_address_change_ignored")
 
     def _keepalive(self, sa: IsakmpSa) -> None:
         """RFC 3948 §2.3: the peer behind a NAT sends 0xFF to keep its mapping alive."""
@@ -342,7 +368,6 @@ class Peer:
     def receive_datagram(self, data: bytes, src: Address, dst: Address, now: float) -> None:
         """Feed one UDP payload received from ``src`` on local address ``dst``."""
         self.now = now
-        marker = False
         if dst[1] == self.config.natt_port:
             if data == NATT_KEEPALIVE:
                 self.count("natt_keepalives")
@@ -354,7 +379,7 @@ class Peer:
             if data[:4] != NON_ESP_MARKER:
                 self.count("esp_without_data_plane")
                 return
-            data, marker = data[4:], True
+            data = data[4:]
         try:
             msg = Message.decode(data)
         except ParseError as exc:
@@ -375,13 +400,6 @@ class Peer:
             self.count("invalid_cookie")
             self.emit(ErrorEvent, sa=sa.label, code="INVALID_COOKIE", message="responder cookie does not match this SA: dropped")
             return
-        if marker and sa.nat_t and (src != sa.remote or dst != sa.local):
-            old, was_floated = sa.remote, sa.floated
-            sa.local, sa.remote, sa.floated = dst, src, True
-            if was_floated:  # the NAT gave the peer a new mapping (its old one timed out)
-                self.emit(PeerMoved, sa=sa.label, old=old, new=src)
-            else:
-                self.emit(PortFloated, sa=sa.label, old=old, new=src)
         self._dispatch(sa, msg, data, src, dst)
 
     def _new_responder(self, msg: Message, data: bytes, src: Address, dst: Address) -> None:

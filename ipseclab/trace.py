@@ -301,6 +301,96 @@ class Info(Event):
         return f"{self.sa}: {self.message}"
 
 
+@dataclass
+class EspPacket(Event):
+    """One ESP packet taken apart (RFC 4303 §2): emitted for the first few packets of
+    each SA and on request (``DataPlane.trace_next``), never for every packet.
+
+    ``direction`` is "out" (protected) or "in" (accepted); ``outer`` the outer
+    header as a dict (version, src, dst, protocol, lengths, UDP ports for RFC 3948);
+    ``esp`` the ESP packet as sent (SPI .. ICV); ``iv``/``icv`` its IV and ICV,
+    ``ciphertext_len`` the encrypted part's length; ``inner`` the protected packet
+    (tunnel mode: the inner IP packet; transport mode: the IP payload) with
+    ``inner_summary`` its one-line scapy summary and ``inner_fields`` a few decoded
+    fields.  Sizes in bytes.
+    """
+
+    kind: ClassVar[str] = "esp-packet"
+    sa: str
+    direction: str
+    spi: int
+    esp_seq: int
+    mode: str
+    outer: dict[str, Any] = field(default_factory=dict)
+    esp: bytes = b""
+    iv: bytes = b""
+    ciphertext_len: int = 0
+    icv: bytes = b""
+    pad_len: int = 0
+    next_header: int = 0
+    inner: bytes = b""
+    inner_summary: str = ""
+    inner_fields: dict[str, Any] = field(default_factory=dict)
+    inner_len: int = 0
+    wire_len: int = 0
+    reason: str = ""
+
+    def describe(self) -> str:
+        arrow = "->" if self.direction == "out" else "<-"
+        return (
+            f"{self.sa}: ESP {arrow} SPI {self.spi:08x} seq {self.esp_seq}: {self.inner_summary} "
+            f"({self.inner_len} bytes inside, {self.wire_len} on the wire)"
+        )
+
+
+@dataclass
+class EspStats(Event):
+    """Aggregated ESP traffic since the previous ``EspStats`` (at most one per
+    interval): packets and bytes each way, drops by reason, and per-SA totals."""
+
+    kind: ClassVar[str] = "esp-stats"
+    interval: float
+    packets_out: int
+    packets_in: int
+    bytes_out: int
+    bytes_in: int
+    drops: dict[str, int] = field(default_factory=dict)
+    sas: list[dict[str, Any]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        dropped = sum(self.drops.values())
+        return (
+            f"ESP: {self.packets_out} packets out ({self.bytes_out} bytes), {self.packets_in} in "
+            f"({self.bytes_in} bytes) in {self.interval:.2f} s" + (f", {dropped} dropped" if dropped else "")
+        )
+
+
+@dataclass
+class EspDropped(Event):
+    """An ESP (or to-be-protected) packet was dropped; rate-limited per SA and reason,
+    ``suppressed`` says how many more of the same were dropped since the last event.
+
+    ``reason`` is one of ``ipseclab.esp.errors.DROP_REASONS`` or a data plane reason
+    ("no policy", "unknown spi", "policy mismatch", "bad inner packet").
+    """
+
+    kind: ClassVar[str] = "esp-drop"
+    sa: str
+    direction: str
+    reason: str
+    detail: str = ""
+    spi: int | None = None
+    esp_seq: int | None = None
+    total: int = 0
+    suppressed: int = 0
+
+    def describe(self) -> str:
+        what = "packet" if self.direction == "out" else "ESP packet"
+        more = f" (+{self.suppressed} more since the last report)" if self.suppressed else ""
+        seq = f" seq {self.esp_seq}" if self.esp_seq is not None else ""
+        return f"{self.sa}: {self.reason} {what}{seq} dropped: {self.detail}{more}".replace(": :", ":")
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -318,6 +408,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Retransmitted,
         ErrorEvent,
         Info,
+        EspPacket,
+        EspStats,
+        EspDropped,
     )
 }
 

@@ -150,3 +150,76 @@ def test_captures_on_both_sides_of_the_nat(tmp_path) -> None:  # noqa: ANN001
             assert write_datagrams_pcap(side, path) == 9
             out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "ip.src", "-e", "udp.srcport"], capture_output=True, text=True, check=True).stdout
             assert (LEFT_INSIDE_ADDRESS if name == "inside" else NAT_PUBLIC_ADDRESS) in out
+
+
+def test_lab_session_start_quick_mode_after_the_mapping_timed_out() -> None:
+    """LabSession.start_quick_mode: left speaks again at the network's time; the NAT maps it anew."""
+    import pytest
+
+    from ipseclab.errors import ConfigError
+
+    s = LabSession(DemoOptions(seed=12, nat=True), start=False)
+    s.left.config.natt_keepalive = 0
+    s.network.initiate("left", "site")
+    with pytest.raises(ConfigError, match="phase 1"):
+        s.start_quick_mode()  # MM1 is only in flight: no ISAKMP SA yet
+    s.run_to_end()
+    old_mid = s.left.ipsec_sas[0].message_id
+    s.advance(120)
+    assert not s.nat.table()
+    s.nat.remap_ports = True  # the renewed mapping gets another public port
+    kinds: list[str] = []
+    s.subscribe(kinds.append)
+    mid = s.start_quick_mode()
+    assert kinds == ["step"] and mid != old_mid and s.pending == 1
+    qm1 = s.messages()[-1]
+    assert (qm1.exchange, qm1.index, qm1.message_id, qm1.time) == ("Quick Mode", 1, mid, 120.0)
+    s.run_to_end()
+    moved = [e for e in s.events if isinstance(e, PeerMoved)]
+    assert [(e.peer, e.old, e.new) for e in moved] == [("right", (NAT_PUBLIC_ADDRESS, 4500), (NAT_PUBLIC_ADDRESS, 20000))]
+    assert {p.message_id for p in s.right.ipsec_sas} == {old_mid, mid}
+    with pytest.raises(ConfigError, match="no child"):
+        s.start_quick_mode("net9")
+
+
+def test_lab_session_start_quick_mode_without_nat() -> None:
+    s = LabSession(DemoOptions(seed=3, policies=2))
+    s.run_to_end()
+    mid = s.start_quick_mode("net2")
+    s.run_to_end()
+    assert s.established()
+    pairs = [p for p in s.left.ipsec_sas if p.message_id == mid]
+    assert len(pairs) == 1 and pairs[0].child == "net2" and len(s.left.ipsec_sas) == 3
+
+
+def test_the_port_switch_note_does_not_overlap_the_ports_line() -> None:
+    """The arrow where IKE moves to 4500 is taller; its note sits below the ports, not on them."""
+    import re
+
+    from ipseclab.widgets.render import FLOAT_NOTE_H, ROW_H, arrow_svg
+
+    s = _session()
+    mm5 = s.messages()[4]
+    plain = arrow_svg(mm5, left_name="left", delivered=True, selected=False)
+    marked = arrow_svg(mm5, left_name="left", delivered=True, selected=False, floated_here=True)
+    assert "port switch" not in plain and f'height="{ROW_H}"' in plain
+    assert f'height="{ROW_H + FLOAT_NOTE_H}"' in marked
+    ys = {text: float(y) for y, text in re.findall(r'<text x="[\d.]+" y="([\d.]+)"[^>]*>([^<]+)</text>', marked)}
+    ports = next(y for text, y in ys.items() if "(non-ESP marker)" in text)
+    note = ys["port switch 500 \u2192 4500"]
+    assert note - ports >= 12 and note <= ROW_H + FLOAT_NOTE_H - 3
+
+
+def test_only_authenticated_messages_move_the_peer_and_never_the_natted_side() -> None:
+    """RFC 3947 §7: a spoofed datagram with the right cookies must not redirect the SA."""
+    s = _session()
+    right_sa = next(iter(s.right.isakmp_sas.values()))
+    before = right_sa.remote
+    # same cookies, garbage encrypted body, from an attacker's address on 4500
+    msg = Message(right_sa.icookie, right_sa.rcookie, ExchangeType.INFORMATIONAL, 1, 0x4242, first_payload=8, encrypted_body=bytes(32))
+    s.right.receive_datagram(b"\x00" * 4 + msg.encode(), ("198.18.0.66", 4500), right_sa.local, s.network.now)
+    assert right_sa.remote == before
+    # the peer behind the NAT does not follow the other end around
+    left_sa = next(iter(s.left.isakmp_sas.values()))
+    assert left_sa.nat_local
+    assert s.left.counters.get("peer_address_change_ignored", 0) == 0

@@ -40,12 +40,14 @@ CHECK_CALL = re.compile(r"^\s*(check|check_equal)\(", re.MULTILINE)
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
-def test_the_four_labs_are_there() -> None:
+def test_the_labs_are_there() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_phase1_transforms.ipynb",
         "02_diffie_hellman.ipynb",
         "03_main_vs_aggressive.ipynb",
         "04_quick_mode.ipynb",
+        "05_esp.ipynb",
+        "06_nat_traversal.ipynb",
     ]
 
 

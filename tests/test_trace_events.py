@@ -137,6 +137,18 @@ def _nat_mapping_renewed() -> Traced:
     return _traced(s.network)
 
 
+def _esp_ping_with_replay() -> Traced:
+    """Pings through the ESP data plane, then one ESP packet captured and re-injected."""
+    from ipseclab.esp.ping import ping_through_sas
+
+    run = run_demo(DemoOptions(seed=209))
+    result = ping_through_sas(run, 4)
+    assert result.lost == 0
+    t, wire = result.wire[0]
+    assert result.planes["right"].inbound_ip(wire, t + 1) is None  # replayed: dropped, reported
+    return _traced(run.network)
+
+
 SCENARIOS = {
     "main-psk": lambda: _demo(DemoOptions(seed=204)),
     "aggressive": lambda: _demo(DemoOptions(seed=205, mode="aggressive")),
@@ -147,6 +159,7 @@ SCENARIOS = {
     "lossy": _lossy,
     "forced-encapsulation": _forced_encapsulation,
     "nat-mapping-renewed": _nat_mapping_renewed,
+    "esp-ping-replay": _esp_ping_with_replay,
 }
 
 

@@ -219,6 +219,7 @@ class Exchange:
         if payloads is None:
             self.on_undecryptable(error or "decryption failed", index)
             return
+        self.peer.follow_peer(self.sa, src, dst, encrypted=encrypted)
         self.last_received = raw
         self.replied = False
         self.index = index

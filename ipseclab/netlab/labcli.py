@@ -28,7 +28,7 @@ def _up(args: argparse.Namespace) -> int:
         from ipseclab.netlab.peers import NetLab
 
         opts = DemoOptions(mode=args.mode, pfs=args.pfs, policies=args.policies, seed=args.seed)
-        lab = NetLab(name, args.kind, opts, port_remap=args.port_remap).up()
+        lab = NetLab(name, args.kind, opts, port_remap=args.port_remap, dataplane=args.dataplane).up()
         topo = lab.topology
     print(f"lab {topo.name} ({topo.kind}) is up; tear it down with: ipseclab lab down {topo.name}")
     for host in topo.to_json()["hosts"].values():
@@ -144,6 +144,7 @@ def add_lab_parser(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--pfs", type=int, metavar="GROUP", help="Quick Mode PFS group")
     up.add_argument("--policies", type=int, default=1, metavar="N", help="IPsec policies (children)")
     up.add_argument("--seed", type=int, help="reproducible cookies, nonces, SPIs and DH keys")
+    up.add_argument("--dataplane", action="store_true", help="the daemons also run the ESP data plane (TUN ipl0): ping between the protected hosts")
     up.set_defaults(func=_up)
     status = sub.add_parser("status", help="what exists of one lab or of all labs, and the peers' SAs")
     status.add_argument("name", nargs="?")

@@ -3,9 +3,10 @@
 :class:`NetLab` builds a :mod:`~ipseclab.netlab.topology` (``site-to-site`` or ``nat``),
 writes a ``swanctl``-style TOML configuration for ``left`` and ``right`` from the demo's
 options and the topology's addresses, and starts ``ipseclab peer`` inside each host's
-namespace.  The daemons' control and event sockets are ``ipc://`` files in the lab's
-state directory — reachable from the notebook although the daemons live in other
-network namespaces.  :meth:`NetLab.session` gives a
+namespace; with ``dataplane=True`` each daemon also runs the ESP data plane (a TUN
+device ``ipl0`` with the remote protected hosts routed into it).  The daemons' control
+and event sockets are ``ipc://`` files in the lab's state directory — reachable from
+the notebook although the daemons live in other network namespaces.  :meth:`NetLab.session` gives a
 :class:`~ipseclab.control.RemoteLabSession`, so the widgets drive real peers exactly as
 they drive the in-memory ones.
 """
@@ -55,8 +56,17 @@ def netlab_configs(topo: Topology, opts: DemoOptions) -> tuple[PeerConfig, PeerC
 class NetLab:
     """A topology plus one peer daemon per end host; ``with NetLab(...) as lab:`` tears all down."""
 
-    def __init__(self, name: str, kind: str = "site-to-site", options: DemoOptions | None = None, *, port_remap: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        kind: str = "site-to-site",
+        options: DemoOptions | None = None,
+        *,
+        port_remap: bool = False,
+        dataplane: bool = False,
+    ) -> None:
         self.options = options or DemoOptions()
+        self.dataplane = dataplane
         if kind == "nat":
             self.topology = nat(name, port_remap=port_remap)
         elif kind == "site-to-site":
@@ -82,42 +92,14 @@ class NetLab:
         self.topology.up()
         try:
             configs = dict(zip(ROLES, netlab_configs(self.topology, self.options), strict=True))
-            state = Path(self.topology.state_dir)
             for role, cfg in configs.items():
-                path = state / f"{role}.toml"
-                path.write_text(dump_peer_config(cfg))
-                path.chmod(0o600)
-                argv = [sys.executable, "-m", "ipseclab.cli", "peer", "--config", str(path),
-                        "--control", self.control_address(role), "--events", self.events_address(role)]
-                if self.options.seed is not None:
-                    argv += ["--seed", str(self.options.seed)]
-                log = open(state / f"{role}.log", "ab")  # noqa: SIM115 - handed to the child
-                try:
-                    self.topology.spawn(role, argv, stdout=log, stderr=log)
-                finally:
-                    log.close()
+                spawn_daemon(self.topology, role, dump_peer_config(cfg), seed=self.options.seed, dataplane=self.dataplane)
             for role in ROLES:
-                self.clients[role] = self._wait_for(role, timeout)
+                self.clients[role] = wait_for_daemon(self.topology, role, timeout)
         except BaseException:
             self.down()
             raise
         return self
-
-    def _wait_for(self, role: str, timeout: float):  # noqa: ANN202
-        from ipseclab.control import PeerClient
-
-        client = PeerClient(self.control_address(role), self.events_address(role), timeout=1.0)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                client.status()
-                return client
-            except ControlError as exc:
-                if time.monotonic() > deadline:
-                    log = Path(self.topology.state_dir) / f"{role}.log"
-                    tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
-                    raise NetlabError(f"the {role} peer daemon did not answer within {timeout:.0f} s: {exc}\n{tail}") from None
-                time.sleep(0.1)
 
     def session(self, connection: str = "site"):  # noqa: ANN201
         """A :class:`~ipseclab.control.RemoteLabSession` over both daemons (hold mode, stepped)."""
@@ -137,6 +119,50 @@ class NetLab:
 
     def __exit__(self, *exc: object) -> None:
         self.down()
+
+
+def spawn_daemon(
+    topo: Topology, role: str, config_text: str, *, seed: int | None = None, dataplane: bool = False
+) -> None:
+    """Start ``ipseclab peer`` in ``role``'s namespace with this TOML configuration; its control
+    and event sockets are ``ipc://<state dir>/<role>.ctl`` / ``.ev``, its output ``<role>.log``.
+    ``topo.down()`` stops it (by PID).  :func:`wait_for_daemon` waits until it answers."""
+    state = Path(topo.state_dir)
+    path = state / f"{role}.toml"
+    path.write_text(config_text)
+    path.chmod(0o600)
+    argv = [sys.executable, "-m", "ipseclab.cli", "peer", "--config", str(path),
+            "--control", f"ipc://{state}/{role}.ctl", "--events", f"ipc://{state}/{role}.ev"]
+    if seed is not None:
+        argv += ["--seed", str(seed)]
+    if dataplane:
+        argv.append("--dataplane")
+    log = open(state / f"{role}.log", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        topo.spawn(role, argv, stdout=log, stderr=log)
+    finally:
+        log.close()
+
+
+def wait_for_daemon(topo: Topology, role: str, timeout: float = 15.0):  # noqa: ANN201
+    """A :class:`~ipseclab.control.PeerClient` for the daemon :func:`spawn_daemon` started in
+    ``role``, once it answers ``status``; NetlabError (with its log's tail) after ``timeout``."""
+    from ipseclab.control import PeerClient
+
+    state = Path(topo.state_dir)
+    client = PeerClient(f"ipc://{state}/{role}.ctl", f"ipc://{state}/{role}.ev", timeout=1.0)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.status()
+            return client
+        except ControlError as exc:
+            if time.monotonic() > deadline:
+                client.close()
+                log = state / f"{role}.log"
+                tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
+                raise NetlabError(f"the {role} peer daemon did not answer within {timeout:.0f} s: {exc}\n{tail}") from None
+            time.sleep(0.1)
 
 
 def attach_clients(name: str) -> dict[str, object]:

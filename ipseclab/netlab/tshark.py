@@ -35,6 +35,7 @@ FIELDS = (
     "esp.spi",
     "esp.icv_good",
     "icmp.type",
+    "tcp.seq",
     "udp.payload",
 )
 
@@ -63,6 +64,7 @@ class TsharkFrame:
     esp_spi: str | None = None
     esp_icv_good: bool | None = None
     inner_icmp: bool = False
+    inner_tcp: bool = False
     retransmission: bool = False
 
     @property
@@ -72,7 +74,7 @@ class TsharkFrame:
 
     def describe(self) -> str:
         if self.exchange_type is None:
-            inner = " inner ICMP" if self.inner_icmp else ""
+            inner = " inner ICMP" if self.inner_icmp else " inner TCP" if self.inner_tcp else ""
             return f"{self.number}: {self.src} > {self.dst} ESP spi {self.esp_spi}{inner}"
         names = ",".join(PAYLOAD_NAMES.get(p, str(p)) for p in self.payloads if p not in (2, 3))
         enc = (" encrypted, decrypted" if self.decrypted else " encrypted, NOT decrypted") if self.encrypted else ""
@@ -124,5 +126,6 @@ def dissect(pcap: str | os.PathLike[str], keys_dir: str | os.PathLike[str] | Non
             icv = _first(layers, "esp.icv_good")
             frame.esp_icv_good = None if icv is None else icv in ("1", "True", "true")
             frame.inner_icmp = "icmp.type" in layers
+            frame.inner_tcp = "tcp.seq" in layers
         frames.append(frame)
     return frames

@@ -52,6 +52,7 @@ def short_label(m: MessageEvent) -> str:
 # -- sequence diagram ---------------------------------------------------------------
 
 ROW_H = 46
+FLOAT_NOTE_H = 14  # extra height of the arrow that carries the 'port switch' note
 WIDTH = 660
 LEFT_X = 70
 RIGHT_X = WIDTH - 70
@@ -88,11 +89,13 @@ def arrow_svg(m: MessageEvent, *, left_name: str, delivered: bool, selected: boo
         ports += f" \u00b7 M-ID {m.message_id:08x}"
     if m.non_esp_marker:
         ports += "  (non-ESP marker)"
-    parts = [f'<svg width="{WIDTH}" height="{ROW_H}" xmlns="http://www.w3.org/2000/svg" class="ipl-arrow" style="display:block" data-label="{esc(label)}">']
+    # the arrow that switches to 4500 gets a taller row: its note goes under the ports line
+    height = ROW_H + FLOAT_NOTE_H if floated_here else ROW_H
+    parts = [f'<svg width="{WIDTH}" height="{height}" xmlns="http://www.w3.org/2000/svg" class="ipl-arrow" style="display:block" data-label="{esc(label)}">']
     if selected:
-        parts.append(f'<rect x="0" y="0" width="{WIDTH}" height="{ROW_H}" fill="#fff4cc"/>')
+        parts.append(f'<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#fff4cc"/>')
     for x in (LEFT_X, RIGHT_X):
-        parts.append(f'<line x1="{x}" y1="0" x2="{x}" y2="{ROW_H}" stroke="#9db0e0" stroke-width="2"/>')
+        parts.append(f'<line x1="{x}" y1="0" x2="{x}" y2="{height}" stroke="#9db0e0" stroke-width="2"/>')
     parts.append(f'<line x1="{x1}" y1="{y}" x2="{head}" y2="{y}" stroke="{color}" stroke-width="2"{dash}/>')
     parts.append(f'<polygon points="{x2},{y} {head},{y - 5} {head},{y + 5}" fill="{color}"/>')
     mid = WIDTH / 2
@@ -106,7 +109,10 @@ def arrow_svg(m: MessageEvent, *, left_name: str, delivered: bool, selected: boo
     if m.encrypted:
         parts.append(f'<text x="{x1 + (14 if rightward else -14)}" y="{y - 7}" text-anchor="middle" font-size="10" fill="{color}">enc</text>')
     if floated_here:
-        parts.append(f'<text x="{mid}" y="{ROW_H - 1}" text-anchor="middle" font-size="10" fill="#b00020">port switch 500 \u2192 4500</text>')
+        parts.append(
+            f'<text x="{mid}" y="{y + 15 + FLOAT_NOTE_H}" text-anchor="middle" font-size="10.5" font-weight="bold" '
+            f'fill="#b00020" class="ipl-float">port switch 500 \u2192 4500</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 

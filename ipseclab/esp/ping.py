@@ -1,0 +1,115 @@
+"""Pings through the ESP SAs of an in-memory demo: the data plane visible without root.
+
+:func:`ping_through_sas` gives each peer of a finished :class:`~ipseclab.lab.LabSession`
+a :class:`~ipseclab.esp.dataplane.DataPlane` with its Quick Mode SA pairs, then sends
+ICMP echo requests (built with scapy) from the first host of left's protected subnet
+to the first host of right's: left's ``outbound`` → the wire → right's
+``inbound_ip`` → an echo reply built by "right's host" → right's ``outbound`` →
+left's ``inbound_ip``.  Every ESP packet on the wire is kept (for the pcap) and every
+data plane event goes into the session's event list.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ipseclab.esp import packet as pk
+from ipseclab.esp.dataplane import DataPlane, Output
+from ipseclab.trace import Event
+
+if TYPE_CHECKING:
+    from ipseclab.lab import LabSession
+
+__all__ = ["PingResult", "ping_through_sas"]
+
+
+@dataclass
+class PingResult:
+    """What the pings did: counts, each echo's outcome and the ESP packets on the wire."""
+
+    sent: int = 0
+    received: int = 0
+    src: str = ""
+    dst: str = ""
+    lines: list[str] = field(default_factory=list)
+    wire: list[tuple[float, bytes]] = field(default_factory=list)  # (time, IP packet) for a pcap
+    planes: dict[str, DataPlane] = field(default_factory=dict)
+
+    @property
+    def lost(self) -> int:
+        """Echo requests without a matching reply."""
+        return self.sent - self.received
+
+
+def _wire_packet(out: Output) -> bytes:
+    if out.kind == "udp":
+        return pk.udp_packet(out.src, out.dst, out.sport, out.dport, out.data)
+    return out.data
+
+
+def _first_host(net: str) -> str:
+    network = ipaddress.ip_network(net, strict=False)
+    return str(next(network.hosts()) if network.num_addresses > 1 else network.network_address)
+
+
+def ping_through_sas(session: LabSession, count: int, *, interval: float = 0.01, payload_size: int = 56) -> PingResult:
+    """Send ``count`` echo requests through the established SAs (see the module docstring)."""
+    from scapy.layers.inet import ICMP, IP
+    from scapy.packet import Raw
+
+    events: list[Event] = session.network.events
+    left, right = session.left, session.right
+    planes = {p.name: DataPlane(p.name, sink=events.append, next_seq=p.next_seq) for p in (left, right)}
+    for peer in (left, right):
+        for pair in peer.ipsec_sas:
+            # ESP-in-UDP uses the (floated, possibly NAT-mapped) ports of the ISAKMP SA
+            isakmp = next((sa for sa in peer.isakmp_sas.values() if pair in sa.children), None)
+            ports = (isakmp.local[1], isakmp.remote[1]) if isakmp is not None and pair.udp_encapsulated else None
+            planes[peer.name].install_pair(pair, udp_ports=ports)
+    result = PingResult(planes=planes)
+    if not left.ipsec_sas:
+        result.lines.append("no IPsec SAs: nothing to ping through")
+        return result
+    first = left.ipsec_sas[0]
+    src, dst = _first_host(first.local_ts), _first_host(first.remote_ts)
+    result.src, result.dst = src, dst
+    start = session.network.now
+    data = bytes(i & 0xFF for i in range(payload_size))
+
+    def carry(outputs: list[Output], receiver: DataPlane, t: float) -> bytes | None:
+        inner = None
+        for out in outputs:
+            wire = _wire_packet(out)
+            result.wire.append((t, wire))
+            inner = receiver.inbound_ip(wire, t)
+        return inner
+
+    for i in range(1, count + 1):
+        t = start + i * interval
+        request = bytes(IP(src=src, dst=dst, id=i) / ICMP(type=8, id=0x1C5, seq=i) / Raw(data))
+        result.sent += 1
+        arrived = carry(planes[left.name].outbound(request, t), planes[right.name], t)
+        if arrived is None:
+            result.lines.append(f"echo {i}: request lost")
+            continue
+        req = IP(arrived)
+        if not req.haslayer(ICMP) or req[ICMP].type != 8:
+            result.lines.append(f"echo {i}: right received something else: {req.summary()}")
+            continue
+        reply = bytes(IP(src=req.dst, dst=req.src, id=0x8000 + i) / ICMP(type=0, id=req[ICMP].id, seq=req[ICMP].seq) / Raw(bytes(req[ICMP].payload)))
+        back = carry(planes[right.name].outbound(reply, t + interval / 4), planes[left.name], t + interval / 4)
+        if back is None:
+            result.lines.append(f"echo {i}: reply lost")
+            continue
+        rep = IP(back)
+        if rep.haslayer(ICMP) and rep[ICMP].type == 0 and rep[ICMP].seq == i and bytes(rep[ICMP].payload) == data:
+            result.received += 1
+            result.lines.append(f"echo {i}: {src} -> {dst} and back through ESP ({len(request)} bytes inside, {len(result.wire[-1][1])} on the wire)")
+        else:
+            result.lines.append(f"echo {i}: unexpected reply {rep.summary()}")
+    end = start + (count + 1) * interval
+    for plane in planes.values():
+        plane.flush_stats(end)
+    return result
