@@ -126,8 +126,8 @@ class HoldingRunner(UdpPeerRunner):
     armed before a hold keeps its remaining time after it.
     """
 
-    def __init__(self, peer: Peer, *, host: str | None = None) -> None:
-        super().__init__(peer, host=host)
+    def __init__(self, peer: Peer, *, host: str | None = None, queue_events: bool = True) -> None:
+        super().__init__(peer, host=host, queue_events=queue_events)
         self.holding = False
         self.held: deque[HeldDatagram] = deque()
         self.received = 0
@@ -269,7 +269,7 @@ class PeerDaemon:
         return SeededRng(self.seed, name) if self.seed is not None else SystemRng()
 
     def _make_runner(self, config: PeerConfig) -> HoldingRunner:
-        runner = HoldingRunner(Peer(config, rng=self._rng(config.name)), host=self.host)
+        runner = HoldingRunner(Peer(config, rng=self._rng(config.name)), host=self.host, queue_events=False)
         runner.listeners.append(self._on_event)
         return runner
 

@@ -641,7 +641,8 @@ class DataPlane:
             inner_summary=summary,
             inner_fields=inner_fields,
             inner_len=len(payload),
-            wire_len=len(wire) if wire else len(esp) + (28 if sa.udp_encap else 20),
+            # the whole IP packet on the wire (a UDP-encapsulated outbound ``wire`` is only the UDP payload)
+            wire_len=len(wire) if wire and len(wire) > len(esp) else len(esp) + (28 if sa.udp_encap else 20),
             reason="requested" if requested else f"first {self.trace_first} packets of the SA",
         )
 

@@ -19,6 +19,7 @@ Checksums use the "one's complement sum = value mod 0xFFFF" identity (RFC 1071
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 
 __all__ = [
@@ -79,9 +80,10 @@ def address_bytes(address: str) -> bytes:
 
 def ip_addresses(packet: bytes) -> tuple[str, str]:
     """Source and destination of an IPv4 or IPv6 packet, as text."""
+    # socket.inet_ntop: a C call, a few microseconds cheaper per packet than ipaddress
     if packet[0] >> 4 == 6:
-        return str(ipaddress.IPv6Address(packet[8:24])), str(ipaddress.IPv6Address(packet[24:40]))
-    return str(ipaddress.IPv4Address(packet[12:16])), str(ipaddress.IPv4Address(packet[16:20]))
+        return socket.inet_ntop(socket.AF_INET6, packet[8:24]), socket.inet_ntop(socket.AF_INET6, packet[24:40])
+    return socket.inet_ntop(socket.AF_INET, packet[12:16]), socket.inet_ntop(socket.AF_INET, packet[16:20])
 
 
 def ipv4_header(

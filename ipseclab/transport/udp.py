@@ -33,10 +33,13 @@ class _Protocol(asyncio.DatagramProtocol):
 class UdpPeerRunner:
     """Runs a peer on asyncio UDP sockets bound to ``host``:``port`` and ``host``:``natt_port``."""
 
-    def __init__(self, peer: Peer, *, host: str | None = None) -> None:
+    def __init__(self, peer: Peer, *, host: str | None = None, queue_events: bool = True) -> None:
         self.peer = peer
         self.host = host or peer.config.address
+        #: every event, for a consumer that awaits them; ``queue_events=False`` when only
+        #: listeners consume them (a long-running daemon must not grow an unread queue)
         self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.queue_events = queue_events
         self.listeners: list[Callable[[Event], None]] = []
         self._transports: dict[int, asyncio.DatagramTransport] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -75,7 +78,8 @@ class UdpPeerRunner:
         for d in self.peer.datagrams_to_send():
             self.send(d)
         while (event := self.peer.next_event()) is not None:
-            self.events.put_nowait(event)
+            if self.queue_events:
+                self.events.put_nowait(event)
             for listener in self.listeners:
                 listener(event)
         self._arm_timer()
