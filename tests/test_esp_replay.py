@@ -53,7 +53,11 @@ def test_window_picture() -> None:
     for s in (1, 3, 4):
         w.update(s)
     pic = w.picture(8)
-    assert pic.endswith("[4]") and pic.split()[1] == "....#.##"  # 1, 3 and 4 received
+    # only sequence numbers that exist (1..4) are drawn, and the left label says where it starts
+    assert pic == "[1] #.## [4]"  # 1, 3 and 4 received
+    for s in range(5, 21):
+        w.update(s)
+    assert w.picture(8) == "[13] ######## [20]"
 
 
 def test_esn_inference_cases_a_and_b() -> None:

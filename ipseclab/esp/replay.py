@@ -104,8 +104,10 @@ class ReplayWindow:
     def picture(self, width: int | None = None) -> str:
         """The window as text, newest right: ``#`` received, ``.`` not (yet) received."""
         n = min(width or self.size, self.size)
+        # sequence numbers start at 1: never draw cells for numbers below it
+        n = max(1, min(n, self.top)) if self.top else n
         cells = "".join("#" if (self.bitmap >> i) & 1 and self.top - i > 0 else "." for i in range(n - 1, -1, -1))
-        return f"[{max(self.top - n + 1, 0)}] {cells} [{self.top}]"
+        return f"[{self.top - n + 1 if self.top else 0}] {cells} [{self.top}]"
 
     def state(self) -> dict[str, int]:
         """Plain data for the SA table: window size, highest sequence, packets seen in the window."""
