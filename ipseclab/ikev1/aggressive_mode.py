@@ -28,7 +28,6 @@ from ipseclab.wire.isakmp import (
     Message,
     NoncePayload,
     Payload,
-    Proposal,
     SAPayload,
 )
 
@@ -51,8 +50,7 @@ class AggressiveModeInitiator(Phase1Exchange):
         phase1.emit_public(self.peer, self.sa, "g^xi", self.sa.gxi, f"initiator's DH public value ({self.sa.group.name})")
         phase1.emit_public(self.peer, self.sa, "Ni", self.sa.ni, "initiator's nonce")
         assert self.peer.config.identity is not None
-        ident = self.peer.config.identity.to_payload()
-        ident.protocol_id, ident.port = 17, 500
+        ident = self.ident = phase1.own_identity(self.peer, self.sa)
         conn = self.sa.connection
         self.send(
             [
@@ -109,8 +107,7 @@ class AggressiveModeInitiator(Phase1Exchange):
         self.peer.emit(Info, sa=self.label, message=reason)
         phase1.check_nat_d(self.peer, self.sa, payloads, src, dst)
         phase1.float_ports(self.peer, self.sa)
-        ident = self.peer.config.identity.to_payload()
-        ident.protocol_id, ident.port = 17, 500
+        ident = self.ident  # HASH_I covers the IDii sent in message 1
         self.send(
             [*phase1.auth_payloads(self.peer, self.sa, ident, initiator=True), *phase1.nat_d_payloads(self.peer, self.sa)],
             encrypt=False,
@@ -169,8 +166,7 @@ class AggressiveModeResponder(Phase1Exchange):
         except CryptoError as exc:
             self.reject(NotifyType.AUTHENTICATION_FAILED, "NO_CREDENTIALS", str(exc))
             return
-        prop = next(p for p in offer.proposals if choice.transform in p.transforms)
-        answer = SAPayload([Proposal(prop.number, prop.protocol_id, prop.spi, [choice.transform])], offer.doi, offer.situation)
+        answer = phase1.chosen_sa(offer, choice)
         self.send(
             [
                 answer,

@@ -33,7 +33,6 @@ from ipseclab.wire.isakmp import (
     Message,
     NoncePayload,
     Payload,
-    Proposal,
     SAPayload,
 )
 
@@ -227,8 +226,7 @@ class MainModeResponder(Phase1Exchange):
         phase1.apply_choice(self.sa, choice)
         self.sa.sai_b = offer.wire_body()
         self.sa.nat_t = phase1.nat_t_type(payloads)
-        prop = next(p for p in offer.proposals if choice.transform in p.transforms)
-        answer = SAPayload([Proposal(prop.number, prop.protocol_id, prop.spi, [choice.transform])], offer.doi, offer.situation)
+        answer = phase1.chosen_sa(offer, choice)
         self.send([answer, *phase1.responder_vendor_ids(self.sa.nat_t)], encrypt=False, expect_reply=True)
         self.set_state("MM_SA_REPLIED")
 

@@ -226,6 +226,12 @@ def accept_response(peer: Peer, sa: IsakmpSa, offered: SAPayload, answer: SAPayl
     return choice
 
 
+def chosen_sa(offer: SAPayload, choice: Phase1Choice) -> SAPayload:
+    """The responder's SA payload: the one chosen transform, unchanged, in its proposal (RFC 2408 §4.2)."""
+    prop = next(p for p in offer.proposals if choice.transform in p.transforms)
+    return SAPayload([Proposal(prop.number, prop.protocol_id, prop.spi, [choice.transform])], offer.doi, offer.situation)
+
+
 def apply_choice(sa: IsakmpSa, choice: Phase1Choice) -> None:
     sa.choice = choice
     sa.cipher = ike_cipher(choice.encryption_id, choice.key_bits)
