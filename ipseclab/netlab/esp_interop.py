@@ -10,6 +10,10 @@ NAT — so this exercises NAT-T's port float and our ESP-in-UDP path (RFC 3948):
         t.establish(initiator="charon")
         t.ping("left", 5); t.ping("right", 5)       # both directions through the tunnel
 
+In the :func:`~ipseclab.netlab.topology.nat` lab (``CharonTunnel(topo, work, ours="left"|"right")``)
+the end host ``right`` accepts ``remote_addrs = %any`` (it only sees the router's address), so
+either implementation can sit behind the NAT and initiate.
+
 :func:`charon_pair` puts a charon in both hosts instead (the benchmark's reference tunnel),
 :func:`ipseclab_pair` our daemon in both (with any ESP proposal, ``encap`` to force UDP).
 Every process is stopped by PID (``close``, and ``topo.down()`` as a backstop).  The PSK is a
@@ -36,9 +40,18 @@ class EspInteropError(IpsecLabError):
     """The tunnel between ipseclab and charon could not be set up (the message says why)."""
 
 
+def _remote_address(topo: Any, role: str) -> str:
+    """The other host's address — ``%any`` for ``right`` in the NAT lab, which only ever sees
+    the router's translated address (as in swanctl.conf: ``remote_addrs = %any``)."""
+    if role == THEIRS and getattr(topo, "kind", None) == "nat":
+        return "%any"
+    return topo.hosts[OURS if role == THEIRS else THEIRS].address
+
+
 def our_config(topo: Any, role: str = OURS, *, esp: str, ike: str = IKE_PROPOSAL, encap: bool = False) -> str:
     """TOML for our daemon in ``role``: connection ``lab`` to the other host, child ``c1``
-    (first protected hosts), data plane on; identities ``<role>@lab``."""
+    (first protected hosts), data plane on; identities ``<role>@lab``.  In the :func:`nat`
+    lab ``right`` accepts ``%any`` (see :func:`_remote_address`)."""
     other_role = THEIRS if role == OURS else OURS
     me, other = topo.hosts[role], topo.hosts[other_role]
     return f"""[peer]
@@ -55,7 +68,7 @@ proposal = "{ike}"
 auth = "psk"
 
 [connections.lab]
-remote_addrs = "{other.address}"
+remote_addrs = "{_remote_address(topo, role)}"
 remote_id = "{other_role}@lab"
 encap = {"true" if encap else "false"}
 
@@ -67,12 +80,13 @@ esp_proposals = ["{esp}"]
 
 
 def charon_conn(topo: Any, role: str, *, esp: str, ike: str = IKE_PROPOSAL) -> dict[str, Any]:
-    """The VICI connection ``lab`` (child ``c1``) for a charon in ``role`` facing the other host."""
+    """The VICI connection ``lab`` (child ``c1``) for a charon in ``role`` facing the other host
+    (``remote_addrs = %any`` for ``right`` in the NAT lab)."""
     me = topo.hosts[role]
     other = topo.hosts[OURS if role == THEIRS else THEIRS]
     ids = {"local_id": f"{role}@lab", "remote_id": f"{OURS if role == THEIRS else THEIRS}@lab"}
     child = CharonChild("c1", f"{me.protected[0]}/32", f"{other.protected[0]}/32", esp)
-    return ikev1_conn(local=me.address, remote=other.address, proposals=ike, children=[child], **ids)
+    return ikev1_conn(local=me.address, remote=_remote_address(topo, role), proposals=ike, children=[child], **ids)
 
 
 def _charon_child_up(charon: Charon) -> bool:
@@ -100,9 +114,17 @@ def start_charon(topo: Any, role: str, workdir: Path, *, esp: str, ike: str = IK
 
 
 class CharonTunnel:
-    """Our daemon (data plane on) in ``left``, charon (libipsec) in ``right`` (see the module)."""
+    """Our daemon (data plane on) in ``ours`` (default ``left``), charon (libipsec) in the other
+    end host (see the module).  In the :func:`~ipseclab.netlab.topology.nat` lab either side
+    may be the one behind the NAT; the one in ``right`` accepts ``%any``."""
 
-    def __init__(self, topo: Any, workdir: str | Path, *, esp: str = "aes128-sha1", ike: str = IKE_PROPOSAL) -> None:
+    def __init__(
+        self, topo: Any, workdir: str | Path, *, esp: str = "aes128-sha1", ike: str = IKE_PROPOSAL, ours: str = OURS
+    ) -> None:
+        if ours not in (OURS, THEIRS):
+            raise EspInteropError(f"ours must be {OURS!r} or {THEIRS!r}, not {ours!r}")
+        self.ours = ours
+        self.theirs = THEIRS if ours == OURS else OURS
         self.topo = topo
         self.workdir = Path(workdir)
         self.esp = esp
@@ -114,9 +136,9 @@ class CharonTunnel:
         from ipseclab.netlab.peers import spawn_daemon, wait_for_daemon
 
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.charon = start_charon(self.topo, THEIRS, self.workdir / "charon", esp=self.esp, ike=self.ike)
-        spawn_daemon(self.topo, OURS, our_config(self.topo, OURS, esp=self.esp, ike=self.ike))
-        self.client = wait_for_daemon(self.topo, OURS)
+        self.charon = start_charon(self.topo, self.theirs, self.workdir / "charon", esp=self.esp, ike=self.ike)
+        spawn_daemon(self.topo, self.ours, our_config(self.topo, self.ours, esp=self.esp, ike=self.ike))
+        self.client = wait_for_daemon(self.topo, self.ours)
         return self
 
     def establish(self, initiator: str = "ipseclab", timeout: float = 15.0) -> None:
@@ -141,7 +163,7 @@ class CharonTunnel:
 
     def ping(self, role: str, count: int = 5, **kw: Any) -> PingStats:
         """Ping from ``role``'s protected address to the other side's, through the tunnel."""
-        other = THEIRS if role == OURS else OURS
+        other = self.theirs if role == self.ours else self.ours
         return ping(self.topo, role, self.topo.hosts[role].protected[0], self.topo.hosts[other].protected[0], count, **kw)
 
     def close(self) -> None:
