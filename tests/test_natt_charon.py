@@ -166,3 +166,31 @@ def test_nat_traversal_with_charon(tmp_path: Path, ours: str, initiator: str) ->
     _with_translated_rows(keys)
     for pcap, left in (("inside.pcap", PRIVATE), ("outside.pcap", PUBLIC)):
         _check_tshark(tmp_path / pcap, keys, left, ours_out | ours_in)
+
+
+def test_nat_traversal_between_ipseclab_peers(tmp_path: Path) -> None:
+    """The same checks with our daemons at both ends of the NAT router."""
+    from ipseclab.netlab.esp_interop import ipseclab_pair
+    from ipseclab.netlab.pinger import ping
+
+    with nat(_lab_name("b")) as topo:
+        inside = topo.capture("router", tmp_path / "inside.pcap", interface="eth0")
+        outside = topo.capture("router", tmp_path / "outside.pcap", interface="eth1")
+        with ipseclab_pair(topo) as clients:
+            for a, b in (("left", "right"), ("right", "left")):
+                stats = ping(topo, a, topo.hosts[a].protected[0], topo.hosts[b].protected[0], PINGS)
+                assert (stats.sent, stats.received) == (PINGS, PINGS), stats.lines
+            tables = {role: c.esp() for role, c in clients.items()}
+            for table in tables.values():
+                assert table["counters"]["sa_drops"] == {}
+                assert all(s["udp_encap"] == [4500, 4500] for s in table["sas"]), "NAT-T: ESP-in-UDP on 4500"
+            out = {role: {s["spi"] for s in t["sas"] if s["direction"] == "outbound"} for role, t in tables.items()}
+            keys = write_keys(clients["left"].events_since(0), tmp_path / "keys")["esp_sa"].parent
+        inside.stop()
+        outside.stop()
+    spis = {"left_out": out["left"], "right_out": out["right"]}
+    _check_wire(tmp_path / "inside.pcap", PRIVATE, spis)
+    _check_wire(tmp_path / "outside.pcap", PUBLIC, spis)
+    _with_translated_rows(keys)
+    for pcap, left in (("inside.pcap", PRIVATE), ("outside.pcap", PUBLIC)):
+        _check_tshark(tmp_path / pcap, keys, left, out["left"] | out["right"])
