@@ -119,7 +119,7 @@ _CONNECTION_KEYS = (
     "encap",
     "children",
 )
-_CHILD_KEYS = ("local_ts", "remote_ts", "esp_proposals", "mode", "life_time")
+_CHILD_KEYS = ("local_ts", "remote_ts", "esp_proposals", "mode", "life_time", "life_bytes", "life_packets", "rekey_bytes", "rekey_packets")
 
 _T = TypeVar("_T")
 _MISSING: Any = object()
@@ -375,10 +375,19 @@ def _child(name: str, data: object, where: str) -> ChildConfig:
     t = _Table(data, where, _CHILD_KEYS)
     mode = t.choice("mode", MODES, "tunnel")
     lifetime = t.integer("life_time", 3600, low=1)
+    # swanctl's names; IKEv1 negotiates bytes in kilobytes (RFC 2407 §4.5): rounded up
+    life_bytes = t.integer("life_bytes", None, low=1)
+    kilobytes = -(-life_bytes // 1024) if life_bytes else None
+    limits = {
+        "life_kilobytes": kilobytes,
+        "life_packets": t.integer("life_packets", None, low=1),
+        "rekey_bytes": t.integer("rekey_bytes", None, low=1),
+        "rekey_packets": t.integer("rekey_packets", None, low=1),
+    }
     sets = []
     for proposal in _esp_list(t):
         enc, integ, pfs = parse_esp_proposal(proposal, t.path("esp_proposals"))
-        sets.append(TransformSet(proposal, enc, integ, mode, pfs, lifetime))
+        sets.append(_guard(where, lambda p=proposal, e=enc, i=integ, g=pfs: TransformSet(p, e, i, mode, g, lifetime, **limits)))
     local_ts, remote_ts = t.string("local_ts"), t.string("remote_ts")
     for key, value in (("local_ts", local_ts), ("remote_ts", remote_ts)):
         _guard(t.path(key), lambda v=value: parse_ts(v))
@@ -595,8 +604,11 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
         lines.append(f"encap = {_q(c.force_encapsulation)}")
         for ch in c.children:
             first = ch.transform_sets[0]
-            if any(ts.mode != first.mode or ts.lifetime != first.lifetime for ts in ch.transform_sets):
-                raise ConfigError(f"connections.{c.name}.children.{ch.name}: all ESP proposals of a child share one mode and life_time")
+            limits = ("mode", "lifetime", "life_kilobytes", "life_packets", "rekey_bytes", "rekey_packets")
+            if any(getattr(ts, a) != getattr(first, a) for ts in ch.transform_sets for a in limits):
+                raise ConfigError(
+                    f"connections.{c.name}.children.{ch.name}: all ESP proposals of a child share one mode, life_time and byte/packet limits"
+                )
             lines += [
                 "",
                 f"[connections.{_key(c.name)}.children.{_key(ch.name)}]",
@@ -606,4 +618,9 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
                 f"mode = {_q(first.mode)}",
                 f"life_time = {first.lifetime}",
             ]
+            if first.life_kilobytes:
+                lines.append(f"life_bytes = {first.life_kilobytes * 1024}")
+            for key in ("life_packets", "rekey_bytes", "rekey_packets"):
+                if getattr(first, key):
+                    lines.append(f"{key} = {getattr(first, key)}")
     return "\n".join(lines) + "\n"

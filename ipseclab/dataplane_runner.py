@@ -42,6 +42,7 @@ from typing import Any
 from ipseclab.errors import ControlError
 from ipseclab.esp.dataplane import DataPlane
 from ipseclab.esp.errors import EspConfigError
+from ipseclab.esp.sa import EspSa
 from ipseclab.peer import NON_ESP_MARKER
 from ipseclab.sa import IpsecSaPair
 from ipseclab.trace import EspPacket, Event, Info, PeerMoved, PortFloated, SaDeleted, SaEstablished
@@ -93,7 +94,7 @@ class DataPlaneRunner:
         self.raw_esp = raw_esp
         self.replay_window = replay_window
         self.listeners: list[Listener] = []
-        self.dp = DataPlane(name, sink=self._emit, mtu=wire_mtu)
+        self.dp = DataPlane(name, sink=self._emit, mtu=wire_mtu, on_lifetime=self._on_lifetime)
         self.tun: TunDevice | None = None
         self.raw: RawEspSocket | None = None
         self.runner: UdpPeerRunner | None = None
@@ -292,6 +293,26 @@ class DataPlaneRunner:
             self.tun.sync_routes(routes)
         except TunError as exc:
             self._info(f"data plane: {exc}")
+
+    def _on_lifetime(self, sa: EspSa, stage: str) -> None:
+        """Soft limit: the peer rekeys the child; hard: the pair is deleted (RFC 4301 §4.4.2.1).
+
+        Deferred to the event loop (when there is one): the hook runs in the middle of
+        packet processing."""
+        if self.runner is None:
+            return
+        reason = sa.limit_reached(self._now())
+        if self._loop is None:
+            self._lifetime_reached(sa.spi, stage, reason)
+        else:
+            self._loop.call_soon(self._lifetime_reached, sa.spi, stage, reason)
+
+    def _lifetime_reached(self, spi: int, stage: str, reason: str) -> None:
+        runner = self.runner
+        if runner is None:
+            return
+        runner.peer.sa_lifetime_reached(spi, stage, runner.now(), reason)
+        runner.flush()
 
     # -- packets ---------------------------------------------------------------------------
 

@@ -125,6 +125,7 @@ class Peer:
         times = [e.timer for e in self.exchanges.values() if e.timer is not None]
         times += [sa.expires_at for sa in self.isakmp_sas.values() if sa.expires_at is not None]
         times += [p.expires_at for p in self.ipsec_sas]
+        times += [p.rekey_at for p in self.ipsec_sas if p.rekey_at is not None]
         times += [sa.next_keepalive for sa in self.isakmp_sas.values() if sa.next_keepalive is not None]
         return min(times) if times else None
 
@@ -142,6 +143,8 @@ class Peer:
             self._expire_isakmp(sa)
         for pair in [p for p in self.ipsec_sas if p.expires_at <= now]:
             self._expire_ipsec(pair)
+        for pair in [p for p in self.ipsec_sas if p.rekey_at is not None and p.rekey_at <= now]:
+            self.rekey_child(pair, now, f"soft lifetime of {now - pair.established_at:.0f} s of {pair.lifetime} s reached")
 
     # -- initiating ----------------------------------------------------------------
 
@@ -259,6 +262,30 @@ class Peer:
     def ipsec_established(self, sa: IsakmpSa, pair: IpsecSaPair, *, initiator: bool) -> None:
         sa.children.append(pair)
         self.ipsec_sas.append(pair)
+        # make-before-break: the pairs this Quick Mode replaces go now (RFC 4301 §4.4.2.1)
+        if initiator:
+            for old in [p for p in self.ipsec_sas if p.child == pair.child and p.state == "REKEYING"]:
+                self.delete_ipsec(old, f"rekeyed: replaced by SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}")
+
+    def rekey_child(self, pair: IpsecSaPair, now: float, reason: str = "soft lifetime reached") -> bool:
+        """Negotiate a replacement for ``pair`` before it expires (RFC 4301 §4.4.2.1).
+
+        Only the peer that initiated the connection starts the new Quick Mode (RFC 2409
+        §5.5), and only under an established ISAKMP SA; the old pair is deleted (with a
+        Delete, RFC 2408 §4.8) once the new one is up, or at its hard limit.  ``reason``
+        says why (``"bytes limit reached"``, ...).  Returns whether a Quick Mode started.
+        """
+        self.now = now
+        pair.rekey_at = None  # once per pair, whatever happens
+        if pair.state != "ESTABLISHED" or pair not in self.ipsec_sas:
+            return False
+        sa = next((s for s in self.isakmp_sas.values() if s.established and s.initiator and s.connection), None)
+        if sa is None or sa.connection is None or not any(c.name == pair.child for c in sa.connection.children):
+            return False
+        pair.state = "REKEYING"
+        self.emit(Info, sa=sa.label, message=f"rekeying child {pair.child} (SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}): {reason}")
+        self.start_quick_mode(sa, pair.child)
+        return True
 
     def exchange_failed(self, ex: Exchange) -> None:
         if isinstance(ex, Phase1Exchange):
@@ -330,9 +357,34 @@ class Peer:
             self.emit(Info, sa=sa.label, message=f"re-negotiating connection {conn.name}: new ISAKMP SA")
             self._start_phase1(conn)
 
-    def _expire_ipsec(self, pair: IpsecSaPair) -> None:
-        self.delete_ipsec(pair, f"lifetime of {pair.lifetime} s expired")
-        self._renew_child(pair)
+    def _expire_ipsec(self, pair: IpsecSaPair, reason: str | None = None) -> None:
+        self.delete_ipsec(pair, reason or f"lifetime of {pair.lifetime} s expired")
+        # a rekey's Quick Mode may still be under way: no second one (if it failed, renew)
+        if not any(
+            isinstance(ex, QuickMode) and ex.initiator and not ex.done and ex.child is not None and ex.child.name == pair.child
+            for ex in self.exchanges.values()
+        ):
+            self._renew_child(pair)
+
+    def sa_lifetime_reached(self, spi: int, stage: str, now: float, reason: str = "") -> IpsecSaPair | None:
+        """The data plane's lifetime hook (RFC 4301 §4.4.2.1): the pair with this SPI
+        (either direction) reached a ``"soft"`` limit — rekey it — or a ``"hard"`` one —
+        delete it.  Returns the pair, or ``None`` if no live pair has that SPI."""
+        pair = next((p for p in self.ipsec_sas if spi in (p.inbound.spi, p.outbound.spi)), None)
+        if pair is None:
+            return None
+        if stage == "soft":
+            self.rekey_child(pair, now, reason or "soft lifetime reached")
+        else:
+            self.expire_child(pair, now, reason or "hard lifetime reached")
+        return pair
+
+    def expire_child(self, pair: IpsecSaPair, now: float, reason: str) -> None:
+        """A hard limit (bytes, packets) was reached in the data plane: delete the pair
+        (telling the peer) and, as the connection's initiator, negotiate a new one."""
+        self.now = now
+        if pair in self.ipsec_sas:
+            self._expire_ipsec(pair, reason)
 
     def _renew_child(self, pair: IpsecSaPair) -> None:
         """The peer that initiates the connection negotiates replacement IPsec SAs."""

@@ -201,6 +201,22 @@ _KNOWN_IKE_ATTRS = {
 }
 
 
+def _volume(kilobytes: int | None, packets: int | None) -> str:
+    parts = ([f"{kilobytes} KB"] if kilobytes else []) + ([f"{packets} packets"] if packets else [])
+    return (" / " + " / ".join(parts)) if parts else ""
+
+
+def transform_kilobytes(transform: Transform, life_type_attr: int) -> int | None:
+    """Kilobytes from a Life Type 2 (kilobytes) / Life Duration pair (RFC 2407 §4.5), if any."""
+    current_type: int | None = None
+    for attr in transform.attributes:
+        if attr.type == life_type_attr:
+            current_type = attr.int_value
+        elif attr.type == life_type_attr + 1 and current_type == LifeType.KILOBYTES and attr.int_value:
+            return attr.int_value
+    return None
+
+
 def transform_lifetime(transform: Transform, life_type_attr: int) -> tuple[int | None, list[str]]:
     """Seconds from the Life Type/Life Duration pairs (RFC 2409 App. A); kilobyte lives noted."""
     seconds: int | None = None
@@ -374,8 +390,28 @@ class TransformSet:
     mode: str = "tunnel"
     pfs_group: int | None = None
     lifetime: int = 3600
+    #: hard byte limit in kilobytes (IKEv1 SA Life Type 2, RFC 2407 §4.5); ``None`` = none
+    life_kilobytes: int | None = None
+    #: hard packet limit, a local data-plane limit only (IKEv1 has no such attribute)
+    life_packets: int | None = None
+    #: soft limits (start the rekey) in bytes and packets, local only; default 90 % of the hard ones
+    rekey_bytes: int | None = None
+    rekey_packets: int | None = None
 
     def __post_init__(self) -> None:
+        limits = {
+            "life_kilobytes": self.life_kilobytes,
+            "life_packets": self.life_packets,
+            "rekey_bytes": self.rekey_bytes,
+            "rekey_packets": self.rekey_packets,
+        }
+        for what, value in limits.items():
+            if value is not None and value <= 0:
+                raise ConfigError(f"{what} must be positive")
+        if self.rekey_bytes and self.life_kilobytes and self.rekey_bytes >= self.life_kilobytes * 1024:
+            raise ConfigError("rekey_bytes must be below the byte lifetime (life_kilobytes × 1024)")
+        if self.rekey_packets and self.life_packets and self.rekey_packets >= self.life_packets:
+            raise ConfigError("rekey_packets must be below life_packets")
         if self.encryption not in ESP_ENCRYPTIONS:
             raise ConfigError(f"unknown ESP encryption {self.encryption!r}; choose from {sorted(ESP_ENCRYPTIONS)}")
         if self.integrity is not None and self.integrity not in ESP_INTEGRITIES:
@@ -411,12 +447,18 @@ class TransformSet:
         pfs = f"PFS {group_name(self.pfs_group)}" if self.pfs_group else "no PFS"
         return (
             f"transform set {self.name}: ESP {esp_name(self.esp_id, self.key_bits)}, "
-            f"{integrity_name(self.auth_alg)}, {self.mode}, {pfs}, lifetime {self.lifetime} s"
+            f"{integrity_name(self.auth_alg)}, {self.mode}, {pfs}, lifetime {self.lifetime} s{_volume(self.life_kilobytes, self.life_packets)}"
         )
 
     def to_transform(self, number: int, *, mode_id: int | None = None) -> Transform:
         """The ESP transform (RFC 2407 §4.5 attributes) offering this set."""
         attrs = _life_attributes(IpsecAttribute.SA_LIFE_TYPE, self.lifetime)
+        if self.life_kilobytes:
+            # a second Life Type/Life Duration pair: kilobytes (RFC 2407 §4.5)
+            attrs += [
+                Attribute(IpsecAttribute.SA_LIFE_TYPE, LifeType.KILOBYTES),
+                Attribute(IpsecAttribute.SA_LIFE_DURATION, self.life_kilobytes, tlv=self.life_kilobytes > 0xFFFF),
+            ]
         if self.pfs_group:
             attrs.append(Attribute(IpsecAttribute.GROUP_DESCRIPTION, self.pfs_group))
         attrs.append(Attribute(IpsecAttribute.ENCAPSULATION_MODE, mode_id or self.mode_id))
@@ -449,6 +491,9 @@ class Phase2Choice:
     pfs_group: int | None
     lifetime: int
     offered_lifetime: int | None
+    #: the byte limit both sides use (the shorter of offer and transform set), RFC 2407 §4.5
+    life_kilobytes: int | None = None
+    offered_kilobytes: int | None = None
 
     @property
     def udp_encapsulated(self) -> bool:
@@ -458,7 +503,7 @@ class Phase2Choice:
         pfs = f"PFS {group_name(self.pfs_group)}" if self.pfs_group else "no PFS"
         return (
             f"ESP {esp_name(self.esp_id, self.key_bits)}, {integrity_name(self.auth_alg)}, "
-            f"{mode_name(self.mode)}, {pfs}, lifetime {self.lifetime} s"
+            f"{mode_name(self.mode)}, {pfs}, lifetime {self.lifetime} s{_volume(self.life_kilobytes, self.transform_set.life_packets)}"
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -470,6 +515,7 @@ class Phase2Choice:
             "mode": mode_name(self.mode),
             "pfs_group": self.pfs_group,
             "lifetime": self.lifetime,
+            "life_kilobytes": self.life_kilobytes,
         }
 
 
@@ -519,10 +565,17 @@ def check_phase2_transform(t: Transform, ts: TransformSet) -> tuple[TransformChe
         )
     else:
         lifetime = offered_life
+    offered_kb = transform_kilobytes(t, IpsecAttribute.SA_LIFE_TYPE)
+    kilobytes = min((k for k in (offered_kb, ts.life_kilobytes) if k), default=None)
+    if offered_kb and ts.life_kilobytes and offered_kb > ts.life_kilobytes:
+        notes.append(
+            f"lifetime offered {offered_kb} kilobytes is longer than transform set {ts.name}'s {ts.life_kilobytes} kilobytes: "
+            f"accepted with the shorter {ts.life_kilobytes} kilobytes (RESPONDER-LIFETIME notify sent)"
+        )
     check = TransformCheck(t.number, f"transform set {ts.name}", checks, accepted, notes if accepted else [])
     if not accepted:
         return check, None
-    return check, Phase2Choice(t, ts, t.transform_id, key_bits, auth, mode, group, lifetime, offered_life)
+    return check, Phase2Choice(t, ts, t.transform_id, key_bits, auth, mode, group, lifetime, offered_life, kilobytes, offered_kb)
 
 
 def match_phase2(offered: Sequence[Transform], transform_sets: Sequence[TransformSet]) -> MatchResult:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: soft limits (rekey) are this fraction of the hard ones, as strongSwan's defaults (RFC 4301 §4.4.2.1)
+SOFT_FRACTION = 0.9
+
 
 @dataclass
 class IpsecSa:
@@ -48,6 +51,15 @@ class IpsecSaPair:
     state: str = "ESTABLISHED"
     #: (initiator, responder) original addresses from NAT-OA, for transport-mode checksum fix-up
     original_addresses: tuple[str, str] | None = None
+    #: byte limit (kilobytes) agreed in Quick Mode, RFC 2407 §4.5; ``None`` = no limit
+    life_kilobytes: int | None = None
+    #: local packet limit (data plane only; IKEv1 cannot negotiate it)
+    life_packets: int | None = None
+    #: local soft limits (rekey) in bytes and packets; ``None``: 90 % of the hard ones
+    rekey_bytes: int | None = None
+    rekey_packets: int | None = None
+    #: when the initiator starts a replacement Quick Mode (soft lifetime, RFC 4301 §4.4.2.1)
+    rekey_at: float | None = None
 
     def summary(self) -> dict[str, object]:
         return {
@@ -62,5 +74,7 @@ class IpsecSaPair:
             "udp_encapsulated": self.udp_encapsulated,
             "pfs_group": self.pfs_group,
             "lifetime": self.lifetime,
+            "life_kilobytes": self.life_kilobytes,
+            "life_packets": self.life_packets,
             "state": self.state,
         }

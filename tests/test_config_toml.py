@@ -350,7 +350,7 @@ ERRORS = [
     (CHILD + 'esp_proposals = ["aes128gcm16-sha1"]\n', ["AEAD cipher and takes no integrity"]),
     (CHILD + 'esp_proposals = ["aes128-sha1-modp2048-x"]\n', ["too many parts"]),
     (CHILD + 'esp_proposals = ["aes128-sha1-modp9"]\n', ["unknown DH group 'modp9'"]),
-    (CHILD + 'start_action = "trap"\n', ["connections.site.children.net1.start_action: unknown key", "esp_proposals, life_time"]),
+    (CHILD + 'start_action = "trap"\n', ["connections.site.children.net1.start_action: unknown key", "esp_proposals, life_bytes, life_packets, life_time"]),
 ]
 
 

@@ -12,6 +12,7 @@ cover the TUN and raw-socket paths as root.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,12 @@ class StubRunner:
 
     def on_datagram(self, data: bytes, src: tuple[str, int], port: int) -> None:
         self.ike.append((data, src, port))
+
+    def flush(self) -> None:
+        self.sent = [*getattr(self, "sent", []), *self.peer.datagrams_to_send()]
+        while (event := self.peer.next_event()) is not None:
+            for listener in self.listeners:
+                listener(event)
 
 
 class StubTun:
@@ -94,6 +101,23 @@ def test_pairs_are_installed_and_removed_with_the_peer() -> None:
     assert dpr.dp.sas() == [] and dpr.installed == {}
     dpr.detach()
     assert stub.listeners == []
+
+
+def test_lifetime_limits_rekey_and_delete_through_the_peer() -> None:
+    session = _session()
+    left = session.left
+    dpr, stub, events = _runner(left)
+    (pair,) = left.ipsec_sas
+    sa_out = dpr.dp.sa(pair.outbound.spi)
+    assert sa_out is not None
+    sa_out.counters.bytes = 10**9  # as if a byte limit had been reached
+    sa_out.lifetime = dataclasses.replace(sa_out.lifetime, soft_bytes=1000, hard_bytes=2000)
+    dpr._on_lifetime(sa_out, "soft")
+    assert pair.state == "REKEYING" and stub.sent, "a Quick Mode to the responder"
+    dpr._on_lifetime(sa_out, "hard")
+    assert pair not in left.ipsec_sas
+    assert dpr.dp.sas() == [], "the pair left the data plane"
+    assert any(isinstance(e, Info) and "removed" in e.message for e in events)
 
 
 def test_udp_encapsulated_pairs_follow_the_nat_mapping() -> None:

@@ -7,6 +7,11 @@ to the first host of right's: left's ``outbound`` → the wire → right's
 ``inbound_ip`` → an echo reply built by "right's host" → right's ``outbound`` →
 left's ``inbound_ip``.  Every ESP packet on the wire is kept (for the pcap) and every
 data plane event goes into the session's event list.
+
+SA lifetimes are followed as the daemon does: a soft limit (bytes, packets, seconds)
+makes the peer rekey the child (:meth:`~ipseclab.peer.Peer.rekey_child`, a Quick Mode
+on the in-memory network between two echoes), a hard one deletes the pair; the data
+planes then install the new pairs and drop the deleted ones (RFC 4301 §4.4.2.1).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ipseclab.esp import packet as pk
-from ipseclab.esp.dataplane import DataPlane, Output
+from ipseclab.esp.dataplane import DataPlane, LifetimeHook, Output
+from ipseclab.esp.sa import EspSa
 from ipseclab.trace import Event
 
 if TYPE_CHECKING:
@@ -61,13 +67,54 @@ def ping_through_sas(session: LabSession, count: int, *, interval: float = 0.01,
 
     events: list[Event] = session.network.events
     left, right = session.left, session.right
-    planes = {p.name: DataPlane(p.name, sink=events.append, next_seq=p.next_seq) for p in (left, right)}
-    for peer in (left, right):
-        for pair in peer.ipsec_sas:
-            # ESP-in-UDP uses the (floated, possibly NAT-mapped) ports of the ISAKMP SA
-            isakmp = next((sa for sa in peer.isakmp_sas.values() if pair in sa.children), None)
-            ports = (isakmp.local[1], isakmp.remote[1]) if isakmp is not None and pair.udp_encapsulated else None
-            planes[peer.name].install_pair(pair, udp_ports=ports)
+    peers = {p.name: p for p in (left, right)}
+    # lifetime limits reached while a packet is processed: handled between echoes
+    reached: list[tuple[str, int, str, str]] = []
+
+    def hook(name: str) -> LifetimeHook:
+        def on_lifetime(sa: EspSa, stage: str) -> None:
+            reached.append((name, sa.spi, stage, sa.limit_reached(sa_clock[0])))
+
+        return on_lifetime
+
+    sa_clock = [session.network.now]
+    planes = {
+        p.name: DataPlane(p.name, sink=events.append, next_seq=p.next_seq, on_lifetime=hook(p.name), lifetime_check_packets=1)
+        for p in (left, right)
+    }
+    installed: dict[str, set[tuple[int, int]]] = {name: set() for name in planes}
+
+    def sync() -> None:
+        """Install new Quick Mode pairs in each data plane and remove deleted ones."""
+        for peer in (left, right):
+            plane, have = planes[peer.name], installed[peer.name]
+            live = {(pair.inbound.spi, pair.outbound.spi): pair for pair in peer.ipsec_sas}
+            for key in have - live.keys():
+                plane.remove(key[0])
+                plane.remove(key[1])
+                have.discard(key)
+            for key, pair in live.items():
+                if key in have:
+                    continue
+                # ESP-in-UDP uses the (floated, possibly NAT-mapped) ports of the ISAKMP SA
+                isakmp = next((sa for sa in peer.isakmp_sas.values() if pair in sa.children), None)
+                ports = (isakmp.local[1], isakmp.remote[1]) if isakmp is not None and pair.udp_encapsulated else None
+                plane.install_pair(pair, udp_ports=ports)
+                have.add(key)
+
+    def follow_lifetimes(t: float) -> None:
+        """Soft limit: the peer rekeys (a Quick Mode on the in-memory network); hard: the pair goes."""
+        if not reached:
+            return
+        session.network.now = max(session.network.now, t)
+        while reached:
+            name, spi, stage, reason = reached.pop(0)
+            peers[name].sa_lifetime_reached(spi, stage, session.network.now, reason)
+            session.network.collect()
+            session.network.run()
+        sync()
+
+    sync()
     result = PingResult(planes=planes)
     if not left.ipsec_sas:
         result.lines.append("no IPsec SAs: nothing to ping through")
@@ -88,6 +135,8 @@ def ping_through_sas(session: LabSession, count: int, *, interval: float = 0.01,
 
     for i in range(1, count + 1):
         t = start + i * interval
+        sa_clock[0] = t
+        follow_lifetimes(t)
         request = bytes(IP(src=src, dst=dst, id=i) / ICMP(type=8, id=0x1C5, seq=i) / Raw(data))
         result.sent += 1
         arrived = carry(planes[left.name].outbound(request, t), planes[right.name], t)
@@ -110,6 +159,7 @@ def ping_through_sas(session: LabSession, count: int, *, interval: float = 0.01,
         else:
             result.lines.append(f"echo {i}: unexpected reply {rep.summary()}")
     end = start + (count + 1) * interval
+    follow_lifetimes(end)
     for plane in planes.values():
         plane.flush_stats(end)
     return result

@@ -189,6 +189,29 @@ class EspLifetime:
             return cls(**limits)  # type: ignore[arg-type]
         return cls(soft_seconds=seconds * soft_fraction, hard_seconds=float(seconds), **limits)  # type: ignore[arg-type]
 
+    @classmethod
+    def from_pair(cls, pair: IpsecSaPair, *, soft_fraction: float = 0.9) -> EspLifetime:
+        """The limits a Quick Mode pair was negotiated with: seconds and kilobytes
+        (RFC 2407 §4.5, a kilobyte being 1024 bytes) and the local packet limit, each
+        with a soft limit at ``soft_fraction`` of it — or the pair's ``rekey_bytes`` /
+        ``rekey_packets`` when set and below the hard limit."""
+
+        def soft(hard: int | None, rekey: int | None) -> int | None:
+            if rekey and (hard is None or rekey < hard):
+                return rekey
+            return max(1, int(hard * soft_fraction)) if hard else None
+
+        hard_bytes = pair.life_kilobytes * 1024 if pair.life_kilobytes else None
+        hard_packets = pair.life_packets or None
+        return cls.from_seconds(
+            pair.lifetime,
+            soft_fraction=soft_fraction,
+            soft_bytes=soft(hard_bytes, pair.rekey_bytes),
+            hard_bytes=hard_bytes,
+            soft_packets=soft(hard_packets, pair.rekey_packets),
+            hard_packets=hard_packets,
+        )
+
     def as_dict(self) -> dict[str, float | int | None]:
         """Plain data."""
         return {
@@ -349,7 +372,7 @@ class EspSa:
             udp_encap=encap,
             esn=esn,
             replay_window=replay_window,
-            lifetime=lifetime if lifetime is not None else EspLifetime.from_seconds(pair.lifetime),
+            lifetime=lifetime if lifetime is not None else EspLifetime.from_pair(pair),
             created=pair.established_at,
             direction=direction,
             name=pair.child,
@@ -538,6 +561,19 @@ class EspSa:
         if _reached(c.bytes, life.soft_bytes) or _reached(c.packets, life.soft_packets) or _reached(age, life.soft_seconds):
             return "soft"
         return None
+
+    def limit_reached(self, now: float) -> str:
+        """Which limit :meth:`expiry` hit, in words: ``"bytes limit reached"`` etc."""
+        life, c, age = self.lifetime, self.counters, now - self.created
+        hard = self.expiry(now) == "hard"
+        for kind, value, limit in (
+            ("bytes", c.bytes, life.hard_bytes if hard else life.soft_bytes),
+            ("packets", c.packets, life.hard_packets if hard else life.soft_packets),
+            ("seconds", age, life.hard_seconds if hard else life.soft_seconds),
+        ):
+            if _reached(value, limit):
+                return f"{'hard' if hard else 'soft'} {kind} limit reached ({value:.0f} of {limit:.0f})"
+        return "no limit reached"
 
     @property
     def overhead(self) -> int:

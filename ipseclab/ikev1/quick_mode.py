@@ -42,7 +42,7 @@ from ipseclab.policy import (
     match_phase2,
     mode_name,
 )
-from ipseclab.sa import IpsecSa, IpsecSaPair
+from ipseclab.sa import SOFT_FRACTION, IpsecSa, IpsecSaPair
 from ipseclab.trace import (
     KeyDerived,
     PolicyDecision,
@@ -254,6 +254,11 @@ class QuickMode(Exchange):
             expires_at=now + choice.lifetime,
             message_id=self.message_id,
             original_addresses=self.original_addresses,
+            life_kilobytes=choice.life_kilobytes,
+            life_packets=choice.transform_set.life_packets,
+            rekey_bytes=choice.transform_set.rekey_bytes,
+            rekey_packets=choice.transform_set.rekey_packets,
+            rekey_at=now + choice.lifetime * SOFT_FRACTION,
         )
         self.done = True
         self.timer = None
@@ -346,6 +351,13 @@ class QuickModeInitiator(QuickMode):
                     explanation=[f"The responder's lifetime is shorter (RESPONDER-LIFETIME {life} s): using {life} s instead of {choice.lifetime} s."],
                 )
                 choice = Phase2Choice(**{**choice.__dict__, "lifetime": life})
+            kb = _responder_lifetime(n, LifeType.KILOBYTES)
+            if kb and (choice.life_kilobytes is None or kb < choice.life_kilobytes):
+                self.peer.emit(
+                    PolicyDecision, phase=2, exchange=self.name, accepted=True,
+                    explanation=[f"The responder's byte lifetime is shorter (RESPONDER-LIFETIME {kb} kilobytes): using {kb} kilobytes."],
+                )
+                choice = Phase2Choice(**{**choice.__dict__, "life_kilobytes": kb})
         self.choice = choice
         self.peer.emit(
             PolicyDecision, phase=2, exchange=self.name, accepted=True,
@@ -362,8 +374,8 @@ class QuickModeInitiator(QuickMode):
         self.install()
 
 
-def _responder_lifetime(n: NotifyPayload) -> int | None:
-    """Seconds from a RESPONDER-LIFETIME notification's attribute list (RFC 2407 §4.6.3.1)."""
+def _responder_lifetime(n: NotifyPayload, kind: int = LifeType.SECONDS) -> int | None:
+    """Seconds (or kilobytes) from a RESPONDER-LIFETIME notification's attribute list (RFC 2407 §4.6.3.1)."""
     try:
         attrs = decode_attributes(n.data, 0)
     except ParseError:
@@ -372,7 +384,7 @@ def _responder_lifetime(n: NotifyPayload) -> int | None:
     for attr in attrs:
         if attr.type == IpsecAttribute.SA_LIFE_TYPE:
             life_type = attr.int_value
-        elif attr.type == IpsecAttribute.SA_LIFE_DURATION and life_type == LifeType.SECONDS:
+        elif attr.type == IpsecAttribute.SA_LIFE_DURATION and life_type == kind:
             return attr.int_value
     return None
 
@@ -475,10 +487,19 @@ class QuickModeResponder(QuickMode):
         reply += ids
         if choice.mode in (EncapsulationMode.UDP_TRANSPORT, EncapsulationMode.UDP_TRANSPORT_DRAFT):
             reply += nat_oa_payloads(self.sa, initiator=False)
-        if choice.offered_lifetime and choice.offered_lifetime > choice.lifetime:
-            attrs = Attribute(IpsecAttribute.SA_LIFE_TYPE, LifeType.SECONDS).encode() + Attribute(
-                IpsecAttribute.SA_LIFE_DURATION, choice.lifetime, tlv=choice.lifetime > 0xFFFF
-            ).encode()
+        shorter_seconds = bool(choice.offered_lifetime and choice.offered_lifetime > choice.lifetime)
+        # a responder with a smaller byte limit says so too (or offered none: ours applies)
+        shorter_kb = bool(choice.life_kilobytes and choice.offered_kilobytes != choice.life_kilobytes)
+        if shorter_seconds or shorter_kb:
+            attrs = b""
+            if shorter_seconds:
+                attrs += Attribute(IpsecAttribute.SA_LIFE_TYPE, LifeType.SECONDS).encode() + Attribute(
+                    IpsecAttribute.SA_LIFE_DURATION, choice.lifetime, tlv=choice.lifetime > 0xFFFF
+                ).encode()
+            if shorter_kb and choice.life_kilobytes:
+                attrs += Attribute(IpsecAttribute.SA_LIFE_TYPE, LifeType.KILOBYTES).encode() + Attribute(
+                    IpsecAttribute.SA_LIFE_DURATION, choice.life_kilobytes, tlv=choice.life_kilobytes > 0xFFFF
+                ).encode()
             reply.append(NotifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.IPSEC_ESP, self.spi_in.to_bytes(4, "big"), attrs))
         self.send_hashed(self.hash2, reply, expect_reply=True)
         self.set_state("QM_R1_SENT")

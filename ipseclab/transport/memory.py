@@ -62,6 +62,10 @@ class MemoryNetwork:
                     listener(event)
             self.in_flight.extend(p.datagrams_to_send())
 
+    def collect(self) -> None:
+        """Take the events and datagrams the peers queued after being called directly."""
+        self._collect(self.peers)
+
     def initiate(self, peer_name: str, connection: str) -> None:
         self.peer(peer_name).initiate(connection, self.now)
         self._collect(self.peers)

@@ -74,6 +74,10 @@ class UdpPeerRunner:
         self.peer.handle_timer(self.now())
         self._flush()
 
+    def flush(self) -> None:
+        """Send what the peer queued and hand out its events (after calling into it directly)."""
+        self._flush()
+
     def _flush(self) -> None:
         for d in self.peer.datagrams_to_send():
             self.send(d)
