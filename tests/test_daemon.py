@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from ports import free_udp_ports
 
 from ipseclab.control import PeerClient, RemoteLabSession
 from ipseclab.errors import ControlError
@@ -68,18 +68,6 @@ EXPECTED = [
 ]
 
 
-def free_udp_ports(n: int) -> list[int]:
-    """n distinct ports the kernel just handed out for 127.0.0.1 (bound together, then freed)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            socks.append(s)
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT, what: str = "condition") -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
 import pytest
+from ports import free_udp_ports
 
 from ipseclab.config import PeerConfig
 from ipseclab.crypto.rng import SeededRng
@@ -28,18 +28,6 @@ HOST = "127.0.0.1"
 TIMEOUT = 10.0
 
 
-def free_udp_ports(n: int) -> list[int]:
-    """n distinct ports the kernel just handed out for 127.0.0.1 (bound together, then freed)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            socks.append(s)
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def loopback_configs(
