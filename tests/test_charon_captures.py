@@ -17,14 +17,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from charon_data import DATA, SCENARIOS
 
-DATA = Path(__file__).resolve().parent / "data"
-SCENARIOS = [
-    "charon_main_psk",
-    "charon_main_psk_pfs_2children",
-    "charon_aggressive_psk",
-    "charon_aggressive_psk_qm_retransmit",
-]
 PRF_HASH = {"PRF_HMAC_SHA1": "sha1", "PRF_HMAC_SHA2_256": "sha256"}
 
 

@@ -23,15 +23,9 @@ import struct
 from pathlib import Path
 
 import pytest
+from charon_data import DATA, SCENARIOS
 from conftest import TsharkFrame, ipseclab
 
-DATA = Path(__file__).resolve().parent / "data"
-SCENARIOS = [
-    "charon_main_psk",
-    "charon_main_psk_pfs_2children",
-    "charon_aggressive_psk",
-    "charon_aggressive_psk_qm_retransmit",
-]
 ESP_SPI = re.compile(r"\bSPI 0x([0-9a-f]{8})\b")
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
+from charon_data import DATA, SCENARIOS
 from test_wire_captures import TSHARK_NAMES, isakmp_datagrams
 
 from ipseclab.crypto import kdf_v1
@@ -42,14 +42,6 @@ from ipseclab.wire.isakmp import (
     SAPayload,
     decode_payloads,
 )
-
-DATA = Path(__file__).resolve().parent / "data"
-SCENARIOS = [
-    "charon_main_psk",
-    "charon_main_psk_pfs_2children",
-    "charon_aggressive_psk",
-    "charon_aggressive_psk_qm_retransmit",
-]
 
 # charon's algorithm names -> IANA numbers (RFC 2409 App. A, RFC 2407 §4.4.4/§4.5)
 IKE_PRF = {"PRF_HMAC_SHA1": 2, "PRF_HMAC_SHA2_256": 4}

@@ -589,26 +589,11 @@ def extract(scen: dict, pcap: Path, logs: dict[str, str], ike_left: dict, ike_ri
         extra=["-Y", "isakmp"],
     )
     p1 = [p for p in plain if first(p, "isakmp.exchangetype") in ("2", "4")]
-    ni = [
-        hexs(first(p, "isakmp.nonce"))
-        for p in p1
-        if first(p, "ip.src") == LEFT_IP and first(p, "isakmp.nonce")
-    ]
-    nr = [
-        hexs(first(p, "isakmp.nonce"))
-        for p in p1
-        if first(p, "ip.src") == RIGHT_IP and first(p, "isakmp.nonce")
-    ]
-    gi = [
-        hexs(first(p, "isakmp.key_exchange.data"))
-        for p in p1
-        if first(p, "ip.src") == LEFT_IP and first(p, "isakmp.key_exchange.data")
-    ]
-    gr = [
-        hexs(first(p, "isakmp.key_exchange.data"))
-        for p in p1
-        if first(p, "ip.src") == RIGHT_IP and first(p, "isakmp.key_exchange.data")
-    ]
+    def sent_by(src: str, field: str) -> list[str]:
+        return [hexs(first(p, field)) for p in p1 if first(p, "ip.src") == src and first(p, field)]
+
+    ni, nr = sent_by(LEFT_IP, "isakmp.nonce"), sent_by(RIGHT_IP, "isakmp.nonce")
+    gi, gr = sent_by(LEFT_IP, "isakmp.key_exchange.data"), sent_by(RIGHT_IP, "isakmp.key_exchange.data")
     if not (ni and nr and gi and gr):
         raise RuntimeError(f"{name}: phase-1 nonce/KE not found in capture")
     if hexs(first(p1[0], "isakmp.ispi")) != cky_i:
