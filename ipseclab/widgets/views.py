@@ -18,7 +18,7 @@ from pathlib import Path
 
 import ipywidgets as W
 
-from ipseclab.config import ChildConfig, Connection, PeerConfig
+from ipseclab.config import PeerConfig
 from ipseclab.demo import DemoOptions
 from ipseclab.lab import LabSession
 from ipseclab.policy import (
@@ -390,4 +390,4 @@ class IkeLab(W.VBox):
         return pcap, keys
 
 
-__all__ = ["IkeLab", "KeyPanel", "MessageInspector", "PolicyEditor", "SequenceDiagram", "Stepper", "ChildConfig", "Connection"]
+__all__ = ["IkeLab", "KeyPanel", "MessageInspector", "PolicyEditor", "SequenceDiagram", "Stepper"]
