@@ -143,13 +143,12 @@ def _print_demo(events, opts, ok: bool, explanation: list[str], *, where: str = 
             )
     for e in events:
         if isinstance(e, SaEstablished) and e.peer == "left":
-            d = e.details
-            if e.sa_kind == "isakmp":
-                print(f"phase 1: ISAKMP SA established: {d['encryption']}, {d['hash']}, {d['auth']}, DH group {d['group']}, lifetime {d['lifetime']} s")
-            else:
+            if (i := e.ike) is not None:
+                print(f"phase 1: ISAKMP SA established: {i.encryption}, {i.hash}, {i.auth}, DH group {i.group}, lifetime {i.lifetime} s")
+            elif (c := e.child) is not None:
                 print(
-                    f"phase 2: {d['child']}: {d['local_ts']} <-> {d['remote_ts']}  SPI in {d['spi_in']} out {d['spi_out']}  "
-                    f"ESP {d['encryption']} {d['integrity']} {d['mode']}"
+                    f"phase 2: {c.child}: {c.local_ts} <-> {c.remote_ts}  SPI in {c.spi_in} out {c.spi_out}  "
+                    f"ESP {c.encryption} {c.integrity} {c.mode}"
                 )
     if ok:
         print("result: phase 1 and all Quick Modes established")

@@ -56,7 +56,7 @@ from ipseclab.config_toml import dump_peer_config, parse_peer_config
 from ipseclab.crypto.rng import Rng, SeededRng, SystemRng
 from ipseclab.errors import ControlError, IpsecLabError
 from ipseclab.peer import NON_ESP_MARKER, Datagram, Peer
-from ipseclab.trace import Event, Info, MessageEvent, event_to_dict
+from ipseclab.trace import NO_SA, Event, Info, MessageEvent, event_to_dict
 from ipseclab.transport.udp import UdpPeerRunner
 
 if TYPE_CHECKING:
@@ -294,7 +294,7 @@ class PeerDaemon:
 
     def _note(self, message: str) -> None:
         """A daemon-level step (hold, load) as an Info event in the trace."""
-        self.runner.peer.emit(Info, sa="-", message=message)
+        self.runner.peer.emit(Info, sa=NO_SA, message=message)
         self.runner.flush()
 
     async def _start_dataplane(self) -> None:
@@ -378,7 +378,7 @@ class PeerDaemon:
         name = _field(req, "connection", str, f"a connection name ({', '.join(c.name for c in self.peer.config.connections) or 'none configured'})")
         sa = self.peer.initiate(name, self.runner.now())
         self.runner.flush()
-        return {"sa": sa.label, "pending": len(self.runner.held)}
+        return {"sa": sa.ref.label, "pending": len(self.runner.held)}
 
     def _cmd_hold(self, req: dict[str, Any]) -> Reply:
         on = _field(req, "on", bool, "true or false")

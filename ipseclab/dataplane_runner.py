@@ -45,7 +45,16 @@ from ipseclab.esp.errors import EspConfigError
 from ipseclab.esp.sa import EspSa
 from ipseclab.peer import NON_ESP_MARKER
 from ipseclab.sa import IpsecSaPair
-from ipseclab.trace import EspPacket, Event, Info, PeerMoved, PortFloated, SaDeleted, SaEstablished
+from ipseclab.trace import (
+    NO_SA,
+    EspPacket,
+    Event,
+    Info,
+    PeerMoved,
+    PortFloated,
+    SaDeleted,
+    SaEstablished,
+)
 from ipseclab.transport.esp_raw import RawEspError, RawEspSocket
 from ipseclab.transport.tun import DEFAULT_MTU, TunDevice, TunError, local_address_in
 from ipseclab.transport.udp import UdpPeerRunner
@@ -197,7 +206,7 @@ class DataPlaneRunner:
     # -- SAs: reconcile the data plane with the peer --------------------------------------
 
     def _on_peer_event(self, event: Event) -> None:
-        if (isinstance(event, SaEstablished | SaDeleted) and event.sa_kind == "ipsec") or isinstance(event, PortFloated | PeerMoved):
+        if (isinstance(event, SaEstablished | SaDeleted) and event.sa.kind == "child") or isinstance(event, PortFloated | PeerMoved):
             self.sync()
 
     def sync(self) -> None:
@@ -393,7 +402,7 @@ class DataPlaneRunner:
 
     def _info(self, message: str) -> None:
         now = self.runner.now() if self.runner is not None and self.runner._loop is not None else 0.0
-        self._emit(Info(peer=self.name, time=now, sa="-", message=message))
+        self._emit(Info(peer=self.name, time=now, sa=NO_SA, message=message))
 
     def _on_tick(self) -> None:
         self._tick = None

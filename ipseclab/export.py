@@ -104,8 +104,8 @@ def ikev1_decryption_rows(events: Iterable[Event]) -> list[str]:
     """``<initiator cookie hex>,<encryption key hex>`` per ISAKMP SA."""
     rows: dict[tuple[str, str, str], str] = {}
     for e in events:
-        if isinstance(e, KeyDerived) and e.name.startswith("Ka ") and e.sa.startswith("ISAKMP SA "):
-            icookie = e.sa.split()[-1].split("/")[0]
+        if isinstance(e, KeyDerived) and e.name.startswith("Ka ") and e.sa.kind == "ike" and e.sa.version == 1:
+            icookie = e.sa.spi_i
             rows.setdefault(icookie, f"{icookie},{e.value.hex()}")
     return list(rows.values())
 
@@ -127,10 +127,10 @@ def esp_sa_rows(events: Iterable[Event]) -> list[str]:
             keys[(spi, kind)] = e.value
     rows: dict[tuple[str, str, str], str] = {}
     for e in events:
-        if not (isinstance(e, SaEstablished) and e.sa_kind == "ipsec"):
+        if not (isinstance(e, SaEstablished) and e.child is not None):
             continue
-        d = e.details
-        for spi, src, dst in ((d["spi_in"], d["src_in"], d["dst_in"]), (d["spi_out"], d["dst_in"], d["src_in"])):
+        d = e.child
+        for spi, src, dst in ((d.spi_in, d.src_in, d.dst_in), (d.spi_out, d.dst_in, d.src_in)):
             if (spi, src, dst) in rows or (spi, "enc") not in keys:
                 continue
             integ_key = keys.get((spi, "integ"), b"")
@@ -141,9 +141,9 @@ def esp_sa_rows(events: Iterable[Event]) -> list[str]:
                     src,
                     dst,
                     f"0x{spi}",
-                    d["wireshark_encryption"],
+                    d.wireshark_encryption,
                     f"0x{keys[(spi, 'enc')].hex()}",
-                    d["wireshark_integrity"],
+                    d.wireshark_integrity,
                     f"0x{integ_key.hex()}" if integ_key else "",
                 )
             )

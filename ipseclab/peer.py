@@ -35,9 +35,11 @@ from ipseclab.ikev1.main_mode import MainModeInitiator, MainModeResponder, Phase
 from ipseclab.ikev1.quick_mode import QuickMode, QuickModeInitiator, QuickModeResponder
 from ipseclab.sa import IpsecSaPair
 from ipseclab.trace import (
+    NO_SA,
     Address,
     ErrorEvent,
     Event,
+    IkeSaInfo,
     Info,
     NatKeepalive,
     PeerMoved,
@@ -172,7 +174,7 @@ class Peer:
         ex: MainModeInitiator | AggressiveModeInitiator
         ex = MainModeInitiator(self, sa, True) if conn.mode == "main" else AggressiveModeInitiator(self, sa, True)
         self.exchanges[(icookie, 0)] = ex
-        self.emit(Info, sa=sa.label, message=f"initiating connection {conn.name} ({conn.mode} mode) to {conn.remote_address}")
+        self.emit(Info, sa=sa.ref, message=f"initiating connection {conn.name} ({conn.mode} mode) to {conn.remote_address}")
         ex.start()
         return sa
 
@@ -215,17 +217,17 @@ class Peer:
         old = sa.remote
         if not sa.floated:
             sa.local, sa.remote, sa.floated = dst, src, True
-            self.emit(PortFloated, sa=sa.label, old=old, new=src)
+            self.emit(PortFloated, sa=sa.ref, old=old, new=src)
         elif encrypted and not sa.nat_local:
             sa.local, sa.remote = dst, src
-            self.emit(PeerMoved, sa=sa.label, old=old, new=src)
+            self.emit(PeerMoved, sa=sa.ref, old=old, new=src)
         else:
             self.count("peer_address_change_ignored")
 
     def _keepalive(self, sa: IsakmpSa) -> None:
         """RFC 3948 §2.3: the peer behind a NAT sends 0xFF to keep its mapping alive."""
         self.queue(Datagram(NATT_KEEPALIVE, sa.local, sa.remote))
-        self.emit(NatKeepalive, sa=sa.label, src=sa.local, dst=sa.remote)
+        self.emit(NatKeepalive, sa=sa.ref, src=sa.local, dst=sa.remote)
         sa.next_keepalive = self.now + self.config.natt_keepalive
 
     # -- callbacks from exchanges ------------------------------------------------
@@ -236,27 +238,23 @@ class Peer:
         sa.expires_at = self.now + sa.choice.lifetime
         if sa.floated and sa.nat_local and self.config.natt_keepalive > 0:
             sa.next_keepalive = self.now + self.config.natt_keepalive
-        self.emit(
-            SaEstablished,
-            sa_kind="isakmp",
-            sa=sa.label,
-            details={
-                "role": "initiator" if sa.initiator else "responder",
-                "mode": sa.mode,
-                "peer": f"{sa.remote[0]}:{sa.remote[1]}",
-                "peer_id": sa.peer_identity,
-                **sa.choice.as_dict(),
-                "nat_t": bool(sa.nat_t),
-                "nat_detected": sa.nat_detected,
-            },
+        info = IkeSaInfo(
+            role="initiator" if sa.initiator else "responder",
+            mode=sa.mode,
+            peer=f"{sa.remote[0]}:{sa.remote[1]}",
+            peer_id=sa.peer_identity,
+            **sa.choice.as_dict(),
+            nat_t=bool(sa.nat_t),
+            nat_detected=sa.nat_detected,
         )
+        self.emit(SaEstablished, sa=sa.ref, ike=info)
         if sa.initiator and sa.connection is not None:
             live = {p.child for p in self.ipsec_sas}
             for child in sa.connection.children:
                 if child.name not in live:
                     self.start_quick_mode(sa, child.name)
         for msg, data, src, dst in self._pending.pop(sa.icookie, []):
-            self.emit(Info, sa=sa.label, message="processing a Quick Mode message that arrived before phase 1 completed")
+            self.emit(Info, sa=sa.ref, message="processing a Quick Mode message that arrived before phase 1 completed")
             self._dispatch(sa, msg, data, src, dst)
 
     def ipsec_established(self, sa: IsakmpSa, pair: IpsecSaPair, *, initiator: bool) -> None:
@@ -283,7 +281,7 @@ class Peer:
         if sa is None or sa.connection is None or not any(c.name == pair.child for c in sa.connection.children):
             return False
         pair.state = "REKEYING"
-        self.emit(Info, sa=sa.label, message=f"rekeying child {pair.child} (SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}): {reason}")
+        self.emit(Info, sa=sa.ref, message=f"rekeying child {pair.child} (SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}): {reason}")
         self.start_quick_mode(sa, pair.child)
         return True
 
@@ -291,7 +289,7 @@ class Peer:
         if isinstance(ex, Phase1Exchange):
             ex.sa.failed = True
             ex.sa.expires_at = None
-            self.emit(SaDeleted, sa_kind="isakmp", sa=ex.sa.label, reason="phase 1 failed")
+            self.emit(SaDeleted, sa=ex.sa.ref, reason="phase 1 failed")
 
     def send_notify(
         self,
@@ -337,7 +335,7 @@ class Peer:
             del self.exchanges[key]
         sa.state = "DELETED"
         sa.expires_at = None
-        self.emit(SaDeleted, sa_kind="isakmp", sa=sa.label, reason=reason)
+        self.emit(SaDeleted, sa=sa.ref, reason=reason)
 
     def delete_ipsec(self, pair: IpsecSaPair, reason: str, *, notify_peer: bool = True) -> None:
         sa = next((s for s in self.isakmp_sas.values() if pair in s.children), None)
@@ -348,13 +346,13 @@ class Peer:
         if sa is not None and pair in sa.children:
             sa.children.remove(pair)
         pair.state = "DELETED"
-        self.emit(SaDeleted, sa_kind="ipsec", sa=f"{pair.child} SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}", reason=reason)
+        self.emit(SaDeleted, sa=pair.ref, reason=reason)
 
     def _expire_isakmp(self, sa: IsakmpSa) -> None:
         conn = sa.connection
         self.delete_isakmp(sa, f"lifetime of {sa.choice.lifetime if sa.choice else '?'} s expired")
         if sa.initiator and conn is not None and conn.keep_up:
-            self.emit(Info, sa=sa.label, message=f"re-negotiating connection {conn.name}: new ISAKMP SA")
+            self.emit(Info, sa=sa.ref, message=f"re-negotiating connection {conn.name}: new ISAKMP SA")
             self._start_phase1(conn)
 
     def _expire_ipsec(self, pair: IpsecSaPair, reason: str | None = None) -> None:
@@ -392,14 +390,14 @@ class Peer:
         if sa is None or sa.connection is None or not sa.connection.keep_up:
             return
         if any(c.name == pair.child for c in sa.connection.children):
-            self.emit(Info, sa=sa.label, message=f"negotiating new IPsec SAs for child {pair.child}")
+            self.emit(Info, sa=sa.ref, message=f"negotiating new IPsec SAs for child {pair.child}")
             self.start_quick_mode(sa, pair.child)
 
     def remote_deleted_isakmp(self, sa: IsakmpSa) -> None:
         conn = sa.connection
         self.delete_isakmp(sa, "deleted by the peer", notify_peer=False)
         if sa.initiator and conn is not None and conn.keep_up:
-            self.emit(Info, sa=sa.label, message=f"re-negotiating connection {conn.name}: new ISAKMP SA")
+            self.emit(Info, sa=sa.ref, message=f"re-negotiating connection {conn.name}: new ISAKMP SA")
             self._start_phase1(conn)
 
     def remote_deleted_ipsec(self, sa: IsakmpSa, spi: int) -> None:
@@ -426,7 +424,7 @@ class Peer:
                 return
             if len(data) < 4:
                 self.count("natt_truncated")
-                self.emit(ErrorEvent, sa="-", code="TRUNCATED", message=f"{len(data)}-byte datagram on the NAT-T port: dropped")
+                self.emit(ErrorEvent, sa=NO_SA, code="TRUNCATED", message=f"{len(data)}-byte datagram on the NAT-T port: dropped")
                 return
             if data[:4] != NON_ESP_MARKER:
                 self.count("esp_without_data_plane")
@@ -436,11 +434,11 @@ class Peer:
             msg = Message.decode(data)
         except ParseError as exc:
             self.count("malformed")
-            self.emit(ErrorEvent, sa="-", code="MALFORMED", message=f"undecodable ISAKMP message from {src[0]}:{src[1]}: {exc}")
+            self.emit(ErrorEvent, sa=NO_SA, code="MALFORMED", message=f"undecodable ISAKMP message from {src[0]}:{src[1]}: {exc}")
             return
         if msg.version >> 4 != 1:
             self.count("bad_version")
-            self.emit(ErrorEvent, sa="-", code="INVALID_MAJOR_VERSION", message=f"ISAKMP version {msg.version >> 4}.{msg.version & 15} is not IKEv1: dropped")
+            self.emit(ErrorEvent, sa=NO_SA, code="INVALID_MAJOR_VERSION", message=f"ISAKMP version {msg.version >> 4}.{msg.version & 15} is not IKEv1: dropped")
             return
         sa = self.isakmp_sas.get(msg.icookie)
         if sa is None:
@@ -450,14 +448,14 @@ class Peer:
             sa.rcookie = msg.rcookie
         elif msg.rcookie not in (sa.rcookie, bytes(8)):
             self.count("invalid_cookie")
-            self.emit(ErrorEvent, sa=sa.label, code="INVALID_COOKIE", message="responder cookie does not match this SA: dropped")
+            self.emit(ErrorEvent, sa=sa.ref, code="INVALID_COOKIE", message="responder cookie does not match this SA: dropped")
             return
         self._dispatch(sa, msg, data, src, dst)
 
     def _new_responder(self, msg: Message, data: bytes, src: Address, dst: Address) -> None:
         if msg.rcookie != bytes(8) or msg.message_id != 0 or msg.exchange_type not in (ExchangeType.MAIN, ExchangeType.AGGRESSIVE):
             self.count("unknown_sa")
-            self.emit(ErrorEvent, sa="-", code="INVALID_COOKIE", message=f"message for unknown cookies {msg.icookie.hex()}/{msg.rcookie.hex()} from {src[0]}: dropped")
+            self.emit(ErrorEvent, sa=NO_SA, code="INVALID_COOKIE", message=f"message for unknown cookies {msg.icookie.hex()}/{msg.rcookie.hex()} from {src[0]}: dropped")
             return
         if msg.flags & HeaderFlag.ENCRYPTION:
             self.count("malformed")
@@ -488,19 +486,19 @@ class Peer:
         if ex is not None:
             if ex.exchange_type != msg.exchange_type:
                 self.count("wrong_exchange_type")
-                self.emit(ErrorEvent, sa=sa.label, code="INVALID_EXCHANGE_TYPE", message=f"exchange type {msg.exchange_type} for a running {ex.name}: dropped")
+                self.emit(ErrorEvent, sa=sa.ref, code="INVALID_EXCHANGE_TYPE", message=f"exchange type {msg.exchange_type} for a running {ex.name}: dropped")
                 return
             ex.receive(msg, data, src, dst)
             return
         if msg.exchange_type != ExchangeType.QUICK or msg.message_id == 0:
             self.count("unexpected")
-            self.emit(ErrorEvent, sa=sa.label, code="UNEXPECTED", message=f"unexpected exchange type {msg.exchange_type} with message ID {msg.message_id:08x}: dropped")
+            self.emit(ErrorEvent, sa=sa.ref, code="UNEXPECTED", message=f"unexpected exchange type {msg.exchange_type} with message ID {msg.message_id:08x}: dropped")
             return
         if not sa.established:
             if sa.failed:
                 return
             self._pending.setdefault(sa.icookie, []).append((msg, data, src, dst))
-            self.emit(Info, sa=sa.label, message="Quick Mode request before phase 1 completed: held until it does")
+            self.emit(Info, sa=sa.ref, message="Quick Mode request before phase 1 completed: held until it does")
             return
         if msg.message_id in sa.used_message_ids:
             self.count("stale_message_id")

@@ -8,6 +8,10 @@ outbound SA whose SPI the other peer chose.  Keys are secret (hidden from repr);
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ipseclab.trace import SaRef
 
 #: soft limits (rekey) are this fraction of the hard ones, as strongSwan's defaults (RFC 4301 §4.4.2.1)
 SOFT_FRACTION = 0.9
@@ -36,7 +40,7 @@ class IpsecSaPair:
     """Inbound and outbound SAs of one child, with what they protect and until when."""
 
     child: str
-    isakmp_sa: str
+    isakmp_sa: SaRef  # the IKE SA it was negotiated under
     inbound: IpsecSa
     outbound: IpsecSa
     local_ts: str
@@ -60,6 +64,10 @@ class IpsecSaPair:
     rekey_packets: int | None = None
     #: when the initiator starts a replacement Quick Mode (soft lifetime, RFC 4301 §4.4.2.1)
     rekey_at: float | None = None
+
+    @property
+    def ref(self) -> SaRef:
+        return self.isakmp_sa.negotiation(self.child, self.message_id).with_spis(self.inbound.spi, self.outbound.spi)
 
     def summary(self) -> dict[str, object]:
         return {

@@ -24,6 +24,73 @@ Address = tuple[str, int]
 SECRET_PLACEHOLDER = "<secret>"
 
 
+@dataclass(frozen=True)
+class SaRef:
+    """Which SA an event is about, as typed fields — never a string to parse back.
+
+    ``kind`` is ``"ike"`` (an ISAKMP SA in IKEv1, an IKE SA in IKEv2), ``"child"``
+    (a pair of IPsec SAs, or the exchange negotiating one: Quick Mode in IKEv1),
+    ``"esp"`` (one direction of an ESP SA in the data plane), ``"plane"`` (the data
+    plane as a whole) or ``"none"``.  ``spi_i``/``spi_r`` are the IKE SA's SPIs
+    (IKEv1 cookies) in hex — for a child, those of the IKE SA it was negotiated
+    under; ``message_id`` the exchange negotiating a child; ``spi_in``/``spi_out``
+    the child's SPIs (an ESP SA's own SPI is ``spi_in`` or ``spi_out`` by its
+    ``direction``).  ``str(ref)`` is the label the widgets and logs show.
+    """
+
+    kind: str = "none"
+    version: int = 1
+    spi_i: str = ""
+    spi_r: str = ""
+    connection: str = ""
+    child: str = ""
+    message_id: int | None = None
+    spi_in: str = ""
+    spi_out: str = ""
+    direction: str = ""
+
+    @classmethod
+    def ike(cls, version: int, spi_i: bytes, spi_r: bytes, connection: str = "") -> SaRef:
+        return cls("ike", version, spi_i.hex(), spi_r.hex(), connection)
+
+    def negotiation(self, child: str, message_id: int) -> SaRef:
+        """The child SA being negotiated under this IKE SA by exchange ``message_id``."""
+        return SaRef("child", self.version, self.spi_i, self.spi_r, self.connection, child, message_id)
+
+    def with_spis(self, spi_in: int, spi_out: int) -> SaRef:
+        """This child SA named by its SPIs (RFC 4301 §4.1: an SA is named by its SPI)."""
+        return dataclasses.replace(self, kind="child", spi_in=f"{spi_in:08x}", spi_out=f"{spi_out:08x}")
+
+    @classmethod
+    def esp(cls, child: str, direction: str, spi: int) -> SaRef:
+        field_ = "spi_in" if direction == "inbound" else "spi_out"
+        return cls("esp", child=child, direction=direction, **{field_: f"{spi:08x}"})
+
+    @property
+    def label(self) -> str:
+        if self.kind == "ike":
+            return f"{'ISAKMP' if self.version == 1 else 'IKE'} SA {self.spi_i}/{self.spi_r}"
+        if self.kind == "child":
+            if self.spi_in:
+                return f"{self.child} SPIs {self.spi_in}/{self.spi_out}"
+            name = f" {self.child}" if self.child else ""
+            exchange = "Quick Mode" if self.version == 1 else "CREATE_CHILD_SA"
+            return f"{exchange}{name} (M-ID {self.message_id or 0:08x})"
+        if self.kind == "esp":
+            name = f"{self.child} " if self.child else ""
+            return f"ESP SA {name}{self.direction or 'sa'} {self.spi_in or self.spi_out}"
+        if self.kind == "plane":
+            return "data plane"
+        return "-"
+
+    def __str__(self) -> str:
+        return self.label
+
+
+NO_SA = SaRef()
+DATA_PLANE = SaRef("plane")
+
+
 @dataclass
 class Event:
     """Common fields of every trace event.
@@ -88,7 +155,7 @@ class StateChanged(Event):
     """An SA or exchange moved from one state to another (names like ``MM_SA_SENT``)."""
 
     kind: ClassVar[str] = "state"
-    sa: str
+    sa: SaRef
     old: str
     new: str
 
@@ -104,7 +171,7 @@ class KeyDerived(Event):
     """
 
     kind: ClassVar[str] = "key"
-    sa: str
+    sa: SaRef
     name: str
     formula: str
     value: bytes = field(repr=False)
@@ -120,7 +187,7 @@ class PublicValue(Event):
     """A non-secret value worth showing: DH public values, nonces, cookies, NAT-D hashes."""
 
     kind: ClassVar[str] = "public"
-    sa: str
+    sa: SaRef
     name: str
     value: bytes
     note: str = ""
@@ -174,17 +241,74 @@ class PolicyDecision(Event):
 
 
 @dataclass
+class IkeSaInfo:
+    """What an established IKE SA (IKEv1: ISAKMP SA) was negotiated with."""
+
+    role: str  # "initiator" | "responder"
+    mode: str  # "main" | "aggressive" (IKEv1)
+    peer: str  # "address:port"
+    peer_id: str
+    encryption: str
+    hash: str
+    auth: str
+    group: int
+    lifetime: int
+    transform: int = 0
+    policy: int = 0
+    nat_t: bool = False
+    nat_detected: bool = False
+
+
+@dataclass
+class ChildSaInfo:
+    """What an established pair of IPsec SAs protects and how (no keys).
+
+    ``src_in``/``dst_in`` are the inbound SA's addresses as this peer sees them;
+    ``wireshark_*`` the algorithm names Wireshark's ``esp_sa`` table uses.
+    """
+
+    child: str
+    spi_in: str
+    spi_out: str
+    local_ts: str
+    remote_ts: str
+    encryption: str
+    integrity: str
+    mode: str
+    udp_encapsulated: bool
+    pfs_group: int | None
+    lifetime: int
+    life_kilobytes: int | None = None
+    life_packets: int | None = None
+    state: str = "ESTABLISHED"
+    src_in: str = ""
+    dst_in: str = ""
+    wireshark_encryption: str = ""
+    wireshark_integrity: str = ""
+
+
+@dataclass
 class SaEstablished(Event):
-    """An ISAKMP SA (phase 1) or a pair of IPsec SAs (phase 2) is ready for use."""
+    """An IKE SA (IKEv1 phase 1) or a pair of IPsec SAs (phase 2) is ready for use.
+
+    ``sa.kind`` says which; ``ike`` or ``child`` holds what was negotiated.
+    """
 
     kind: ClassVar[str] = "sa-up"
-    sa_kind: str  # "isakmp" | "ipsec"
-    sa: str
-    details: dict[str, Any] = field(default_factory=dict)
+    sa: SaRef
+    ike: IkeSaInfo | None = None
+    child: ChildSaInfo | None = None
+
+    @property
+    def details(self) -> dict[str, Any]:
+        info = self.ike if self.ike is not None else self.child
+        return dataclasses.asdict(info) if info is not None else {}
 
     def describe(self) -> str:
         text = ", ".join(f"{k}={v}" for k, v in self.details.items())
-        return f"{self.sa_kind.upper()} SA established: {self.sa} ({text})"
+        what = "ISAKMP" if self.sa.kind == "ike" and self.sa.version == 1 else self.sa.kind.upper()
+        what = "IPSEC" if self.sa.kind == "child" and self.sa.version == 1 else what
+        return f"{what} SA established: {self.sa} ({text})"
 
 
 @dataclass
@@ -192,12 +316,17 @@ class SaDeleted(Event):
     """An SA was deleted or expired (``reason`` says which and why)."""
 
     kind: ClassVar[str] = "sa-down"
-    sa_kind: str
-    sa: str
+    sa: SaRef
     reason: str
 
+    @property
+    def failed(self) -> bool:
+        """An SA that never came up (its negotiation failed), not one taken down."""
+        return self.reason.startswith("phase 1 failed")
+
     def describe(self) -> str:
-        return f"{self.sa_kind.upper()} SA deleted: {self.sa} ({self.reason})"
+        what = {"ike": "ISAKMP" if self.sa.version == 1 else "IKE", "child": "IPSEC" if self.sa.version == 1 else "CHILD"}
+        return f"{what.get(self.sa.kind, self.sa.kind.upper())} SA deleted: {self.sa} ({self.reason})"
 
 
 @dataclass
@@ -205,7 +334,7 @@ class NatDetected(Event):
     """NAT-D comparison result (RFC 3947 §3.2)."""
 
     kind: ClassVar[str] = "nat"
-    sa: str
+    sa: SaRef
     local_behind_nat: bool
     remote_behind_nat: bool
     forced: bool = False
@@ -223,7 +352,7 @@ class PortFloated(Event):
     """IKE moved from UDP 500 to the NAT-T port (RFC 3947 §4)."""
 
     kind: ClassVar[str] = "float"
-    sa: str
+    sa: SaRef
     old: Address
     new: Address
 
@@ -236,7 +365,7 @@ class NatKeepalive(Event):
     """A one-byte 0xFF NAT-keepalive sent to hold the NAT mapping open (RFC 3948 §2.3)."""
 
     kind: ClassVar[str] = "keepalive"
-    sa: str
+    sa: SaRef
     src: Address
     dst: Address
 
@@ -249,7 +378,7 @@ class PeerMoved(Event):
     """The peer's address or port changed under an SA (a NAT renewed its mapping): we follow it."""
 
     kind: ClassVar[str] = "moved"
-    sa: str
+    sa: SaRef
     old: Address
     new: Address
 
@@ -262,7 +391,7 @@ class Retransmitted(Event):
     """A message was sent again after a timeout, or resent for a duplicate request."""
 
     kind: ClassVar[str] = "retransmit"
-    sa: str
+    sa: SaRef
     exchange: str
     index: int
     attempt: int
@@ -280,7 +409,7 @@ class ErrorEvent(Event):
     """
 
     kind: ClassVar[str] = "error"
-    sa: str
+    sa: SaRef
     code: str
     message: str
     notify: int | None = None
@@ -294,7 +423,7 @@ class Info(Event):
     """A notable step that is not an error (a notify received, a rekey started …)."""
 
     kind: ClassVar[str] = "info"
-    sa: str
+    sa: SaRef
     message: str
 
     def describe(self) -> str:
@@ -316,7 +445,7 @@ class EspPacket(Event):
     """
 
     kind: ClassVar[str] = "esp-packet"
-    sa: str
+    sa: SaRef
     direction: str
     spi: int
     esp_seq: int
@@ -375,7 +504,7 @@ class EspDropped(Event):
     """
 
     kind: ClassVar[str] = "esp-drop"
-    sa: str
+    sa: SaRef
     direction: str
     reason: str
     detail: str = ""
@@ -464,6 +593,12 @@ def event_from_dict(data: dict[str, Any]) -> Event:
                 )
                 for tc in value
             ]
+        if f.name == "sa" and isinstance(value, dict):
+            value = SaRef(**value)
+        if f.name == "ike" and isinstance(value, dict):
+            value = IkeSaInfo(**value)
+        if f.name == "child" and isinstance(value, dict) and cls is SaEstablished:
+            value = ChildSaInfo(**value)
         if f.name == "value" and value == SECRET_PLACEHOLDER:
             value = b""
         kwargs[f.name] = value

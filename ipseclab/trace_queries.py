@@ -15,6 +15,7 @@ from ipseclab.trace import (
     PolicyDecision,
     SaDeleted,
     SaEstablished,
+    SaRef,
     StateChanged,
 )
 
@@ -52,11 +53,11 @@ def established_from_events(events: Sequence[Event], peers: Sequence[str], child
             if e.peer != peer:
                 continue
             if isinstance(e, SaEstablished):
-                isakmp += e.sa_kind == "isakmp"
-                ipsec += e.sa_kind == "ipsec"
+                isakmp += e.sa.kind == "ike"
+                ipsec += e.sa.kind == "child"
             elif isinstance(e, SaDeleted):
-                isakmp -= e.sa_kind == "isakmp" and "failed" not in e.reason
-                ipsec -= e.sa_kind == "ipsec"
+                isakmp -= e.sa.kind == "ike" and not e.failed
+                ipsec -= e.sa.kind == "child"
         if isakmp < 1 or ipsec < children:
             return False
     return True
@@ -78,15 +79,15 @@ def isakmp_states(events: list[Event], peers: list[str], mode: str) -> dict[str,
     """The latest ISAKMP SA state of each peer."""
     out = {p: "MM_NO_STATE" if mode == "main" else "AG_NO_STATE" for p in peers}
     for e in events:
-        if isinstance(e, StateChanged) and e.sa.startswith("ISAKMP SA") and e.peer in out:
+        if isinstance(e, StateChanged) and e.sa.kind == "ike" and e.peer in out:
             out[e.peer] = e.new
     return out
 
 
-def quick_mode_states(events: list[Event], peers: list[str]) -> dict[str, dict[str, str]]:
-    """Each Quick Mode's latest state, per peer."""
-    out: dict[str, dict[str, str]] = {p: {} for p in peers}
+def quick_mode_states(events: list[Event], peers: list[str]) -> dict[str, dict[SaRef, str]]:
+    """Each child negotiation's (Quick Mode's) latest state, per peer."""
+    out: dict[str, dict[SaRef, str]] = {p: {} for p in peers}
     for e in events:
-        if isinstance(e, StateChanged) and e.sa.startswith("Quick Mode") and e.peer in out:
+        if isinstance(e, StateChanged) and e.sa.kind == "child" and e.peer in out:
             out[e.peer][e.sa] = e.new
     return out

@@ -317,7 +317,7 @@ def test_event_stream_carries_every_message(pair: tuple[Daemon, Daemon], procs: 
     got: dict[str, list] = {"left": [], "right": []}
 
     def done(name: str) -> bool:
-        return any(isinstance(e, SaEstablished) and e.sa_kind == "ipsec" for e in got[name])
+        return any(isinstance(e, SaEstablished) and e.sa.kind == "child" for e in got[name])
 
     deadline = time.monotonic() + TIMEOUT
     while not (done("left") and done("right")):

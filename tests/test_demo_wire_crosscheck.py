@@ -185,7 +185,7 @@ def _key_events(run: LabSession, peer: str, sa: IsakmpSa) -> dict[str, bytes]:
     return {
         e.name: e.value
         for e in run.network.events
-        if isinstance(e, KeyDerived) and e.peer == peer and e.sa == sa.label
+        if isinstance(e, KeyDerived) and e.peer == peer and e.sa == sa.ref
     }
 
 

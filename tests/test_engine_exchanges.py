@@ -58,9 +58,9 @@ def test_rsa_signatures_establish(pfs: int | None) -> None:
     summaries = [m.summary for m in _sent(run)]
     assert summaries[4] == "HDR*, IDii, CERT, SIG_I"
     assert summaries[5] == "HDR*, IDir, CERT, SIG_R"
-    up = [e for e in run.network.events if isinstance(e, SaEstablished) and e.sa_kind == "isakmp"]
-    assert {e.details["auth"] for e in up} == {"RSA signature"}
-    assert any("CN=right" in e.details["peer_id"] for e in up if e.peer == "left")
+    up = [e for e in run.network.events if isinstance(e, SaEstablished) and e.sa.kind == "ike"]
+    assert {e.ike.auth for e in up} == {"RSA signature"}
+    assert any("CN=right" in e.ike.peer_id for e in up if e.peer == "left")
 
 
 def test_main_mode_message_sequence_and_states() -> None:
@@ -76,9 +76,9 @@ def test_main_mode_message_sequence_and_states() -> None:
         "HDR*, HASH(2), SA, Nr, IDci, IDcr",
         "HDR*, HASH(3)",
     ]
-    left_states = [e.new for e in run.network.events if isinstance(e, StateChanged) and e.peer == "left" and e.sa.startswith("ISAKMP")]
+    left_states = [e.new for e in run.network.events if isinstance(e, StateChanged) and e.peer == "left" and e.sa.kind == "ike"]
     assert left_states == ["MM_SA_SENT", "MM_KEY_EXCH_SENT", "MM_AUTH_SENT", "QM_IDLE"]
-    right_states = [e.new for e in run.network.events if isinstance(e, StateChanged) and e.peer == "right" and e.sa.startswith("ISAKMP")]
+    right_states = [e.new for e in run.network.events if isinstance(e, StateChanged) and e.peer == "right" and e.sa.kind == "ike"]
     assert right_states == ["MM_SA_REPLIED", "MM_KEY_EXCH_REPLIED", "QM_IDLE"]
     # encrypted on the wire from message 5 on: the identity is not visible in clear
     for m in _sent(run)[4:]:

@@ -101,12 +101,12 @@ def test_shorter_responder_lifetimes_are_used_and_renegotiated() -> None:
     assert {p.inbound.spi for p in run.left.ipsec_sas}.isdisjoint(old_spis)
     old_cookie = next(iter(run.left.isakmp_sas))
     run.network.advance(3600)
-    deleted = [e for e in run.network.events if isinstance(e, SaDeleted) and e.sa_kind == "isakmp"]
+    deleted = [e for e in run.network.events if isinstance(e, SaDeleted) and e.sa.kind == "ike"]
     assert any(e.peer == "right" and "expired" in e.reason for e in deleted)
     assert any(e.peer == "left" and "deleted by the peer" in e.reason for e in deleted)
     assert old_cookie not in run.left.isakmp_sas
     assert run.established(), "a new ISAKMP SA is negotiated"
-    ups = [e for e in run.network.events if isinstance(e, SaEstablished) and e.sa_kind == "isakmp" and e.peer == "left"]
+    ups = [e for e in run.network.events if isinstance(e, SaEstablished) and e.sa.kind == "ike" and e.peer == "left"]
     assert len(ups) == 2
 
 

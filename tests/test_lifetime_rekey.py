@@ -38,7 +38,7 @@ def _session(left: dict[str, int | None], right: dict[str, int | None], seed: in
 
 
 def _ipsec_up(session: LabSession, peer: str) -> list[SaEstablished]:
-    return [e for e in session.events if isinstance(e, SaEstablished) and e.sa_kind == "ipsec" and e.peer == peer]
+    return [e for e in session.events if isinstance(e, SaEstablished) and e.sa.kind == "child" and e.peer == peer]
 
 
 def test_kilobytes_attribute_is_offered_and_decodes() -> None:
@@ -87,7 +87,7 @@ def test_packet_limit_rekeys_and_traffic_continues() -> None:
     installed = {sa.spi for sa in result.planes["left"].sas()}
     assert installed == {spi for key in new for spi in key}
     # the replaced pairs are gone on both sides, the responder told by a Delete
-    deleted = [e for e in session.events if isinstance(e, SaDeleted) and e.sa_kind == "ipsec"]
+    deleted = [e for e in session.events if isinstance(e, SaDeleted) and e.sa.kind == "child"]
     assert sum(e.peer == "left" and e.reason.startswith("rekeyed") for e in deleted) == 2
     assert sum(e.peer == "right" and e.reason == "deleted by the peer" for e in deleted) == 2
     assert len(session.right.ipsec_sas) == 1

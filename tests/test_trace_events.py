@@ -47,7 +47,7 @@ def _peer_secrets(peers: list[Peer]) -> dict[str, bytes]:
             for field in ("gxy", "skeyid", "skeyid_d", "skeyid_a", "skeyid_e", "enc_key"):
                 value = getattr(sa, field)
                 if value:
-                    out[f"{peer.name} {sa.label} {field}"] = value
+                    out[f"{peer.name} {sa.ref} {field}"] = value
         for pair in peer.ipsec_sas:
             for d, esp_sa in (("in", pair.inbound), ("out", pair.outbound)):
                 out[f"{peer.name} {pair.child} {d} enc"] = esp_sa.enc_key

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ipseclab.esp import packet as pk
 from ipseclab.esp.errors import EspConfigError, EspDrop
 from ipseclab.esp.sa import EspLifetime, EspSa
-from ipseclab.trace import EspDropped, EspPacket, EspStats, Event, Info
+from ipseclab.trace import DATA_PLANE, EspDropped, EspPacket, EspStats, Event, Info, SaRef
 
 if TYPE_CHECKING:
     from ipseclab.sa import IpsecSaPair
@@ -165,9 +165,8 @@ class _InRoute:
         return _inside(key[:half], self.remote_ts) and _inside(key[half:], self.local_ts)
 
 
-def _label(sa: EspSa) -> str:
-    name = f"{sa.name} " if sa.name else ""
-    return f"ESP SA {name}{sa.direction or 'sa'} {sa.spi:08x}".replace("  ", " ")
+def _label(sa: EspSa) -> SaRef:
+    return SaRef.esp(sa.name, sa.direction, sa.spi)
 
 
 def _network(ts: str | Network) -> Network:
@@ -603,7 +602,7 @@ class DataPlane:
         return totals
 
     def _packet_event(
-        self, label: str, sa: EspSa, direction: str, esp: bytes, payload: bytes, nh: int, wire: bytes, now: float,
+        self, label: SaRef, sa: EspSa, direction: str, esp: bytes, payload: bytes, nh: int, wire: bytes, now: float,
         *, src: str = "", dst: str = "",
     ) -> None:
         from ipseclab.esp.inspect import esp_fields, inner_view, outer_view
@@ -648,7 +647,7 @@ class DataPlane:
 
     # -- drops ---------------------------------------------------------------------------
 
-    def _sa_drop(self, label: str, direction: str, exc: EspDrop, now: float) -> None:
+    def _sa_drop(self, label: SaRef, direction: str, exc: EspDrop, now: float) -> None:
         drops = self.counters.sa_drops
         drops[exc.reason] = drops.get(exc.reason, 0) + 1
         sa = self.sa(exc.spi) if exc.spi is not None else None
@@ -661,9 +660,9 @@ class DataPlane:
         if reason == "bad inner packet" and direction == "out":
             self.counters.bad_inner += 1
         total = self._drop_totals().get(reason, 0)
-        self._drop_event("data plane", direction, reason, detail, now, spi=spi, seq=None, total=total)
+        self._drop_event(DATA_PLANE, direction, reason, detail, now, spi=spi, seq=None, total=total)
 
-    def _drop_event(self, label: str, direction: str, reason: str, detail: str, now: float, *,
+    def _drop_event(self, label: SaRef, direction: str, reason: str, detail: str, now: float, *,
                     spi: int | None, seq: int | None, total: int) -> None:
         """Rate-limited: the first drop of a kind is reported, then at most one per interval."""
         # keyed by SA label (bounded), not by SPI: random SPIs must not grow this table

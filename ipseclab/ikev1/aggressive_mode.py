@@ -104,7 +104,7 @@ class AggressiveModeInitiator(Phase1Exchange):
                 keys_differ=True,
             )
             return
-        self.peer.emit(Info, sa=self.label, message=reason)
+        self.peer.emit(Info, sa=self.ref, message=reason)
         phase1.check_nat_d(self.peer, self.sa, payloads, src, dst)
         phase1.float_ports(self.peer, self.sa)
         ident = self.ident  # HASH_I covers the IDii sent in message 1
@@ -205,6 +205,6 @@ class AggressiveModeResponder(Phase1Exchange):
                 keys_differ=True,
             )
             return
-        self.peer.emit(Info, sa=self.label, message=reason)
+        self.peer.emit(Info, sa=self.ref, message=reason)
         phase1.check_nat_d(self.peer, self.sa, payloads, src, dst)
         self.complete()

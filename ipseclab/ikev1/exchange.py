@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 from ipseclab.errors import CryptoError, ParseError
 from ipseclab.ikev1.explain import explain_peer_notify
 from ipseclab.ikev1.notation import exchange_name, notify_name, summarize
-from ipseclab.trace import ErrorEvent, MessageEvent, Retransmitted, StateChanged
+from ipseclab.trace import ErrorEvent, MessageEvent, Retransmitted, SaRef, StateChanged
 from ipseclab.wire.constants import HeaderFlag
 from ipseclab.wire.isakmp import Message, NotifyPayload, Payload, decode_payloads, encode_payloads
 from ipseclab.wire.tree import message_tree
@@ -58,8 +58,8 @@ class Exchange:
         return exchange_name(self.exchange_type)
 
     @property
-    def label(self) -> str:
-        return self.sa.label
+    def ref(self) -> SaRef:
+        return self.sa.ref
 
     # -- state -------------------------------------------------------------------
 
@@ -67,14 +67,14 @@ class Exchange:
         old = self.sa.state
         if old != new:
             self.sa.state = new
-            self.peer.emit(StateChanged, sa=self.label, old=old, new=new)
+            self.peer.emit(StateChanged, sa=self.ref, old=old, new=new)
 
     def fail(self, code: str, message: str, notify: int | None = None) -> None:
         """End the exchange with a plain-words error event."""
         self.failed = True
         self.done = True
         self.timer = None
-        self.peer.emit(ErrorEvent, sa=self.label, code=code, message=message, notify=notify)
+        self.peer.emit(ErrorEvent, sa=self.ref, code=code, message=message, notify=notify)
 
     def on_peer_notify(self, notify: NotifyPayload) -> None:
         """An error notification from the peer ends this exchange, with an explanation."""
@@ -145,7 +145,7 @@ class Exchange:
         self.attempts += 1
         self.peer.queue(self.last_sent)
         self.peer.emit(
-            Retransmitted, sa=self.label, exchange=self.name, index=self.index, attempt=self.attempts, reason=reason
+            Retransmitted, sa=self.ref, exchange=self.name, index=self.index, attempt=self.attempts, reason=reason
         )
         self.peer.emit(MessageEvent, **{**self.last_sent_fields, "retransmission": True})
 
@@ -236,7 +236,7 @@ class Exchange:
         self.peer.count("undecryptable")
         self.peer.emit(
             ErrorEvent,
-            sa=self.label,
+            sa=self.ref,
             code="DECRYPTION_FAILED",
             message=f"{self.name} message {index} could not be decrypted or parsed ({reason}); dropped",
         )

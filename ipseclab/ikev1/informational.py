@@ -45,7 +45,7 @@ class Informational(Exchange):
             self.peer.count("undecryptable")
             self.peer.emit(
                 ErrorEvent,
-                sa=self.label,
+                sa=self.ref,
                 code="UNDECRYPTABLE_NOTIFY",
                 message=(
                     "the peer sent an encrypted Informational message that does not decrypt with our "
@@ -78,19 +78,19 @@ class Informational(Exchange):
 
             if not payloads or not isinstance(payloads[0], HashPayload):
                 self.peer.count("informational_without_hash")
-                self.peer.emit(ErrorEvent, sa=self.label, code="INVALID_HASH_INFORMATION", message="protected Informational without HASH(1): ignored")
+                self.peer.emit(ErrorEvent, sa=self.ref, code="INVALID_HASH_INFORMATION", message="protected Informational without HASH(1): ignored")
                 return
             if payloads[0].data != self.hash1(payloads_after_hash(plaintext, payloads)):
                 self.peer.count("informational_bad_hash")
-                self.peer.emit(ErrorEvent, sa=self.label, code="INVALID_HASH_INFORMATION", message="Informational HASH(1) does not verify: ignored")
+                self.peer.emit(ErrorEvent, sa=self.ref, code="INVALID_HASH_INFORMATION", message="Informational HASH(1) does not verify: ignored")
                 return
             payloads = payloads[1:]
         elif self.sa.established:
             # RFC 2408 §5.x: once keys exist, unprotected notifications are not to be trusted.
-            self.peer.emit(Info, sa=self.label, message="unprotected Informational on an established SA: shown, not acted on")
+            self.peer.emit(Info, sa=self.ref, message="unprotected Informational on an established SA: shown, not acted on")
             for p in payloads:
                 if isinstance(p, NotifyPayload):
-                    self.peer.emit(Info, sa=self.label, message=f"peer says (unauthenticated): {notify_name(p.notify_type)}")
+                    self.peer.emit(Info, sa=self.ref, message=f"peer says (unauthenticated): {notify_name(p.notify_type)}")
             return
         for p in payloads:
             if isinstance(p, NotifyPayload):
@@ -101,10 +101,10 @@ class Informational(Exchange):
     def _on_notify(self, n: NotifyPayload) -> None:
         name = notify_name(n.notify_type)
         if n.notify_type == NotifyType.R_U_THERE:
-            self.peer.emit(Info, sa=self.label, message="DPD R-U-THERE received: answering R-U-THERE-ACK")
+            self.peer.emit(Info, sa=self.ref, message="DPD R-U-THERE received: answering R-U-THERE-ACK")
             self.peer.send_notify(self.sa, NotifyType.R_U_THERE_ACK, protect=True, spi=n.spi, data=n.data)
             return
-        self.peer.emit(Info, sa=self.label, message=f"notification received: {name}")
+        self.peer.emit(Info, sa=self.ref, message=f"notification received: {name}")
         self.peer.peer_notify(self.sa, n)
 
     def _on_delete(self, d: DeletePayload) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ipseclab.crypto.kdf_v1 import phase2_iv
 from ipseclab.errors import CryptoError
+from ipseclab.trace import SaRef
 
 if TYPE_CHECKING:
     from ipseclab.config import Connection
@@ -27,10 +28,6 @@ if TYPE_CHECKING:
     from ipseclab.policy import Phase1Choice
     from ipseclab.sa import IpsecSaPair
     from ipseclab.trace import Address
-
-
-def cookie_label(icookie: bytes, rcookie: bytes) -> str:
-    return f"ISAKMP SA {icookie.hex()}/{rcookie.hex()}"
 
 
 @dataclass
@@ -78,8 +75,8 @@ class IsakmpSa:
     next_keepalive: float | None = None
 
     @property
-    def label(self) -> str:
-        return cookie_label(self.icookie, self.rcookie)
+    def ref(self) -> SaRef:
+        return SaRef.ike(1, self.icookie, self.rcookie, self.connection.name if self.connection else "")
 
     @property
     def established(self) -> bool:

@@ -193,7 +193,7 @@ class MainModeInitiator(Phase1Exchange):
                 keys_differ=not phase1.uses_signatures(self.sa),
             )
             return
-        self.peer.emit(Info, sa=self.label, message=reason)
+        self.peer.emit(Info, sa=self.ref, message=reason)
         self.complete()
 
 
@@ -279,7 +279,7 @@ class MainModeResponder(Phase1Exchange):
                 keys_differ=not phase1.uses_signatures(self.sa),
             )
             return
-        self.peer.emit(Info, sa=self.label, message=reason)
+        self.peer.emit(Info, sa=self.ref, message=reason)
         try:
             ident = phase1.own_identity(self.peer, self.sa)
         except CryptoError as exc:

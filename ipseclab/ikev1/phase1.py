@@ -122,7 +122,7 @@ def check_nat_d(peer: Peer, sa: IsakmpSa, payloads: list[Payload], src: Address,
     sa.nat_local = hashes[0] != nat_d_hash(sa, dst)
     sa.nat_remote = nat_d_hash(sa, src) not in hashes[1:]
     forced = sa.connection is not None and sa.connection.force_encapsulation
-    peer.emit(NatDetected, sa=sa.label, local_behind_nat=sa.nat_local, remote_behind_nat=sa.nat_remote, forced=forced)
+    peer.emit(NatDetected, sa=sa.ref, local_behind_nat=sa.nat_local, remote_behind_nat=sa.nat_remote, forced=forced)
     if forced:
         sa.nat_local = True
 
@@ -135,7 +135,7 @@ def float_ports(peer: Peer, sa: IsakmpSa) -> None:
     sa.local = (sa.local[0], peer.config.natt_port)
     sa.remote = (sa.remote[0], peer.config.natt_port)
     sa.floated = True
-    peer.emit(PortFloated, sa=sa.label, old=old, new=sa.remote)
+    peer.emit(PortFloated, sa=sa.ref, old=old, new=sa.remote)
 
 
 # -- proposals ------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def apply_choice(sa: IsakmpSa, choice: Phase1Choice) -> None:
 
 
 def emit_public(peer: Peer, sa: IsakmpSa, name: str, value: bytes, note: str = "") -> None:
-    peer.emit(PublicValue, sa=sa.label, name=name, value=value, note=note)
+    peer.emit(PublicValue, sa=sa.ref, name=name, value=value, note=note)
 
 
 def derive_keys(peer: Peer, sa: IsakmpSa, peer_public: bytes) -> None:
@@ -254,7 +254,7 @@ def derive_keys(peer: Peer, sa: IsakmpSa, peer_public: bytes) -> None:
     assert sa.dh is not None and sa.hash is not None and sa.cipher is not None and sa.choice is not None
     sa.gxy = sa.dh.shared_secret(peer_public)
     prf = sa.hash
-    label = sa.label
+    label = sa.ref
 
     def key(name: str, formula: str, value: bytes, inputs: list[str]) -> None:
         peer.emit(KeyDerived, sa=label, name=name, formula=formula, value=value, inputs=inputs)

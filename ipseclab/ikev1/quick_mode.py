@@ -44,10 +44,12 @@ from ipseclab.policy import (
 )
 from ipseclab.sa import SOFT_FRACTION, IpsecSa, IpsecSaPair
 from ipseclab.trace import (
+    ChildSaInfo,
     KeyDerived,
     PolicyDecision,
     PublicValue,
     SaEstablished,
+    SaRef,
     StateChanged,
 )
 from ipseclab.wire.constants import (
@@ -132,14 +134,13 @@ class QuickMode(Exchange):
         self.rekey_of: IpsecSaPair | None = None
 
     @property
-    def label(self) -> str:
-        child = f" {self.child.name}" if self.child else ""
-        return f"Quick Mode{child} (M-ID {self.message_id:08x})"
+    def ref(self) -> SaRef:
+        return self.sa.ref.negotiation(self.child.name if self.child else "", self.message_id)
 
     def set_state(self, new: str) -> None:
         if new != self.state:
             old, self.state = self.state, new
-            self.peer.emit(StateChanged, sa=self.label, old=old, new=new)
+            self.peer.emit(StateChanged, sa=self.ref, old=old, new=new)
 
     def learn_nat_oa(self, payloads: list[Payload]) -> None:
         """Remember the peer's NAT-OAi/NAT-OAr (RFC 3947 §5.2) for the data plane."""
@@ -150,7 +151,7 @@ class QuickMode(Exchange):
                         f"initiator {oas[0].value}, responder {oas[1].value} before NAT")
 
     def public(self, name: str, value: bytes, note: str) -> None:
-        self.peer.emit(PublicValue, sa=self.label, name=name, value=value, note=note)
+        self.peer.emit(PublicValue, sa=self.ref, name=name, value=value, note=note)
 
     def hash1(self, rest: bytes) -> bytes:
         return self.sa.hash.prf(self.sa.skeyid_a, self.message_id.to_bytes(4, "big") + rest)
@@ -204,7 +205,7 @@ class QuickMode(Exchange):
         except CryptoError as exc:
             self.abort(NotifyType.INVALID_KEY_INFORMATION, f"PFS Diffie-Hellman failed: {exc}")
             return False
-        self.peer.emit(KeyDerived, sa=self.label, name="g(qm)^xy", formula="PFS DH shared secret", value=self.gxy_qm, inputs=["KE (Quick Mode)"])
+        self.peer.emit(KeyDerived, sa=self.ref, name="g(qm)^xy", formula="PFS DH shared secret", value=self.gxy_qm, inputs=["KE (Quick Mode)"])
         return True
 
     def install(self) -> None:
@@ -221,10 +222,10 @@ class QuickMode(Exchange):
                 self.sa.hash, self.sa.skeyid_d, ProtocolId.IPSEC_ESP, spi.to_bytes(4, "big"), self.ni, self.nr, length, self.gxy_qm
             )
             formula = "prf(SKEYID_d, " + ("g(qm)^xy | " if self.gxy_qm else "") + "protocol | SPI | Ni_b | Nr_b), expanded"
-            self.peer.emit(KeyDerived, sa=self.label, name=f"KEYMAT {direction} (SPI {spi:08x})", formula=formula, value=keymat, inputs=["SKEYID_d", "SPI", "Ni_b", "Nr_b"])
-            self.peer.emit(KeyDerived, sa=self.label, name=f"ESP encryption key (SPI {spi:08x})", formula="first bytes of KEYMAT", value=keymat[:enc_len], inputs=["KEYMAT"])
+            self.peer.emit(KeyDerived, sa=self.ref, name=f"KEYMAT {direction} (SPI {spi:08x})", formula=formula, value=keymat, inputs=["SKEYID_d", "SPI", "Ni_b", "Nr_b"])
+            self.peer.emit(KeyDerived, sa=self.ref, name=f"ESP encryption key (SPI {spi:08x})", formula="first bytes of KEYMAT", value=keymat[:enc_len], inputs=["KEYMAT"])
             if integ:
-                self.peer.emit(KeyDerived, sa=self.label, name=f"ESP integrity key (SPI {spi:08x})", formula="KEYMAT after the encryption key", value=keymat[enc_len:], inputs=["KEYMAT"])
+                self.peer.emit(KeyDerived, sa=self.ref, name=f"ESP integrity key (SPI {spi:08x})", formula="KEYMAT after the encryption key", value=keymat[enc_len:], inputs=["KEYMAT"])
             src, dst = (self.sa.remote[0], self.sa.local[0]) if direction == "inbound" else (self.sa.local[0], self.sa.remote[0])
             sas[direction] = IpsecSa(
                 spi=spi,
@@ -241,7 +242,7 @@ class QuickMode(Exchange):
         now = self.peer.now
         self.pair = IpsecSaPair(
             child=self.child.name if self.child else "",
-            isakmp_sa=self.sa.label,
+            isakmp_sa=self.sa.ref,
             inbound=sas["inbound"],
             outbound=sas["outbound"],
             local_ts=self.local_ts,
@@ -264,14 +265,14 @@ class QuickMode(Exchange):
         self.timer = None
         self.set_state("QM_ESTABLISHED")
         self.peer.ipsec_established(self.sa, self.pair, initiator=self.initiator)
-        details = {
+        info = ChildSaInfo(
             **self.pair.summary(),
-            "src_in": sas["inbound"].src,
-            "dst_in": sas["inbound"].dst,
-            "wireshark_encryption": cipher.wireshark_name,
-            "wireshark_integrity": integ.wireshark_name if integ else "NULL",
-        }
-        self.peer.emit(SaEstablished, sa_kind="ipsec", sa=self.label, details=details)
+            src_in=sas["inbound"].src,
+            dst_in=sas["inbound"].dst,
+            wireshark_encryption=cipher.wireshark_name,
+            wireshark_integrity=integ.wireshark_name if integ else "NULL",
+        )
+        self.peer.emit(SaEstablished, sa=self.ref, child=info)
 
 
 def nat_oa_payloads(sa: IsakmpSa, *, initiator: bool) -> list[Payload]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from ipseclab.netlab.charonlog import CharonKeys
 from ipseclab.netlab.tshark import TsharkFrame
-from ipseclab.trace import Event, KeyDerived
+from ipseclab.trace import Event, IkeSaInfo, KeyDerived
 
 # our names (trace / sa_table) -> charon's (vici list-sas)
 IKE_ENCRYPTION = {
@@ -82,16 +82,17 @@ def _eq(name: str, ours: Any, theirs: Any) -> Check:
     return Check(name, ours == theirs, f"ipseclab {ours}, charon {theirs}")
 
 
-def compare_ike(our_cookies: str, our_suite: Mapping[str, Any], charon_sa: Mapping[str, Any]) -> list[Check]:
-    """IKE SPIs and negotiated algorithms (``our_suite``: the isakmp ``SaEstablished`` details)."""
+def compare_ike(our_cookies: str, our_suite: IkeSaInfo | None, charon_sa: Mapping[str, Any]) -> list[Check]:
+    """IKE SPIs and negotiated algorithms (``our_suite``: what our ``SaEstablished`` event says)."""
     charon_cookies = f"{charon_sa.get('initiator-spi')}/{charon_sa.get('responder-spi')}"
     enc = (charon_sa.get("encr-alg"), charon_sa.get("encr-keysize"))
+    encryption, prf, group = (our_suite.encryption, our_suite.hash, our_suite.group) if our_suite else (None, None, 0)
     return [
         _eq("IKE SPIs (cookies)", our_cookies, charon_cookies),
         Check("charon IKE SA state", charon_sa.get("state") == "ESTABLISHED", str(charon_sa.get("state"))),
-        _eq("IKE encryption", IKE_ENCRYPTION.get(str(our_suite.get("encryption")), our_suite.get("encryption")), enc),
-        _eq("IKE PRF (hash)", IKE_PRF.get(str(our_suite.get("hash")), our_suite.get("hash")), charon_sa.get("prf-alg")),
-        _eq("IKE DH group", DH_GROUPS.get(int(our_suite.get("group") or 0)), charon_sa.get("dh-group")),
+        _eq("IKE encryption", IKE_ENCRYPTION.get(str(encryption), encryption), enc),
+        _eq("IKE PRF (hash)", IKE_PRF.get(str(prf), prf), charon_sa.get("prf-alg")),
+        _eq("IKE DH group", DH_GROUPS.get(int(group or 0)), charon_sa.get("dh-group")),
     ]
 
 
@@ -126,7 +127,7 @@ def our_keys(events: Iterable[Event]) -> dict[str, str]:
     for e in events:
         if isinstance(e, KeyDerived):
             if e.name.startswith("Ka "):
-                out[f"Ka {e.sa.split()[-1]}"] = e.value.hex()
+                out[f"Ka {e.sa.spi_i}/{e.sa.spi_r}"] = e.value.hex()
             elif e.name.startswith("ESP "):
                 out[e.name] = e.value.hex()
     return out

@@ -427,7 +427,7 @@ def _up_checks(run: _Run, result: InteropResult, events: list[Any], ckeys: charo
     if not (ours_p1 and charon_up):
         return [*checks, Check("both sides list an established IKE SA", False, f"ipseclab {len(ours_p1)}, charon {len(charon_up)}")]
     cookies = ours_p1[0]["cookies"]
-    suite = next((e.details for e in events if isinstance(e, SaEstablished) and e.sa_kind == "isakmp"), {})
+    suite = next((e.ike for e in events if isinstance(e, SaEstablished) and e.ike is not None), None)
     ours_ipsec = result.our_sa_table.get("ipsec", [])
     checks += compare_ike(cookies, suite, charon_up[0])
     checks += compare_children(ours_ipsec, charon_up[0].get("child-sas") or {})

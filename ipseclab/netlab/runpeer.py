@@ -175,7 +175,7 @@ class RunState:
 def _settles(event: Event, peer: Peer, wanted_children: int, state: RunState) -> bool:
     """True if this event ends the run (everything up, or a terminal failure)."""
     if isinstance(event, ErrorEvent):
-        state.errors.append({"code": event.code, "message": event.message, "notify": event.notify, "sa": event.sa})
+        state.errors.append({"code": event.code, "message": event.message, "notify": event.notify, "sa": event.sa.label})
         return event.code not in NON_TERMINAL_CODES
     if isinstance(event, SaDeleted):
         return True

@@ -183,8 +183,8 @@ def keys_table(events: Sequence[Event], peer: str, *, show_values: bool = True) 
         return '<div class="ipl"><i>No keys yet: step through the exchange.</i></div>'
     # Aggressive Mode's first values are emitted before the responder cookie is known:
     # show them under the SA's full name once it is.
-    full = {sa.split("/")[0]: sa for sa, *_ in rows if sa.startswith("ISAKMP SA ") and not sa.endswith("/" + "0" * 16)}
-    rows = [(full.get(sa.split("/")[0], sa) if sa.startswith("ISAKMP SA ") else sa, *rest) for sa, *rest in rows]
+    full = {sa.spi_i: sa for sa, *_ in rows if sa.kind == "ike" and sa.spi_r.strip("0")}
+    rows = [(full.get(sa.spi_i, sa) if sa.kind == "ike" else sa, *rest) for sa, *rest in rows]
     # The SA is a full-width row above its values, so the formula column gets the width.
     out = ['<div class="ipl"><table><tr><th>value</th><th>formula (RFC 2409)</th><th>bytes (hover for all)</th></tr>']
     last_sa = None

@@ -76,7 +76,7 @@ class Stepper(W.VBox):
             if d:
                 # "net1 (M-ID 5af36beb) QM_ESTABLISHED": which Quick Mode is in which state
                 qm_text += f"<br>{R.esc(peer)} Quick Mode: " + ", ".join(
-                    f'{R.esc(k.removeprefix("Quick Mode "))} <span class="state">{R.esc(v)}</span>' for k, v in d.items()
+                    f'{R.esc(k.child)} (M-ID {k.message_id or 0:08x}) <span class="state">{R.esc(v)}</span>' for k, v in d.items()
                 )
         self.next_button.disabled = sender is None
         self.status.value = R.CSS + (
