@@ -318,7 +318,7 @@ class PeerDaemon:
         return self.runner.peer
 
     def _live_sas(self) -> int:
-        return sum(not sa.failed for sa in self.peer.isakmp_sas.values()) + len(self.peer.ipsec_sas)
+        return sum(not sa.failed for sa in self.peer.ike_sas.values()) + len(self.peer.child_sas)
 
     # -- commands ------------------------------------------------------------------
 
@@ -334,8 +334,8 @@ class PeerDaemon:
             "pending": len(r.held),
             "received": r.received,
             "last_seq": len(self.history),
-            "isakmp_sas": len(self.peer.isakmp_sas),
-            "ipsec_sas": len(self.peer.ipsec_sas),
+            "isakmp_sas": len(self.peer.ike_sas),
+            "ipsec_sas": len(self.peer.child_sas),
             "secrets": self.include_secrets,
             "dataplane": self.dataplane.status() if self.dataplane is not None else None,
         }
@@ -408,7 +408,7 @@ class PeerDaemon:
         return self.peer.sa_table()
 
     def _cmd_terminate(self, req: dict[str, Any]) -> Reply:
-        isakmp, ipsec = len(self.peer.isakmp_sas), len(self.peer.ipsec_sas)
+        isakmp, ipsec = len(self.peer.ike_sas), len(self.peer.child_sas)
         self.peer.terminate(self.runner.now())
         self.runner.flush()
         return {"deleted": {"isakmp": isakmp, "ipsec": ipsec}, "pending": len(self.runner.held)}

@@ -21,7 +21,7 @@
 
 The :class:`~ipseclab.peer.Peer` stays sans-I/O and knows nothing of this: after every
 ``SaEstablished``/``SaDeleted`` of an IPsec SA (and when a NAT moves the peer's port) the runner
-*reconciles* the data plane with ``peer.ipsec_sas`` — new Quick Mode pairs are installed
+*reconciles* the data plane with ``peer.child_sas`` — new Quick Mode pairs are installed
 (with the ISAKMP SA's ports for UDP encapsulation), deleted or expired ones removed.
 
 All of it runs on the daemon's event loop; readers drain up to a batch of packets per
@@ -215,7 +215,7 @@ class DataPlaneRunner:
         if runner is None:
             return
         peer = runner.peer
-        live = {(p.inbound.spi, p.outbound.spi): p for p in peer.ipsec_sas}
+        live = {(p.inbound.spi, p.outbound.spi): p for p in peer.child_sas}
         for key in [k for k in self.installed if k not in live]:
             self._uninstall(key)
         for key, pair in live.items():
@@ -233,9 +233,9 @@ class DataPlaneRunner:
             return None
         assert self.runner is not None
         peer = self.runner.peer
-        isakmp = next((s for s in peer.isakmp_sas.values() if pair in s.children), None)
+        isakmp = next((s for s in peer.ike_sas.values() if pair in s.children), None)
         if isakmp is None:  # its ISAKMP SA was replaced: any SA to the same peer address
-            isakmp = next((s for s in peer.isakmp_sas.values() if s.remote[0] == pair.outbound.dst and s.established), None)
+            isakmp = next((s for s in peer.ike_sas.values() if s.remote[0] == pair.outbound.dst and s.established), None)
         if isakmp is None:
             known = self.installed.get((pair.inbound.spi, pair.outbound.spi))
             return known[1] if known else (peer.config.natt_port, 4500)
@@ -285,7 +285,7 @@ class DataPlaneRunner:
             return
         cfg = self.runner.peer.config
         gateways = {ipaddress.ip_address(c.remote_address) for c in cfg.connections if not c.accepts_any}
-        gateways |= {ipaddress.ip_address(s.remote[0]) for s in self.runner.peer.isakmp_sas.values()}
+        gateways |= {ipaddress.ip_address(s.remote[0]) for s in self.runner.peer.ike_sas.values()}
         wanted: dict[str, str] = {}
         for conn in cfg.connections:
             for child in conn.children:

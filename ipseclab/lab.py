@@ -136,7 +136,7 @@ class LabSession:
         initiator = self.left
         sas = [
             sa
-            for sa in initiator.isakmp_sas.values()
+            for sa in initiator.ike_sas.values()
             if sa.established and sa.initiator and sa.connection is not None and sa.connection.name == self.connection
         ]
         if not sas:
@@ -182,7 +182,7 @@ class LabSession:
     def established(self) -> bool:
         want = len(self._configs[0].connections[0].children) if self._configs[0].connections else 0
         for peer in self.network.peers:
-            if not any(sa.established for sa in peer.isakmp_sas.values()) or len(peer.ipsec_sas) < want:
+            if not any(sa.established for sa in peer.ike_sas.values()) or len(peer.child_sas) < want:
                 return False
         return True
 

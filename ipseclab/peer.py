@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ipseclab.config import Connection, PeerConfig
 from ipseclab.crypto.rng import Rng, SystemRng
@@ -33,7 +33,8 @@ from ipseclab.ikev1.informational import Informational
 from ipseclab.ikev1.isakmp_sa import IsakmpSa
 from ipseclab.ikev1.main_mode import MainModeInitiator, MainModeResponder, Phase1Exchange
 from ipseclab.ikev1.quick_mode import QuickMode, QuickModeInitiator, QuickModeResponder
-from ipseclab.sa import IpsecSaPair
+from ipseclab.ikev1.states import IsakmpState, first_state
+from ipseclab.sa import ChildState, IpsecSaPair
 from ipseclab.trace import (
     NO_SA,
     Address,
@@ -46,12 +47,23 @@ from ipseclab.trace import (
     PortFloated,
     SaDeleted,
     SaEstablished,
+    SaRef,
+    StateChanged,
 )
 from ipseclab.wire.constants import ExchangeType, HeaderFlag, ProtocolId
 from ipseclab.wire.isakmp import DeletePayload, Message, NotifyPayload
 
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
 NATT_KEEPALIVE = b"\xff"
+
+
+class Stateful(Protocol):
+    """Anything with a state that events name: an SA, a pair of SAs, an exchange."""
+
+    state: Any
+
+    @property
+    def ref(self) -> SaRef: ...
 
 
 @dataclass(frozen=True)
@@ -71,9 +83,9 @@ class Peer:
         self.name = config.name
         self.rng: Rng = rng or SystemRng()
         self.now = 0.0
-        self.isakmp_sas: dict[bytes, IsakmpSa] = {}
+        self.ike_sas: dict[bytes, IsakmpSa] = {}
         self.exchanges: dict[tuple[bytes, int], Exchange] = {}
-        self.ipsec_sas: list[IpsecSaPair] = []
+        self.child_sas: list[IpsecSaPair] = []
         self.counters: dict[str, int] = {}
         self._out: deque[Datagram] = deque()
         self._events: deque[Event] = deque()
@@ -82,13 +94,20 @@ class Peer:
         self._pending: dict[bytes, list[tuple[Message, bytes, Address, Address]]] = {}
 
     def __repr__(self) -> str:
-        return f"<Peer {self.name} {self.config.address} sas={len(self.isakmp_sas)} ipsec={len(self.ipsec_sas)}>"
+        return f"<Peer {self.name} {self.config.address} sas={len(self.ike_sas)} ipsec={len(self.child_sas)}>"
 
     # -- outputs -----------------------------------------------------------------
 
     def emit(self, cls: type[Event], **fields: Any) -> None:
         self._seq += 1
         self._events.append(cls(peer=self.name, time=self.now, seq=self._seq, **fields))
+
+    def set_state(self, obj: Stateful, new: str) -> None:
+        """The one place any SA or exchange changes state; every change is an event."""
+        old = obj.state
+        if old != new:
+            obj.state = new
+            self.emit(StateChanged, sa=obj.ref, old=str(old), new=str(new))
 
     def next_seq(self) -> int:
         """Take the next trace sequence number, for events another component (the ESP
@@ -125,27 +144,27 @@ class Peer:
 
     def get_timer(self) -> float | None:
         times = [e.timer for e in self.exchanges.values() if e.timer is not None]
-        times += [sa.expires_at for sa in self.isakmp_sas.values() if sa.expires_at is not None]
-        times += [p.expires_at for p in self.ipsec_sas]
-        times += [p.rekey_at for p in self.ipsec_sas if p.rekey_at is not None]
-        times += [sa.next_keepalive for sa in self.isakmp_sas.values() if sa.next_keepalive is not None]
+        times += [sa.expires_at for sa in self.ike_sas.values() if sa.expires_at is not None]
+        times += [p.expires_at for p in self.child_sas]
+        times += [p.rekey_at for p in self.child_sas if p.rekey_at is not None]
+        times += [sa.next_keepalive for sa in self.ike_sas.values() if sa.next_keepalive is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
         self.now = now
         for ex in list(self.exchanges.values()):
             ex.on_timer(now)
-        for sa in self.isakmp_sas.values():
+        for sa in self.ike_sas.values():
             if sa.next_keepalive is not None and sa.next_keepalive <= now:
                 self._keepalive(sa)
         # ISAKMP SAs first: an IPsec SA expiring at the same moment is then renewed under
         # the new ISAKMP SA (phase1_established starts Quick Modes for children without SAs)
         # instead of under the dying one.
-        for sa in [s for s in self.isakmp_sas.values() if s.expires_at is not None and s.expires_at <= now]:
+        for sa in [s for s in self.ike_sas.values() if s.expires_at is not None and s.expires_at <= now]:
             self._expire_isakmp(sa)
-        for pair in [p for p in self.ipsec_sas if p.expires_at <= now]:
+        for pair in [p for p in self.child_sas if p.expires_at <= now]:
             self._expire_ipsec(pair)
-        for pair in [p for p in self.ipsec_sas if p.rekey_at is not None and p.rekey_at <= now]:
+        for pair in [p for p in self.child_sas if p.rekey_at is not None and p.rekey_at <= now]:
             self.rekey_child(pair, now, f"soft lifetime of {now - pair.established_at:.0f} s of {pair.lifetime} s reached")
 
     # -- initiating ----------------------------------------------------------------
@@ -168,9 +187,9 @@ class Peer:
             remote=(conn.remote_address, conn.remote_port),
             connection=conn,
             mode=conn.mode,
-            state="MM_NO_STATE" if conn.mode == "main" else "AG_NO_STATE",
+            state=first_state(conn.mode),
         )
-        self.isakmp_sas[icookie] = sa
+        self.ike_sas[icookie] = sa
         ex: MainModeInitiator | AggressiveModeInitiator
         ex = MainModeInitiator(self, sa, True) if conn.mode == "main" else AggressiveModeInitiator(self, sa, True)
         self.exchanges[(icookie, 0)] = ex
@@ -181,7 +200,7 @@ class Peer:
     def _new_cookie(self) -> bytes:
         while True:
             cookie = self.rng.random_bytes(8)
-            if cookie != bytes(8) and cookie not in self.isakmp_sas:
+            if cookie != bytes(8) and cookie not in self.ike_sas:
                 return cookie
 
     def start_quick_mode(self, sa: IsakmpSa, child_name: str) -> QuickModeInitiator:
@@ -249,7 +268,7 @@ class Peer:
         )
         self.emit(SaEstablished, sa=sa.ref, ike=info)
         if sa.initiator and sa.connection is not None:
-            live = {p.child for p in self.ipsec_sas}
+            live = {p.child for p in self.child_sas}
             for child in sa.connection.children:
                 if child.name not in live:
                     self.start_quick_mode(sa, child.name)
@@ -259,10 +278,10 @@ class Peer:
 
     def ipsec_established(self, sa: IsakmpSa, pair: IpsecSaPair, *, initiator: bool) -> None:
         sa.children.append(pair)
-        self.ipsec_sas.append(pair)
+        self.child_sas.append(pair)
         # make-before-break: the pairs this Quick Mode replaces go now (RFC 4301 §4.4.2.1)
         if initiator:
-            for old in [p for p in self.ipsec_sas if p.child == pair.child and p.state == "REKEYING"]:
+            for old in [p for p in self.child_sas if p.child == pair.child and p.state == ChildState.REKEYING]:
                 self.delete_ipsec(old, f"rekeyed: replaced by SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}")
 
     def rekey_child(self, pair: IpsecSaPair, now: float, reason: str = "soft lifetime reached") -> bool:
@@ -275,19 +294,18 @@ class Peer:
         """
         self.now = now
         pair.rekey_at = None  # once per pair, whatever happens
-        if pair.state != "ESTABLISHED" or pair not in self.ipsec_sas:
+        if pair.state != ChildState.ESTABLISHED or pair not in self.child_sas:
             return False
-        sa = next((s for s in self.isakmp_sas.values() if s.established and s.initiator and s.connection), None)
+        sa = next((s for s in self.ike_sas.values() if s.established and s.initiator and s.connection), None)
         if sa is None or sa.connection is None or not any(c.name == pair.child for c in sa.connection.children):
             return False
-        pair.state = "REKEYING"
+        self.set_state(pair, ChildState.REKEYING)
         self.emit(Info, sa=sa.ref, message=f"rekeying child {pair.child} (SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}): {reason}")
         self.start_quick_mode(sa, pair.child)
         return True
 
     def exchange_failed(self, ex: Exchange) -> None:
         if isinstance(ex, Phase1Exchange):
-            ex.sa.failed = True
             ex.sa.expires_at = None
             self.emit(SaDeleted, sa=ex.sa.ref, reason="phase 1 failed")
 
@@ -330,22 +348,22 @@ class Peer:
     def delete_isakmp(self, sa: IsakmpSa, reason: str, *, notify_peer: bool = True) -> None:
         if notify_peer and sa.established:
             self._send_informational(sa, [DeletePayload(ProtocolId.ISAKMP, 16, [sa.icookie + sa.rcookie])], protect=True)
-        self.isakmp_sas.pop(sa.icookie, None)
+        self.ike_sas.pop(sa.icookie, None)
         for key in [k for k in self.exchanges if k[0] == sa.icookie]:
             del self.exchanges[key]
-        sa.state = "DELETED"
+        self.set_state(sa, IsakmpState.DELETED)
         sa.expires_at = None
         self.emit(SaDeleted, sa=sa.ref, reason=reason)
 
     def delete_ipsec(self, pair: IpsecSaPair, reason: str, *, notify_peer: bool = True) -> None:
-        sa = next((s for s in self.isakmp_sas.values() if pair in s.children), None)
+        sa = next((s for s in self.ike_sas.values() if pair in s.children), None)
         if notify_peer and sa is not None and sa.established:
             self._send_informational(sa, [DeletePayload(ProtocolId.IPSEC_ESP, 4, [pair.inbound.spi.to_bytes(4, "big")])], protect=True)
-        if pair in self.ipsec_sas:
-            self.ipsec_sas.remove(pair)
+        if pair in self.child_sas:
+            self.child_sas.remove(pair)
         if sa is not None and pair in sa.children:
             sa.children.remove(pair)
-        pair.state = "DELETED"
+        self.set_state(pair, ChildState.DELETED)
         self.emit(SaDeleted, sa=pair.ref, reason=reason)
 
     def _expire_isakmp(self, sa: IsakmpSa) -> None:
@@ -368,7 +386,7 @@ class Peer:
         """The data plane's lifetime hook (RFC 4301 §4.4.2.1): the pair with this SPI
         (either direction) reached a ``"soft"`` limit — rekey it — or a ``"hard"`` one —
         delete it.  Returns the pair, or ``None`` if no live pair has that SPI."""
-        pair = next((p for p in self.ipsec_sas if spi in (p.inbound.spi, p.outbound.spi)), None)
+        pair = next((p for p in self.child_sas if spi in (p.inbound.spi, p.outbound.spi)), None)
         if pair is None:
             return None
         if stage == "soft":
@@ -381,12 +399,12 @@ class Peer:
         """A hard limit (bytes, packets) was reached in the data plane: delete the pair
         (telling the peer) and, as the connection's initiator, negotiate a new one."""
         self.now = now
-        if pair in self.ipsec_sas:
+        if pair in self.child_sas:
             self._expire_ipsec(pair, reason)
 
     def _renew_child(self, pair: IpsecSaPair) -> None:
         """The peer that initiates the connection negotiates replacement IPsec SAs."""
-        sa = next((s for s in self.isakmp_sas.values() if s.established and s.initiator and s.connection), None)
+        sa = next((s for s in self.ike_sas.values() if s.established and s.initiator and s.connection), None)
         if sa is None or sa.connection is None or not sa.connection.keep_up:
             return
         if any(c.name == pair.child for c in sa.connection.children):
@@ -401,16 +419,16 @@ class Peer:
             self._start_phase1(conn)
 
     def remote_deleted_ipsec(self, sa: IsakmpSa, spi: int) -> None:
-        for pair in [p for p in self.ipsec_sas if p.outbound.spi == spi]:
+        for pair in [p for p in self.child_sas if p.outbound.spi == spi]:
             self.delete_ipsec(pair, "deleted by the peer", notify_peer=False)
             self._renew_child(pair)
 
     def terminate(self, now: float) -> None:
         """Delete every SA, telling the peer (Informational Delete)."""
         self.now = now
-        for pair in list(self.ipsec_sas):
+        for pair in list(self.child_sas):
             self.delete_ipsec(pair, "terminated")
-        for sa in list(self.isakmp_sas.values()):
+        for sa in list(self.ike_sas.values()):
             self.delete_isakmp(sa, "terminated", notify_peer=sa.established)
 
     # -- receiving ---------------------------------------------------------------
@@ -440,7 +458,7 @@ class Peer:
             self.count("bad_version")
             self.emit(ErrorEvent, sa=NO_SA, code="INVALID_MAJOR_VERSION", message=f"ISAKMP version {msg.version >> 4}.{msg.version & 15} is not IKEv1: dropped")
             return
-        sa = self.isakmp_sas.get(msg.icookie)
+        sa = self.ike_sas.get(msg.icookie)
         if sa is None:
             self._new_responder(msg, data, src, dst)
             return
@@ -470,9 +488,9 @@ class Peer:
             remote=src,
             connection=conn,
             mode="aggressive" if aggressive else "main",
-            state="AG_NO_STATE" if aggressive else "MM_NO_STATE",
+            state=first_state("aggressive" if aggressive else "main"),
         )
-        self.isakmp_sas[sa.icookie] = sa
+        self.ike_sas[sa.icookie] = sa
         ex = AggressiveModeResponder(self, sa, False) if aggressive else MainModeResponder(self, sa, False)
         self.exchanges[(sa.icookie, 0)] = ex
         ex.receive(msg, data, src, dst)
@@ -523,9 +541,9 @@ class Peer:
                     "suite": sa.choice.describe() if sa.choice else None,
                     "expires_at": sa.expires_at,
                 }
-                for sa in self.isakmp_sas.values()
+                for sa in self.ike_sas.values()
             ],
-            "ipsec": [p.summary() for p in self.ipsec_sas],
+            "ipsec": [p.summary() for p in self.child_sas],
             "counters": dict(self.counters),
         }
 

@@ -8,10 +8,19 @@ outbound SA whose SPI the other peer chose.  Keys are secret (hidden from repr);
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ipseclab.trace import SaRef
+
+class ChildState(StrEnum):
+    """Life of a pair of IPsec SAs: in use, being replaced by a rekey, gone."""
+
+    ESTABLISHED = "ESTABLISHED"
+    REKEYING = "REKEYING"
+    DELETED = "DELETED"
+
 
 #: soft limits (rekey) are this fraction of the hard ones, as strongSwan's defaults (RFC 4301 §4.4.2.1)
 SOFT_FRACTION = 0.9
@@ -52,7 +61,7 @@ class IpsecSaPair:
     established_at: float
     expires_at: float
     message_id: int
-    state: str = "ESTABLISHED"
+    state: ChildState = ChildState.ESTABLISHED
     #: (initiator, responder) original addresses from NAT-OA, for transport-mode checksum fix-up
     original_addresses: tuple[str, str] | None = None
     #: byte limit (kilobytes) agreed in Quick Mode, RFC 2407 §4.5; ``None`` = no limit
@@ -84,5 +93,5 @@ class IpsecSaPair:
             "lifetime": self.lifetime,
             "life_kilobytes": self.life_kilobytes,
             "life_packets": self.life_packets,
-            "state": self.state,
+            "state": str(self.state),
         }

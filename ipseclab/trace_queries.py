@@ -88,6 +88,6 @@ def quick_mode_states(events: list[Event], peers: list[str]) -> dict[str, dict[S
     """Each child negotiation's (Quick Mode's) latest state, per peer."""
     out: dict[str, dict[SaRef, str]] = {p: {} for p in peers}
     for e in events:
-        if isinstance(e, StateChanged) and e.sa.kind == "child" and e.peer in out:
+        if isinstance(e, StateChanged) and e.sa.kind == "child" and not e.sa.spi_in and e.peer in out:
             out[e.peer][e.sa] = e.new
     return out

@@ -297,9 +297,9 @@ def test_exported_esp_rows_decrypt_the_peers_esp(tmp_path: Path, tshark) -> None
     run = run_demo(DemoOptions(seed=31, policies=2))
     (row,) = (keys / "ikev1_decryption_table").read_text().splitlines()
     # the in-process run is the CLI's run (same seed, same initiator cookie)
-    assert [sa.icookie.hex() for sa in run.left.isakmp_sas.values()] == [row.split(",")[0]]
+    assert [sa.icookie.hex() for sa in run.left.ike_sas.values()] == [row.split(",")[0]]
     packets, expected = [], []
-    for i, pair in enumerate(run.left.ipsec_sas, 1):
+    for i, pair in enumerate(run.left.child_sas, 1):
         assert (pair.inbound.encryption, pair.inbound.integrity) == ("AES-CBC-128", "HMAC-SHA1")
         for sa, inner in (
             (pair.outbound, IP(src=f"10.1.{i}.1", dst=f"10.2.{i}.1") / ICMP(type=8, id=i)),

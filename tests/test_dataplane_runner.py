@@ -66,7 +66,7 @@ class StubTun:
 def _session(**options: Any) -> LabSession:
     session = LabSession(DemoOptions(seed=7, **options))
     session.run_to_end()
-    assert session.left.ipsec_sas and session.right.ipsec_sas
+    assert session.left.child_sas and session.right.child_sas
     return session
 
 
@@ -89,7 +89,7 @@ def test_pairs_are_installed_and_removed_with_the_peer() -> None:
     session = _session()
     left = session.left
     dpr, stub, events = _runner(left)
-    (pair,) = left.ipsec_sas
+    (pair,) = left.child_sas
     assert {sa.spi for sa in dpr.dp.sas()} == {pair.inbound.spi, pair.outbound.spi}
     assert all(sa.udp_encap is None for sa in dpr.dp.sas()), "no NAT: plain ESP"
     assert any(isinstance(e, Info) and "installed" in e.message for e in events)
@@ -107,7 +107,7 @@ def test_lifetime_limits_rekey_and_delete_through_the_peer() -> None:
     session = _session()
     left = session.left
     dpr, stub, events = _runner(left)
-    (pair,) = left.ipsec_sas
+    (pair,) = left.child_sas
     sa_out = dpr.dp.sa(pair.outbound.spi)
     assert sa_out is not None
     sa_out.counters.bytes = 10**9  # as if a byte limit had been reached
@@ -115,7 +115,7 @@ def test_lifetime_limits_rekey_and_delete_through_the_peer() -> None:
     dpr._on_lifetime(sa_out, "soft")
     assert pair.state == "REKEYING" and stub.sent, "a Quick Mode to the responder"
     dpr._on_lifetime(sa_out, "hard")
-    assert pair not in left.ipsec_sas
+    assert pair not in left.child_sas
     assert dpr.dp.sas() == [], "the pair left the data plane"
     assert any(isinstance(e, Info) and "removed" in e.message for e in events)
 
@@ -124,8 +124,8 @@ def test_udp_encapsulated_pairs_follow_the_nat_mapping() -> None:
     session = _session(nat=True)
     right = session.right  # sees left through the simulated NAT
     dpr, _, events = _runner(right)
-    (pair,) = right.ipsec_sas
-    isakmp = next(iter(right.isakmp_sas.values()))
+    (pair,) = right.child_sas
+    isakmp = next(iter(right.ike_sas.values()))
     out_sa = dpr.dp.sa(pair.outbound.spi)
     assert out_sa is not None and out_sa.udp_encap == (isakmp.local[1], isakmp.remote[1])
     (first,) = dpr.dp.outbound(_icmp("10.2.1.1", "10.1.1.1"), right.now)

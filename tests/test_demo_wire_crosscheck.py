@@ -81,10 +81,10 @@ def demo_terminated(key: str) -> Terminated:
     mids: set[int] = set()
     if run.established():
         sas = {p.name: _isakmp_sa(p) for p in (run.left, run.right)}
-        mids = {pair.message_id for pair in run.left.ipsec_sas}
+        mids = {pair.message_id for pair in run.left.child_sas}
         _terminate(run, "left")
-        assert not run.left.isakmp_sas and not run.right.isakmp_sas
-        assert not run.left.ipsec_sas and not run.right.ipsec_sas
+        assert not run.left.ike_sas and not run.right.ike_sas
+        assert not run.left.child_sas and not run.right.child_sas
     return Terminated(run, sas, mids)
 
 
@@ -176,7 +176,7 @@ def test_every_received_message_is_a_sent_one(key: str) -> None:
 
 
 def _isakmp_sa(peer: Peer) -> IsakmpSa:
-    (sa,) = peer.isakmp_sas.values()
+    (sa,) = peer.ike_sas.values()
     assert sa.established
     return sa
 
@@ -334,8 +334,8 @@ def test_keymat_recomputed(key: str) -> None:
     for peer in (run.left, run.right):
         sa = _isakmp_sa(peer)
         assert sa.hash is not None
-        assert len(peer.ipsec_sas) == DEMOS[key].policies
-        for pair in peer.ipsec_sas:
+        assert len(peer.child_sas) == DEMOS[key].policies
+        for pair in peer.child_sas:
             qm1, qm2 = _qm_messages(run, pair, peer.name)
             ni, nr = first(qm1, NoncePayload).data, first(qm2, NoncePayload).data
             spi_i = first(qm1, SAPayload).proposals[0].spi

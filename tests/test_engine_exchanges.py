@@ -17,10 +17,10 @@ def _sent(run):
 def _assert_sa_pairs_agree(run) -> None:
     """Each SPI's keys are the same on the sender (outbound) and receiver (inbound)."""
     left, right = run.left, run.right
-    assert left.ipsec_sas and len(left.ipsec_sas) == len(right.ipsec_sas)
-    right_in = {p.inbound.spi: p.inbound for p in right.ipsec_sas}
-    right_out = {p.outbound.spi: p.outbound for p in right.ipsec_sas}
-    for pair in left.ipsec_sas:
+    assert left.child_sas and len(left.child_sas) == len(right.child_sas)
+    right_in = {p.inbound.spi: p.inbound for p in right.child_sas}
+    right_out = {p.outbound.spi: p.outbound for p in right.child_sas}
+    for pair in left.child_sas:
         theirs_in = right_in[pair.outbound.spi]
         theirs_out = right_out[pair.inbound.spi]
         assert pair.outbound.enc_key == theirs_in.enc_key and pair.outbound.integ_key == theirs_in.integ_key
@@ -46,8 +46,8 @@ def test_psk_establishes(mode: str, pfs: int | None, policies: int) -> None:
     ke_in_qm = ["KE" in m.summary.split(", ") for m in qm if m.index in (1, 2)]
     assert all(ke_in_qm) if pfs else not any(ke_in_qm)
     # each child is its own pair of SPIs
-    assert len({p.inbound.spi for p in run.left.ipsec_sas}) == policies
-    assert sorted(p.local_ts for p in run.left.ipsec_sas) == [f"10.1.{i}.0/24" for i in range(1, policies + 1)]
+    assert len({p.inbound.spi for p in run.left.child_sas}) == policies
+    assert sorted(p.local_ts for p in run.left.child_sas) == [f"10.1.{i}.0/24" for i in range(1, policies + 1)]
 
 
 @pytest.mark.parametrize("pfs", [None, 14])
@@ -126,7 +126,7 @@ def test_wrong_psk_is_an_authentication_failure() -> None:
     assert right_err.code == "AUTHENTICATION_FAILED" and "pre-shared keys differ" in right_err.message
     left_err = next(e for e in run.network.events if isinstance(e, ErrorEvent) and e.peer == "left")
     assert left_err.notify == NotifyType.INVALID_HASH_INFORMATION and "pre-shared keys differ" in left_err.message
-    assert all(sa.failed for sa in run.right.isakmp_sas.values())
+    assert all(sa.failed for sa in run.right.ike_sas.values())
 
 
 def test_aggressive_mode_identities_and_hash_travel_in_clear() -> None:

@@ -49,11 +49,11 @@ def test_undecryptable_notify_during_phase1_is_explained_as_key_mismatch() -> No
     net.initiate("left", "site")
     for _ in range(4):  # MM1..MM4: the initiator now has (its) keys and has sent MM5
         net.step()
-    sa = next(iter(run.left.isakmp_sas.values()))
+    sa = next(iter(run.left.ike_sas.values()))
     assert sa.enc_key and not sa.established
     net.in_flight.clear()  # the responder never sees MM5 ...
     bogus = Message(sa.icookie, sa.rcookie, ExchangeType.INFORMATIONAL, HeaderFlag.ENCRYPTION, 0x1234, first_payload=8, encrypted_body=bytes(range(48)))
-    run.left.receive_datagram(bogus.encode(), run.left.isakmp_sas[sa.icookie].remote, sa.local, net.now)  # ... but "answers"
+    run.left.receive_datagram(bogus.encode(), run.left.ike_sas[sa.icookie].remote, sa.local, net.now)  # ... but "answers"
     net._collect(net.peers)
     net.in_flight.clear()
     net.advance(3)

@@ -90,21 +90,21 @@ def test_shorter_responder_lifetimes_are_used_and_renegotiated() -> None:
     assert run.established()
     decisions = [e for e in run.network.events if isinstance(e, PolicyDecision) and e.peer == "right" and e.phase == 1]
     assert any("longer than policy 10's 3600 s" in line for line in decisions[0].explanation)
-    right_sa = next(iter(run.right.isakmp_sas.values()))
+    right_sa = next(iter(run.right.ike_sas.values()))
     assert right_sa.choice.lifetime == 3600
     # RESPONDER-LIFETIME tells the initiator about the shorter phase 2 lifetime
-    assert {p.lifetime for p in run.left.ipsec_sas} == {600}
+    assert {p.lifetime for p in run.left.child_sas} == {600}
     assert any("RESPONDER-LIFETIME" in line for e in run.network.events if isinstance(e, PolicyDecision) and e.peer == "left" for line in e.explanation)
-    old_spis = {p.inbound.spi for p in run.left.ipsec_sas}
+    old_spis = {p.inbound.spi for p in run.left.child_sas}
     run.network.advance(601)
     assert run.established()
-    assert {p.inbound.spi for p in run.left.ipsec_sas}.isdisjoint(old_spis)
-    old_cookie = next(iter(run.left.isakmp_sas))
+    assert {p.inbound.spi for p in run.left.child_sas}.isdisjoint(old_spis)
+    old_cookie = next(iter(run.left.ike_sas))
     run.network.advance(3600)
     deleted = [e for e in run.network.events if isinstance(e, SaDeleted) and e.sa.kind == "ike"]
     assert any(e.peer == "right" and "expired" in e.reason for e in deleted)
     assert any(e.peer == "left" and "deleted by the peer" in e.reason for e in deleted)
-    assert old_cookie not in run.left.isakmp_sas
+    assert old_cookie not in run.left.ike_sas
     assert run.established(), "a new ISAKMP SA is negotiated"
     ups = [e for e in run.network.events if isinstance(e, SaEstablished) and e.sa.kind == "ike" and e.peer == "left"]
     assert len(ups) == 2
@@ -151,15 +151,15 @@ def test_bad_peer_does_not_disturb_good_peer() -> None:
     left, right, mallory = peers
     errors = [e for e in net.events if isinstance(e, ErrorEvent) and e.peer == "right"]
     assert errors and errors[0].code == "AUTHENTICATION_FAILED"
-    assert not any(sa.established for sa in mallory.isakmp_sas.values())
-    good = [sa for sa in right.isakmp_sas.values() if sa.established]
+    assert not any(sa.established for sa in mallory.ike_sas.values())
+    good = [sa for sa in right.ike_sas.values() if sa.established]
     assert len(good) == 1 and good[0].remote[0] == left.config.address
     # the good ISAKMP SA still carries new Quick Modes
-    sa = next(iter(left.isakmp_sas.values()))
+    sa = next(iter(left.ike_sas.values()))
     left.start_quick_mode(sa, "net1")
     net._collect(net.peers)
     net.run()
-    assert len(left.ipsec_sas) == 2 and len([p for p in right.ipsec_sas if p.child == "net1"]) == 2
+    assert len(left.child_sas) == 2 and len([p for p in right.child_sas if p.child == "net1"]) == 2
     assert dataclasses.replace(left_cfg).psk == DEMO_PSK
 
 
@@ -180,9 +180,9 @@ def test_quick_mode_before_phase1_completes_is_held() -> None:
 def test_secrets_are_not_in_reprs() -> None:
     run = _start(DemoOptions(seed=17))
     run.network.run()
-    sa = next(iter(run.left.isakmp_sas.values()))
-    text = repr(sa) + repr(run.left.ipsec_sas) + repr(run.left.config)
-    for secret in (sa.skeyid, sa.skeyid_e, sa.enc_key, run.left.ipsec_sas[0].inbound.enc_key, DEMO_PSK):
+    sa = next(iter(run.left.ike_sas.values()))
+    text = repr(sa) + repr(run.left.child_sas) + repr(run.left.config)
+    for secret in (sa.skeyid, sa.skeyid_e, sa.enc_key, run.left.child_sas[0].inbound.enc_key, DEMO_PSK):
         assert secret.hex() not in text and repr(secret) not in text
 
 
@@ -198,7 +198,7 @@ def test_responder_connection_with_any_remote_address() -> None:
     net = MemoryNetwork(peers)
     net.initiate("left", "site")
     net.run()
-    assert len(peers[0].ipsec_sas) == len(peers[1].ipsec_sas) == 1
+    assert len(peers[0].child_sas) == len(peers[1].child_sas) == 1
     with pytest.raises(ConfigError, match="can only respond"):
         peers[1].initiate("site", 0.0)
     with pytest.raises(ConfigError, match="not an IP address"):

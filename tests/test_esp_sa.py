@@ -254,7 +254,7 @@ def test_from_ipsec_uses_the_quick_mode_records() -> None:
     from ipseclab.demo import DemoOptions, run_demo
 
     run = run_demo(DemoOptions(seed=3))
-    (left,), (right,) = run.left.ipsec_sas, run.right.ipsec_sas
+    (left,), (right,) = run.left.child_sas, run.right.child_sas
     out = EspSa.from_ipsec(left.outbound, left, "outbound")
     inn = EspSa.from_ipsec(right.inbound, right)  # direction taken from the pair
     assert inn.direction == "inbound" and out.spi == inn.spi == left.outbound.spi

@@ -62,27 +62,27 @@ def test_responder_with_smaller_kilobytes_wins() -> None:
     i = attrs.index((IpsecAttribute.SA_LIFE_TYPE, LifeType.KILOBYTES))
     assert attrs[i + 1] == (IpsecAttribute.SA_LIFE_DURATION, 5000)
     for peer in (session.left, session.right):
-        assert {p.life_kilobytes for p in peer.ipsec_sas} == {40}
+        assert {p.life_kilobytes for p in peer.child_sas} == {40}
     assert any("RESPONDER-LIFETIME 40 kilobytes" in line for e in session.events if isinstance(e, PolicyDecision) and e.peer == "left" for line in e.explanation)
 
 
 def test_initiator_without_byte_limit_adopts_the_responders() -> None:
     session = _session({}, {"life_kilobytes": 64})
-    assert {p.life_kilobytes for p in session.left.ipsec_sas} == {64}
+    assert {p.life_kilobytes for p in session.left.child_sas} == {64}
 
 
 def test_packet_limit_rekeys_and_traffic_continues() -> None:
     from ipseclab.esp.ping import ping_through_sas
 
     session = _session({"life_packets": 10}, {"life_packets": 10})
-    old = {(p.inbound.spi, p.outbound.spi) for p in session.left.ipsec_sas}
+    old = {(p.inbound.spi, p.outbound.spi) for p in session.left.child_sas}
     result = ping_through_sas(session, 25)
     assert result.received == result.sent == 25, result.lines
     # two rekeys (after 9 and 18 packets): new Quick Modes, new SPIs in the data planes
     assert len(_ipsec_up(session, "left")) == 3
     rekeys = [e for e in session.events if isinstance(e, Info) and e.peer == "left" and "rekeying child" in e.message]
     assert len(rekeys) == 2 and all("packets limit reached" in e.message for e in rekeys)
-    new = {(p.inbound.spi, p.outbound.spi) for p in session.left.ipsec_sas}
+    new = {(p.inbound.spi, p.outbound.spi) for p in session.left.child_sas}
     assert new and new.isdisjoint(old)
     installed = {sa.spi for sa in result.planes["left"].sas()}
     assert installed == {spi for key in new for spi in key}
@@ -90,7 +90,7 @@ def test_packet_limit_rekeys_and_traffic_continues() -> None:
     deleted = [e for e in session.events if isinstance(e, SaDeleted) and e.sa.kind == "child"]
     assert sum(e.peer == "left" and e.reason.startswith("rekeyed") for e in deleted) == 2
     assert sum(e.peer == "right" and e.reason == "deleted by the peer" for e in deleted) == 2
-    assert len(session.right.ipsec_sas) == 1
+    assert len(session.right.child_sas) == 1
 
 
 def test_kilobyte_limit_rekeys() -> None:
@@ -105,7 +105,7 @@ def test_kilobyte_limit_rekeys() -> None:
 
 def test_hard_limit_on_the_responder_deletes_and_the_initiator_renews() -> None:
     session = _session({}, {})
-    pair = session.right.ipsec_sas[0]
+    pair = session.right.child_sas[0]
     # the responder never starts a Quick Mode: a soft limit there does nothing
     assert session.right.sa_lifetime_reached(pair.inbound.spi, "soft", session.network.now, "soft packets limit reached") is pair
     session.network.collect()
@@ -113,17 +113,17 @@ def test_hard_limit_on_the_responder_deletes_and_the_initiator_renews() -> None:
     session.right.sa_lifetime_reached(pair.outbound.spi, "hard", session.network.now, "hard packets limit reached (10 of 10)")
     session.network.collect()
     session.network.run()
-    assert pair not in session.right.ipsec_sas
+    assert pair not in session.right.child_sas
     assert any(isinstance(e, SaDeleted) and e.peer == "right" and e.reason.startswith("hard packets limit") for e in session.events)
     assert len(_ipsec_up(session, "left")) == 2 and session.established()
 
 
 def test_soft_seconds_rekey_before_hard_expiry() -> None:
     session = _session({"lifetime": 100}, {"lifetime": 100})
-    old = session.left.ipsec_sas[0]
+    old = session.left.child_sas[0]
     session.network.advance(95)
-    assert old not in session.left.ipsec_sas
-    assert len(session.left.ipsec_sas) == 1
+    assert old not in session.left.child_sas
+    assert len(session.left.child_sas) == 1
     msgs = [e.message for e in session.events if isinstance(e, Info) and "rekeying child" in e.message]
     assert msgs and "soft lifetime" in msgs[0]
     assert not any(isinstance(e, SaDeleted) and "expired" in e.reason for e in session.events)
@@ -150,12 +150,12 @@ def test_toml_byte_and_packet_limits_round_trip() -> None:
 
 def test_hard_expiry_during_a_rekey_starts_no_second_quick_mode() -> None:
     session = _session({}, {})
-    pair = session.left.ipsec_sas[0]
+    pair = session.left.child_sas[0]
     assert session.left.rekey_child(pair, session.network.now, "bytes limit reached")
     assert not session.left.rekey_child(pair, session.network.now, "again"), "one rekey per pair"
     session.left.expire_child(pair, session.network.now, "hard bytes limit reached")
     session.network.collect()
     session.network.run()
     assert len(_ipsec_up(session, "left")) == 2, "only the rekey's Quick Mode ran"
-    assert len(session.left.ipsec_sas) == 1 and pair not in session.left.ipsec_sas
+    assert len(session.left.child_sas) == 1 and pair not in session.left.child_sas
     assert any(isinstance(e, Info) and "bytes limit reached" in e.message for e in session.events)

@@ -30,7 +30,7 @@ def test_nat_is_detected_and_ike_floats_to_4500() -> None:
     assert all(m.src[1] == 4500 and m.dst[1] == 4500 and m.non_esp_marker for m in sent[4:])
     # right only ever sees (and answers) the NAT's public address
     assert all(m.dst[0] == NAT_PUBLIC_ADDRESS for m in sent if m.peer == "right")
-    assert {p.udp_encapsulated for peer in (s.left, s.right) for p in peer.ipsec_sas} == {True}
+    assert {p.udp_encapsulated for peer in (s.left, s.right) for p in peer.child_sas} == {True}
     assert s.nat is not None and len(s.nat.mappings) == 2  # 500 and 4500
 
 
@@ -55,14 +55,14 @@ def test_mapping_lost_without_keepalives_then_repaired() -> None:
     first_port = s.nat.mappings[(s.left.config.address, 4500)].public_port
     s.advance(120)  # the NAT forgets left: nothing kept the mapping alive
     assert not s.nat.table()
-    sa = next(iter(s.left.isakmp_sas.values()))
+    sa = next(iter(s.left.ike_sas.values()))
     s.left.start_quick_mode(sa, "net1")  # left speaks again: a new mapping, a new public port
     s.network._collect(s.network.peers)
     s.run_to_end()
     moved = [e for e in s.events if isinstance(e, PeerMoved)]
     assert len(moved) == 1 and moved[0].peer == "right"
     assert moved[0].old[1] == first_port and moved[0].new[1] != first_port
-    assert len(s.left.ipsec_sas) == 2 and len(s.right.ipsec_sas) == 2
+    assert len(s.left.child_sas) == 2 and len(s.right.child_sas) == 2
 
 
 def test_forced_encapsulation_without_nat() -> None:
@@ -125,10 +125,10 @@ def test_transport_mode_behind_nat_sends_original_addresses() -> None:
     msg = Message.decode(qm1.raw)
     oas = [p for p in decode_payloads(msg.first_payload, qm1.plaintext, allow_trailing=True) if isinstance(p, NatOAPayload)]
     assert [str(p.value) for p in oas] == [LEFT_INSIDE_ADDRESS, RIGHT_ADDRESS]
-    right_pair = s.right.ipsec_sas[0]
+    right_pair = s.right.child_sas[0]
     assert right_pair.mode == "UDP transport"
     assert right_pair.original_addresses == (LEFT_INSIDE_ADDRESS, RIGHT_ADDRESS)
-    assert ipaddress.ip_address(s.left.ipsec_sas[0].original_addresses[0]) == ipaddress.ip_address(NAT_PUBLIC_ADDRESS)
+    assert ipaddress.ip_address(s.left.child_sas[0].original_addresses[0]) == ipaddress.ip_address(NAT_PUBLIC_ADDRESS)
 
 
 def test_captures_on_both_sides_of_the_nat(tmp_path) -> None:  # noqa: ANN001
@@ -164,7 +164,7 @@ def test_lab_session_start_quick_mode_after_the_mapping_timed_out() -> None:
     with pytest.raises(ConfigError, match="phase 1"):
         s.start_quick_mode()  # MM1 is only in flight: no ISAKMP SA yet
     s.run_to_end()
-    old_mid = s.left.ipsec_sas[0].message_id
+    old_mid = s.left.child_sas[0].message_id
     s.advance(120)
     assert not s.nat.table()
     s.nat.remap_ports = True  # the renewed mapping gets another public port
@@ -177,7 +177,7 @@ def test_lab_session_start_quick_mode_after_the_mapping_timed_out() -> None:
     s.run_to_end()
     moved = [e for e in s.events if isinstance(e, PeerMoved)]
     assert [(e.peer, e.old, e.new) for e in moved] == [("right", (NAT_PUBLIC_ADDRESS, 4500), (NAT_PUBLIC_ADDRESS, 20000))]
-    assert {p.message_id for p in s.right.ipsec_sas} == {old_mid, mid}
+    assert {p.message_id for p in s.right.child_sas} == {old_mid, mid}
     with pytest.raises(ConfigError, match="no child"):
         s.start_quick_mode("net9")
 
@@ -188,8 +188,8 @@ def test_lab_session_start_quick_mode_without_nat() -> None:
     mid = s.start_quick_mode("net2")
     s.run_to_end()
     assert s.established()
-    pairs = [p for p in s.left.ipsec_sas if p.message_id == mid]
-    assert len(pairs) == 1 and pairs[0].child == "net2" and len(s.left.ipsec_sas) == 3
+    pairs = [p for p in s.left.child_sas if p.message_id == mid]
+    assert len(pairs) == 1 and pairs[0].child == "net2" and len(s.left.child_sas) == 3
 
 
 def test_the_port_switch_note_does_not_overlap_the_ports_line() -> None:
@@ -213,13 +213,13 @@ def test_the_port_switch_note_does_not_overlap_the_ports_line() -> None:
 def test_only_authenticated_messages_move_the_peer_and_never_the_natted_side() -> None:
     """RFC 3947 §7: a spoofed datagram with the right cookies must not redirect the SA."""
     s = _session()
-    right_sa = next(iter(s.right.isakmp_sas.values()))
+    right_sa = next(iter(s.right.ike_sas.values()))
     before = right_sa.remote
     # same cookies, garbage encrypted body, from an attacker's address on 4500
     msg = Message(right_sa.icookie, right_sa.rcookie, ExchangeType.INFORMATIONAL, 1, 0x4242, first_payload=8, encrypted_body=bytes(32))
     s.right.receive_datagram(b"\x00" * 4 + msg.encode(), ("198.18.0.66", 4500), right_sa.local, s.network.now)
     assert right_sa.remote == before
     # the peer behind the NAT does not follow the other end around
-    left_sa = next(iter(s.left.isakmp_sas.values()))
+    left_sa = next(iter(s.left.ike_sas.values()))
     assert left_sa.nat_local
     assert s.left.counters.get("peer_address_change_ignored", 0) == 0

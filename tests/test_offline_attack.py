@@ -40,7 +40,7 @@ def test_recovers_the_psk_from_an_in_memory_run(am_session: LabSession) -> None:
     capture = AggressiveCapture.from_events(am_session.events)
     assert capture.crack(WORDLIST) == "sunshine"
     assert capture.initiator_id == "left@lab" and capture.responder_id == "right@lab"
-    sa = next(iter(am_session.left.isakmp_sas.values()))
+    sa = next(iter(am_session.left.ike_sas.values()))
     assert (capture.icookie, capture.rcookie) == (sa.icookie, sa.rcookie)
     assert (capture.gxi, capture.gxr, capture.ni_b, capture.nr_b) == (sa.gxi, sa.gxr, sa.ni, sa.nr)
     assert capture.sai_b == sa.sai_b

@@ -43,12 +43,12 @@ class Traced:
 def _peer_secrets(peers: list[Peer]) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for peer in peers:
-        for sa in peer.isakmp_sas.values():
+        for sa in peer.ike_sas.values():
             for field in ("gxy", "skeyid", "skeyid_d", "skeyid_a", "skeyid_e", "enc_key"):
                 value = getattr(sa, field)
                 if value:
                     out[f"{peer.name} {sa.ref} {field}"] = value
-        for pair in peer.ipsec_sas:
+        for pair in peer.child_sas:
             for d, esp_sa in (("in", pair.inbound), ("out", pair.outbound)):
                 out[f"{peer.name} {pair.child} {d} enc"] = esp_sa.enc_key
                 out[f"{peer.name} {pair.child} {d} integ"] = esp_sa.integ_key
@@ -114,7 +114,7 @@ def _forced_encapsulation() -> Traced:
     net = MemoryNetwork([left, right])
     net.initiate("left", "site")
     net.run()
-    assert left.ipsec_sas and right.ipsec_sas
+    assert left.child_sas and right.child_sas
     return _traced(net)
 
 
@@ -127,7 +127,7 @@ def _nat_mapping_renewed() -> Traced:
     s.advance(45)  # two keepalives
     s.left.config.natt_keepalive = 0
     s.nat.remap_ports = True
-    sa = next(iter(s.left.isakmp_sas.values()))
+    sa = next(iter(s.left.ike_sas.values()))
     sa.next_keepalive = None
     s.advance(200)  # the mapping times out
     s.left.start_quick_mode(sa, "net1")

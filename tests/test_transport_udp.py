@@ -82,7 +82,7 @@ class Result:
 
 def _established(peer: Peer, children: int) -> bool:
     return (
-        any(sa.established for sa in peer.isakmp_sas.values()) and len(peer.ipsec_sas) == children
+        any(sa.established for sa in peer.ike_sas.values()) and len(peer.child_sas) == children
     )
 
 
@@ -156,8 +156,8 @@ def _check_tables_agree(res: Result, children: int) -> None:
         assert (theirs["local_ts"], theirs["remote_ts"]) == (s["remote_ts"], s["local_ts"])
         assert theirs["udp_encapsulated"] is s["udp_encapsulated"] is False
     # and the keys behind the table: one side's outbound SA is the other's inbound
-    right_in = {pair.inbound.spi: pair.inbound for pair in res.right.ipsec_sas}
-    for pair in res.left.ipsec_sas:
+    right_in = {pair.inbound.spi: pair.inbound for pair in res.right.child_sas}
+    for pair in res.left.child_sas:
         assert pair.outbound.enc_key == right_in[pair.outbound.spi].enc_key
         assert pair.outbound.integ_key == right_in[pair.outbound.spi].integ_key
 

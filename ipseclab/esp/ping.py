@@ -88,7 +88,7 @@ def ping_through_sas(session: LabSession, count: int, *, interval: float = 0.01,
         """Install new Quick Mode pairs in each data plane and remove deleted ones."""
         for peer in (left, right):
             plane, have = planes[peer.name], installed[peer.name]
-            live = {(pair.inbound.spi, pair.outbound.spi): pair for pair in peer.ipsec_sas}
+            live = {(pair.inbound.spi, pair.outbound.spi): pair for pair in peer.child_sas}
             for key in have - live.keys():
                 plane.remove(key[0])
                 plane.remove(key[1])
@@ -97,7 +97,7 @@ def ping_through_sas(session: LabSession, count: int, *, interval: float = 0.01,
                 if key in have:
                     continue
                 # ESP-in-UDP uses the (floated, possibly NAT-mapped) ports of the ISAKMP SA
-                isakmp = next((sa for sa in peer.isakmp_sas.values() if pair in sa.children), None)
+                isakmp = next((sa for sa in peer.ike_sas.values() if pair in sa.children), None)
                 ports = (isakmp.local[1], isakmp.remote[1]) if isakmp is not None and pair.udp_encapsulated else None
                 plane.install_pair(pair, udp_ports=ports)
                 have.add(key)
@@ -116,10 +116,10 @@ def ping_through_sas(session: LabSession, count: int, *, interval: float = 0.01,
 
     sync()
     result = PingResult(planes=planes)
-    if not left.ipsec_sas:
+    if not left.child_sas:
         result.lines.append("no IPsec SAs: nothing to ping through")
         return result
-    first = left.ipsec_sas[0]
+    first = left.child_sas[0]
     src, dst = _first_host(first.local_ts), _first_host(first.remote_ts)
     result.src, result.dst = src, dst
     start = session.network.now

@@ -20,6 +20,7 @@ from __future__ import annotations
 from ipseclab.errors import CryptoError
 from ipseclab.ikev1 import phase1
 from ipseclab.ikev1.main_mode import NONCE_SIZE, Phase1Exchange, first
+from ipseclab.ikev1.states import IsakmpState
 from ipseclab.trace import Info
 from ipseclab.wire.constants import ExchangeType, NotifyType
 from ipseclab.wire.isakmp import (
@@ -63,7 +64,7 @@ class AggressiveModeInitiator(Phase1Exchange):
             encrypt=False,
             expect_reply=True,
         )
-        self.set_state("AG_INIT_SENT")
+        self.set_state(IsakmpState.AG_INIT_SENT)
 
     def handle(self, payloads, msg: Message, src, dst, plaintext) -> None:  # noqa: ANN001
         if self.index != 2:
@@ -180,7 +181,7 @@ class AggressiveModeResponder(Phase1Exchange):
             encrypt=False,
             expect_reply=True,
         )
-        self.set_state("AG_REPLY_SENT")
+        self.set_state(IsakmpState.AG_REPLY_SENT)
         self._am1_ident = ident
 
     def on_undecryptable(self, reason: str, index: int) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 from ipseclab.errors import CryptoError, ParseError
 from ipseclab.ikev1.explain import explain_peer_notify
 from ipseclab.ikev1.notation import exchange_name, notify_name, summarize
-from ipseclab.trace import ErrorEvent, MessageEvent, Retransmitted, SaRef, StateChanged
+from ipseclab.trace import ErrorEvent, MessageEvent, Retransmitted, SaRef
 from ipseclab.wire.constants import HeaderFlag
 from ipseclab.wire.isakmp import Message, NotifyPayload, Payload, decode_payloads, encode_payloads
 from ipseclab.wire.tree import message_tree
@@ -48,8 +48,6 @@ class Exchange:
         self.replied = False  # was our last message sent after the last one received?
         self.timer: float | None = None
         self.attempts = 0
-        self.done = False
-        self.failed = False
 
     # -- naming ------------------------------------------------------------------
 
@@ -63,18 +61,31 @@ class Exchange:
 
     # -- state -------------------------------------------------------------------
 
+    #: states in which the exchange has ended
+    final_states: ClassVar[frozenset[str]] = frozenset({"FAILED"})
+
+    @property
+    def state(self) -> str:
+        """The state of what this exchange negotiates (phase 1: the ISAKMP SA's)."""
+        return self.sa.state
+
     def set_state(self, new: str) -> None:
-        old = self.sa.state
-        if old != new:
-            self.sa.state = new
-            self.peer.emit(StateChanged, sa=self.ref, old=old, new=new)
+        self.peer.set_state(self.sa, new)
+
+    @property
+    def done(self) -> bool:
+        return self.state in self.final_states
+
+    @property
+    def failed(self) -> bool:
+        return self.state == "FAILED"
 
     def fail(self, code: str, message: str, notify: int | None = None) -> None:
-        """End the exchange with a plain-words error event."""
-        self.failed = True
-        self.done = True
+        """End the exchange with a plain-words error event; it moves to FAILED."""
         self.timer = None
         self.peer.emit(ErrorEvent, sa=self.ref, code=code, message=message, notify=notify)
+        self.set_state("FAILED")
+        self.peer.exchange_failed(self)
 
     def on_peer_notify(self, notify: NotifyPayload) -> None:
         """An error notification from the peer ends this exchange, with an explanation."""
@@ -82,8 +93,6 @@ class Exchange:
             return
         name = notify_name(notify.notify_type)
         self.fail(f"PEER_{name}", explain_peer_notify(notify.notify_type), notify.notify_type)
-        self.set_state("FAILED")
-        self.peer.exchange_failed(self)
 
     # -- sending -----------------------------------------------------------------
 
@@ -158,7 +167,6 @@ class Exchange:
                 f"{self.name}: no answer to message {self.index} after {self.attempts + 1} tries — "
                 "is the peer reachable and configured for this connection?",
             )
-            self.peer.exchange_failed(self)
             return
         self.resend("timeout")
         self.timer = now + self.peer.config.retransmit_timeout * (2**self.attempts)

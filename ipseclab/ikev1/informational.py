@@ -38,6 +38,11 @@ class Informational(Exchange):
 
     def __init__(self, peer: Peer, sa: IsakmpSa, message_id: int, initiator: bool) -> None:
         super().__init__(peer, sa, message_id, initiator)
+        self.finished = False  # one message each way at most: no state of its own
+
+    @property
+    def done(self) -> bool:
+        return self.finished
 
     def on_undecryptable(self, reason: str, index: int) -> None:
         if not self.sa.established and self.sa.enc_key:
@@ -63,15 +68,15 @@ class Informational(Exchange):
     def send_protected(self, payloads: list[Payload]) -> None:
         _, rest = encode_payloads(payloads)
         self.send([HashPayload(self.hash1(rest)), *payloads], encrypt=True, expect_reply=False)
-        self.done = True
+        self.finished = True
         self.sa.phase2_ivs.pop(self.message_id, None)
 
     def send_clear(self, payloads: list[Payload]) -> None:
         self.send(payloads, encrypt=False, expect_reply=False)
-        self.done = True
+        self.finished = True
 
     def handle(self, payloads, msg: Message, src, dst, plaintext) -> None:  # noqa: ANN001
-        self.done = True
+        self.finished = True
         self.sa.phase2_ivs.pop(self.message_id, None)
         if plaintext is not None:
             from ipseclab.ikev1.quick_mode import payloads_after_hash

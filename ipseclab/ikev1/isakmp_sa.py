@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ipseclab.crypto.kdf_v1 import phase2_iv
 from ipseclab.errors import CryptoError
+from ipseclab.ikev1.states import IsakmpState
 from ipseclab.trace import SaRef
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class IsakmpSa:
     remote: Address
     connection: Connection | None = None
     mode: str = "main"
-    state: str = "MM_NO_STATE"
+    state: IsakmpState = IsakmpState.MM_NO_STATE
     choice: Phase1Choice | None = None
     cipher: CipherSpec | None = None
     hash: HashSpec | None = None
@@ -70,7 +71,6 @@ class IsakmpSa:
     expires_at: float | None = None
     children: list[IpsecSaPair] = field(default_factory=list)
     used_message_ids: set[int] = field(default_factory=set)
-    failed: bool = False
     key_mismatch_suspected: bool = False
     next_keepalive: float | None = None
 
@@ -80,7 +80,11 @@ class IsakmpSa:
 
     @property
     def established(self) -> bool:
-        return self.established_at is not None and not self.failed
+        return self.state == IsakmpState.QM_IDLE
+
+    @property
+    def failed(self) -> bool:
+        return self.state == IsakmpState.FAILED
 
     @property
     def nat_detected(self) -> bool:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from ipseclab.errors import CryptoError
 from ipseclab.ikev1 import phase1
 from ipseclab.ikev1.exchange import Exchange
+from ipseclab.ikev1.states import IsakmpState
 from ipseclab.trace import Info
 from ipseclab.wire.constants import ExchangeType, NotifyType
 from ipseclab.wire.isakmp import (
@@ -50,6 +51,8 @@ def first(payloads: list[Payload], cls: type) -> Payload | None:
 class Phase1Exchange(Exchange):
     """Behaviour Main and Aggressive Mode share: failure notifies and completion."""
 
+    final_states = frozenset({IsakmpState.QM_IDLE, IsakmpState.FAILED, IsakmpState.DELETED})
+
     def __init__(self, peer: Peer, sa: IsakmpSa, initiator: bool) -> None:
         super().__init__(peer, sa, 0, initiator)
         self.offered: SAPayload | None = None
@@ -63,8 +66,6 @@ class Phase1Exchange(Exchange):
         """
         self.peer.send_notify(self.sa, notify_type, protect=bool(self.sa.enc_key) and not keys_differ)
         self.fail(code, message, notify_type)
-        self.set_state("FAILED")
-        self.peer.exchange_failed(self)
 
     def on_timer(self, now: float) -> None:
         if self.timer is not None and now >= self.timer and self.sa.key_mismatch_suspected and not self.done:
@@ -74,16 +75,13 @@ class Phase1Exchange(Exchange):
                 "never continued the exchange: the two sides derived different keys — most likely "
                 "the pre-shared keys differ.",
             )
-            self.set_state("FAILED")
-            self.peer.exchange_failed(self)
             return
         super().on_timer(now)
 
     def complete(self) -> None:
         self.sa.finish_phase1()
-        self.done = True
         self.timer = None
-        self.set_state("QM_IDLE")
+        self.set_state(IsakmpState.QM_IDLE)
         self.peer.phase1_established(self.sa)
 
     def make_dh(self) -> bytes:
@@ -123,7 +121,7 @@ class MainModeInitiator(Phase1Exchange):
         self.offered = phase1.offered_sa(self.peer)
         self.sa.sai_b = self.offered.encode_body()
         self.send([self.offered, *phase1.initiator_vendor_ids(conn is None or conn.nat_traversal)], encrypt=False, expect_reply=True)
-        self.set_state("MM_SA_SENT")
+        self.set_state(IsakmpState.MM_SA_SENT)
 
     def handle(self, payloads, msg: Message, src, dst, plaintext) -> None:  # noqa: ANN001
         if self.index == 2:
@@ -158,7 +156,7 @@ class MainModeInitiator(Phase1Exchange):
             encrypt=False,
             expect_reply=True,
         )
-        self.set_state("MM_KEY_EXCH_SENT")
+        self.set_state(IsakmpState.MM_KEY_EXCH_SENT)
 
     def _on_mm4(self, payloads: list[Payload], src, dst) -> None:  # noqa: ANN001
         ke = first(payloads, KEPayload)
@@ -181,7 +179,7 @@ class MainModeInitiator(Phase1Exchange):
             self.reject(NotifyType.AUTHENTICATION_FAILED, "NO_CREDENTIALS", str(exc))
             return
         self.send([ident, *phase1.auth_payloads(self.peer, self.sa, ident, initiator=True)], encrypt=True, expect_reply=True)
-        self.set_state("MM_AUTH_SENT")
+        self.set_state(IsakmpState.MM_AUTH_SENT)
 
     def _on_mm6(self, payloads: list[Payload]) -> None:
         ok, reason = phase1.verify_auth(self.peer, self.sa, payloads, from_initiator=False)
@@ -228,7 +226,7 @@ class MainModeResponder(Phase1Exchange):
         self.sa.nat_t = phase1.nat_t_type(payloads)
         answer = phase1.chosen_sa(offer, choice)
         self.send([answer, *phase1.responder_vendor_ids(self.sa.nat_t)], encrypt=False, expect_reply=True)
-        self.set_state("MM_SA_REPLIED")
+        self.set_state(IsakmpState.MM_SA_REPLIED)
 
     def _on_mm3(self, payloads: list[Payload], src, dst) -> None:  # noqa: ANN001
         ke = first(payloads, KEPayload)
@@ -254,7 +252,7 @@ class MainModeResponder(Phase1Exchange):
             encrypt=False,
             expect_reply=True,
         )
-        self.set_state("MM_KEY_EXCH_REPLIED")
+        self.set_state(IsakmpState.MM_KEY_EXCH_REPLIED)
 
     def on_undecryptable(self, reason: str, index: int) -> None:
         if index == 5 and not self.done:

@@ -33,6 +33,7 @@ from ipseclab.errors import CryptoError, ParseError
 from ipseclab.ikev1.exchange import Exchange
 from ipseclab.ikev1.main_mode import NONCE_SIZE, first
 from ipseclab.ikev1.notation import notify_name
+from ipseclab.ikev1.states import QuickModeState
 from ipseclab.policy import (
     Phase2Choice,
     TransformSet,
@@ -50,7 +51,6 @@ from ipseclab.trace import (
     PublicValue,
     SaEstablished,
     SaRef,
-    StateChanged,
 )
 from ipseclab.wire.constants import (
     EncapsulationMode,
@@ -119,7 +119,7 @@ class QuickMode(Exchange):
     def __init__(self, peer: Peer, sa: IsakmpSa, message_id: int, initiator: bool) -> None:
         super().__init__(peer, sa, message_id, initiator)
         self.child: ChildConfig | None = None
-        self.state = "QM_NO_STATE"
+        self._state = QuickModeState.QM_NO_STATE
         self.ni = b""
         self.nr = b""
         self.spi_in = 0
@@ -137,10 +137,18 @@ class QuickMode(Exchange):
     def ref(self) -> SaRef:
         return self.sa.ref.negotiation(self.child.name if self.child else "", self.message_id)
 
+    final_states = frozenset({QuickModeState.QM_ESTABLISHED, QuickModeState.FAILED})
+
+    @property
+    def state(self) -> QuickModeState:
+        return self._state
+
+    @state.setter
+    def state(self, new: QuickModeState) -> None:
+        self._state = new
+
     def set_state(self, new: str) -> None:
-        if new != self.state:
-            old, self.state = self.state, new
-            self.peer.emit(StateChanged, sa=self.ref, old=old, new=new)
+        self.peer.set_state(self, new)
 
     def learn_nat_oa(self, payloads: list[Payload]) -> None:
         """Remember the peer's NAT-OAi/NAT-OAr (RFC 3947 §5.2) for the data plane."""
@@ -182,8 +190,6 @@ class QuickMode(Exchange):
         spi = self.spi_in.to_bytes(4, "big") if self.spi_in else b""
         self.peer.send_notify(self.sa, notify_type, protect=True, protocol_id=ProtocolId.IPSEC_ESP, spi=spi)
         self.fail(notify_name(notify_type), message, notify_type)
-        self.set_state("FAILED")
-        self.peer.exchange_failed(self)
 
     def new_spi(self) -> int:
         return self.peer.allocate_spi()
@@ -261,9 +267,8 @@ class QuickMode(Exchange):
             rekey_packets=choice.transform_set.rekey_packets,
             rekey_at=now + choice.lifetime * SOFT_FRACTION,
         )
-        self.done = True
         self.timer = None
-        self.set_state("QM_ESTABLISHED")
+        self.set_state(QuickModeState.QM_ESTABLISHED)
         self.peer.ipsec_established(self.sa, self.pair, initiator=self.initiator)
         info = ChildSaInfo(
             **self.pair.summary(),
@@ -320,7 +325,7 @@ class QuickModeInitiator(QuickMode):
         self.public("Ni (Quick Mode)", self.ni, "initiator's Quick Mode nonce")
         self.public("SPI (our inbound)", self.spi_in.to_bytes(4, "big"), "chosen by us: the peer sends to it")
         self.send_hashed(self.hash1, payloads, expect_reply=True)
-        self.set_state("QM_I1_SENT")
+        self.set_state(QuickModeState.QM_I1_SENT)
 
     def handle(self, payloads, msg: Message, src, dst, plaintext) -> None:  # noqa: ANN001
         if self.index != 2:
@@ -503,5 +508,5 @@ class QuickModeResponder(QuickMode):
                 ).encode()
             reply.append(NotifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.IPSEC_ESP, self.spi_in.to_bytes(4, "big"), attrs))
         self.send_hashed(self.hash2, reply, expect_reply=True)
-        self.set_state("QM_R1_SENT")
+        self.set_state(QuickModeState.QM_R1_SENT)
 

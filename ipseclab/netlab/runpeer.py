@@ -180,8 +180,8 @@ def _settles(event: Event, peer: Peer, wanted_children: int, state: RunState) ->
     if isinstance(event, SaDeleted):
         return True
     if isinstance(event, SaEstablished):
-        p1 = any(sa.established for sa in peer.isakmp_sas.values())
-        if p1 and len(peer.ipsec_sas) >= wanted_children:
+        p1 = any(sa.established for sa in peer.ike_sas.values())
+        if p1 and len(peer.child_sas) >= wanted_children:
             state.established = True
             return True
     return False
