@@ -113,8 +113,11 @@ class Connection:
     force_encapsulation: bool = False
     keep_up: bool = True
     psk: bytes | None = field(default=None, repr=False)
+    version: int = 1  # the IKE version this connection speaks
 
     def __post_init__(self) -> None:
+        if self.version != 1:
+            raise ConfigError(f"connection {self.name}: only IKEv1 is implemented (version {self.version})")
         if self.mode not in ("main", "aggressive"):
             raise ConfigError(f"connection {self.name}: mode must be 'main' or 'aggressive'")
         if self.remote_address != ANY:

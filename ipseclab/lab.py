@@ -147,11 +147,10 @@ class LabSession:
             if not sa.connection.children:
                 raise ConfigError(f"connection {sa.connection.name} has no children")
             child = sa.connection.children[0].name
-        initiator.now = self.network.now  # the sans-I/O peer keeps the time it last saw
-        qm = initiator.start_quick_mode(sa, child)
-        self.network._collect(self.network.peers)
+        mid = initiator.start_child(sa, child, self.network.now)
+        self.network.collect()
         self._notify("step")
-        return qm.message_id
+        return mid
 
     # -- what the views read -------------------------------------------------------
 

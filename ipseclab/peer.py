@@ -1,9 +1,9 @@
-"""A sans-I/O IKEv1 peer: configuration, SA database and running exchanges.
+"""A sans-I/O IKE peer: configuration, SA database, timers and the child SA life cycle.
 
 In the spirit of aioquic's ``QuicConnection`` and h11's ``Connection``, a
-:class:`Peer` never touches sockets, clocks or threads.  It is fed datagrams with
-their addresses and the current time, and it is polled for datagrams to send, the
-next timer and trace events::
+:class:`Peer` never touches sockets, clocks or threads.  Its only inputs are API
+calls with the current time, datagrams with their addresses, and timer expiry; its
+outputs are datagrams to send, the next timer and trace events::
 
     peer.initiate("site", now)
     peer.receive_datagram(data, src, dst, now)
@@ -14,8 +14,14 @@ next timer and trace events::
 Everything else — the in-memory stepper, asyncio UDP sockets, TUN, widgets — is
 an adapter around these calls.
 
-Datagrams on the NAT-T port carry a four-byte zero non-ESP marker before IKE
-(RFC 3948 §2.2); a single 0xFF byte is a NAT keepalive (RFC 3948 §2.3).
+The peer is version-neutral.  What happens on the wire is the business of one
+engine per IKE version (:mod:`ipseclab.engines` picks it, as charon's
+``task_manager_create()`` does): a connection's ``version`` chooses the engine that
+initiates, the header's major version the one that receives.  The peer keeps what
+every version shares: the IKE and child SA tables, SPI allocation, the NAT-T port
+(RFC 3948 §2.2: four zero bytes, the non-ESP marker, before IKE on 4500; a single
+0xFF byte is a keepalive, §2.3) and following a peer that moved, lifetimes,
+rekeying and deleting child SAs, ``terminate`` and the SA table.
 """
 
 from __future__ import annotations
@@ -26,15 +32,9 @@ from typing import Any, Protocol
 
 from ipseclab.config import Connection, PeerConfig
 from ipseclab.crypto.rng import Rng, SystemRng
-from ipseclab.errors import ConfigError, ParseError
-from ipseclab.ikev1.aggressive_mode import AggressiveModeInitiator, AggressiveModeResponder
-from ipseclab.ikev1.exchange import Exchange
-from ipseclab.ikev1.informational import Informational
-from ipseclab.ikev1.isakmp_sa import IsakmpSa
-from ipseclab.ikev1.main_mode import MainModeInitiator, MainModeResponder, Phase1Exchange
-from ipseclab.ikev1.quick_mode import QuickMode, QuickModeInitiator, QuickModeResponder
-from ipseclab.ikev1.states import IsakmpState, first_state
-from ipseclab.sa import ChildState, IpsecSaPair
+from ipseclab.engines import IkeEngine, create_engines
+from ipseclab.errors import ConfigError
+from ipseclab.sa import DELETED, ChildState, IkeSa, IpsecSaPair
 from ipseclab.trace import (
     NO_SA,
     Address,
@@ -50,8 +50,7 @@ from ipseclab.trace import (
     SaRef,
     StateChanged,
 )
-from ipseclab.wire.constants import ExchangeType, HeaderFlag, ProtocolId
-from ipseclab.wire.isakmp import DeletePayload, Message, NotifyPayload
+from ipseclab.wire.header import major_version
 
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
 NATT_KEEPALIVE = b"\xff"
@@ -76,25 +75,33 @@ class Datagram:
 
 
 class Peer:
-    """One IKEv1 peer, sans-I/O."""
+    """One IKE peer, sans-I/O: any IKE version its connections name."""
 
     def __init__(self, config: PeerConfig, *, rng: Rng | None = None) -> None:
         self.config = config
         self.name = config.name
         self.rng: Rng = rng or SystemRng()
         self.now = 0.0
-        self.ike_sas: dict[bytes, IsakmpSa] = {}
-        self.exchanges: dict[tuple[bytes, int], Exchange] = {}
+        self.ike_sas: dict[bytes, IkeSa] = {}  # by initiator SPI (IKEv1: initiator cookie)
         self.child_sas: list[IpsecSaPair] = []
         self.counters: dict[str, int] = {}
         self._out: deque[Datagram] = deque()
         self._events: deque[Event] = deque()
         self._seq = 0
         self._spis: set[int] = set()
-        self._pending: dict[bytes, list[tuple[Message, bytes, Address, Address]]] = {}
+        self.engines: dict[int, IkeEngine] = create_engines(self)
 
     def __repr__(self) -> str:
-        return f"<Peer {self.name} {self.config.address} sas={len(self.ike_sas)} ipsec={len(self.child_sas)}>"
+        return f"<Peer {self.name} {self.config.address} ike={len(self.ike_sas)} child={len(self.child_sas)}>"
+
+    def engine(self, version: int) -> IkeEngine:
+        try:
+            return self.engines[version]
+        except KeyError:
+            raise ConfigError(f"IKEv{version} is not implemented") from None
+
+    def _engine_of(self, sa: IkeSa) -> IkeEngine:
+        return self.engine(sa.ref.version)
 
     # -- outputs -----------------------------------------------------------------
 
@@ -129,21 +136,34 @@ class Peer:
     def count(self, what: str) -> None:
         self.counters[what] = self.counters.get(what, 0) + 1
 
-    def make_datagram(self, sa: IsakmpSa, raw: bytes) -> Datagram:
+    def make_datagram(self, sa: IkeSa, raw: bytes) -> Datagram:
         data = NON_ESP_MARKER + raw if sa.floated else raw
         return Datagram(data, sa.local, sa.remote)
 
+    # -- identifiers -----------------------------------------------------------------
+
     def allocate_spi(self) -> int:
+        """A fresh inbound SPI for a child SA (never 0-255, RFC 4303 §2.1)."""
         while True:
             spi = int.from_bytes(self.rng.random_bytes(4), "big")
             if spi >= 256 and spi not in self._spis:
                 self._spis.add(spi)
                 return spi
 
+    def new_ike_spi(self) -> bytes:
+        """A fresh, non-zero IKE SPI (IKEv1 cookie) no SA of ours uses."""
+        while True:
+            spi = self.rng.random_bytes(8)
+            if spi != bytes(8) and spi not in self.ike_sas:
+                return spi
+
+    def add_ike_sa(self, sa: IkeSa) -> None:
+        self.ike_sas[sa.spi_i] = sa
+
     # -- timers ------------------------------------------------------------------
 
     def get_timer(self) -> float | None:
-        times = [e.timer for e in self.exchanges.values() if e.timer is not None]
+        times = [t for engine in self.engines.values() for t in engine.timers()]
         times += [sa.expires_at for sa in self.ike_sas.values() if sa.expires_at is not None]
         times += [p.expires_at for p in self.child_sas]
         times += [p.rekey_at for p in self.child_sas if p.rekey_at is not None]
@@ -152,81 +172,46 @@ class Peer:
 
     def handle_timer(self, now: float) -> None:
         self.now = now
-        for ex in list(self.exchanges.values()):
-            ex.on_timer(now)
+        for engine in self.engines.values():
+            engine.on_timer(now)
         for sa in self.ike_sas.values():
             if sa.next_keepalive is not None and sa.next_keepalive <= now:
                 self._keepalive(sa)
-        # ISAKMP SAs first: an IPsec SA expiring at the same moment is then renewed under
-        # the new ISAKMP SA (phase1_established starts Quick Modes for children without SAs)
-        # instead of under the dying one.
+        # IKE SAs first: a child SA expiring at the same moment is then renewed under
+        # the new IKE SA (ike_established starts children without SAs) instead of
+        # under the dying one.
         for sa in [s for s in self.ike_sas.values() if s.expires_at is not None and s.expires_at <= now]:
-            self._expire_isakmp(sa)
+            self._expire_ike(sa)
         for pair in [p for p in self.child_sas if p.expires_at <= now]:
-            self._expire_ipsec(pair)
+            self._expire_child(pair)
         for pair in [p for p in self.child_sas if p.rekey_at is not None and p.rekey_at <= now]:
             self.rekey_child(pair, now, f"soft lifetime of {now - pair.established_at:.0f} s of {pair.lifetime} s reached")
 
     # -- initiating ----------------------------------------------------------------
 
-    def initiate(self, connection_name: str, now: float) -> IsakmpSa:
-        """Start phase 1 (Main or Aggressive Mode) for a connection; Quick Modes follow."""
+    def initiate(self, connection_name: str, now: float) -> IkeSa:
+        """Start the IKE SA of a connection (IKEv1: Main or Aggressive Mode); children follow."""
         self.now = now
         conn = self.config.connection_named(connection_name)
         if conn.accepts_any:
             raise ConfigError(f"connection {conn.name} accepts any peer ({conn.remote_address}): it can only respond")
-        return self._start_phase1(conn)
+        return self._start_ike(conn)
 
-    def _start_phase1(self, conn: Connection) -> IsakmpSa:
-        icookie = self._new_cookie()
-        sa = IsakmpSa(
-            icookie=icookie,
-            rcookie=bytes(8),
-            initiator=True,
-            local=(self.config.address, self.config.port),
-            remote=(conn.remote_address, conn.remote_port),
-            connection=conn,
-            mode=conn.mode,
-            state=first_state(conn.mode),
-        )
-        self.ike_sas[icookie] = sa
-        ex: MainModeInitiator | AggressiveModeInitiator
-        ex = MainModeInitiator(self, sa, True) if conn.mode == "main" else AggressiveModeInitiator(self, sa, True)
-        self.exchanges[(icookie, 0)] = ex
-        self.emit(Info, sa=sa.ref, message=f"initiating connection {conn.name} ({conn.mode} mode) to {conn.remote_address}")
-        ex.start()
-        return sa
+    def _start_ike(self, conn: Connection) -> IkeSa:
+        return self.engine(conn.version).initiate(conn)
 
-    def _new_cookie(self) -> bytes:
-        while True:
-            cookie = self.rng.random_bytes(8)
-            if cookie != bytes(8) and cookie not in self.ike_sas:
-                return cookie
+    def start_child(self, sa: IkeSa, child_name: str, now: float) -> int:
+        """Negotiate child ``child_name`` under the established ``sa`` (IKEv1: a Quick Mode).
 
-    def start_quick_mode(self, sa: IsakmpSa, child_name: str) -> QuickModeInitiator:
-        conn = sa.connection
-        if conn is None:
-            raise ConfigError("this ISAKMP SA has no connection to take children from")
-        child = next((c for c in conn.children if c.name == child_name), None)
-        if child is None:
-            raise ConfigError(f"connection {conn.name} has no child {child_name!r}")
-        mid = self._new_message_id(sa)
-        qm = QuickModeInitiator(self, sa, mid, True)
-        self.exchanges[(sa.icookie, mid)] = qm
-        qm.start(child)
-        return qm
+        Returns the exchange's message ID.
+        """
+        self.now = now
+        return self._engine_of(sa).start_child(sa, child_name)
 
-    def _new_message_id(self, sa: IsakmpSa) -> int:
-        while True:
-            mid = int.from_bytes(self.rng.random_bytes(4), "big")
-            if mid and mid not in sa.used_message_ids:
-                sa.used_message_ids.add(mid)
-                return mid
-
-    def follow_peer(self, sa: IsakmpSa, src: Address, dst: Address, *, encrypted: bool) -> None:
+    def follow_peer(self, sa: IkeSa, src: Address, dst: Address, *, encrypted: bool) -> None:
         """Move the SA to where a valid message came from on the NAT-T port (RFC 3947 §4, §7).
 
-        Called by an exchange only after the message decrypted and parsed, and before it
+        Called by an engine only after the message decrypted and parsed, and before it
         answers.  The first time this is the float to 4500; later it follows a NAT that
         gave the peer a new mapping — but only on an encrypted message, and never by the
         peer that is itself behind the NAT (its idea of the other end does not change).
@@ -243,143 +228,81 @@ class Peer:
         else:
             self.count("peer_address_change_ignored")
 
-    def _keepalive(self, sa: IsakmpSa) -> None:
+    def _keepalive(self, sa: IkeSa) -> None:
         """RFC 3948 §2.3: the peer behind a NAT sends 0xFF to keep its mapping alive."""
         self.queue(Datagram(NATT_KEEPALIVE, sa.local, sa.remote))
         self.emit(NatKeepalive, sa=sa.ref, src=sa.local, dst=sa.remote)
         sa.next_keepalive = self.now + self.config.natt_keepalive
 
-    # -- callbacks from exchanges ------------------------------------------------
+    # -- what engines report -----------------------------------------------------------
 
-    def phase1_established(self, sa: IsakmpSa) -> None:
-        assert sa.choice is not None
+    def ike_established(self, sa: IkeSa, info: IkeSaInfo, *, lifetime: int) -> None:
+        """An engine completed an IKE SA: lifetimes, keepalives, the event, then its children."""
         sa.established_at = self.now
-        sa.expires_at = self.now + sa.choice.lifetime
+        sa.expires_at = self.now + lifetime
         if sa.floated and sa.nat_local and self.config.natt_keepalive > 0:
             sa.next_keepalive = self.now + self.config.natt_keepalive
-        info = IkeSaInfo(
-            role="initiator" if sa.initiator else "responder",
-            mode=sa.mode,
-            peer=f"{sa.remote[0]}:{sa.remote[1]}",
-            peer_id=sa.peer_identity,
-            **sa.choice.as_dict(),
-            nat_t=bool(sa.nat_t),
-            nat_detected=sa.nat_detected,
-        )
         self.emit(SaEstablished, sa=sa.ref, ike=info)
         if sa.initiator and sa.connection is not None:
             live = {p.child for p in self.child_sas}
             for child in sa.connection.children:
                 if child.name not in live:
-                    self.start_quick_mode(sa, child.name)
-        for msg, data, src, dst in self._pending.pop(sa.icookie, []):
-            self.emit(Info, sa=sa.ref, message="processing a Quick Mode message that arrived before phase 1 completed")
-            self._dispatch(sa, msg, data, src, dst)
+                    self._engine_of(sa).start_child(sa, child.name)
 
-    def ipsec_established(self, sa: IsakmpSa, pair: IpsecSaPair, *, initiator: bool) -> None:
+    def ike_failed(self, sa: IkeSa) -> None:
+        """An engine gave up on an IKE SA that never came up."""
+        sa.expires_at = None
+        self.emit(SaDeleted, sa=sa.ref, reason="phase 1 failed")
+
+    def child_established(self, sa: IkeSa, pair: IpsecSaPair, *, initiator: bool) -> None:
         sa.children.append(pair)
         self.child_sas.append(pair)
-        # make-before-break: the pairs this Quick Mode replaces go now (RFC 4301 §4.4.2.1)
+        # make-before-break: the pairs this negotiation replaces go now (RFC 4301 §4.4.2.1)
         if initiator:
             for old in [p for p in self.child_sas if p.child == pair.child and p.state == ChildState.REKEYING]:
-                self.delete_ipsec(old, f"rekeyed: replaced by SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}")
+                self.delete_child(old, f"rekeyed: replaced by SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}")
+
+    def remote_deleted_ike(self, sa: IkeSa) -> None:
+        conn = sa.connection
+        self.delete_ike(sa, "deleted by the peer", notify_peer=False)
+        if sa.initiator and conn is not None and conn.keep_up:
+            self.emit(Info, sa=sa.ref, message=f"re-negotiating connection {conn.name}: new ISAKMP SA")
+            self._start_ike(conn)
+
+    def remote_deleted_child(self, sa: IkeSa, spi: int) -> None:
+        for pair in [p for p in self.child_sas if p.outbound.spi == spi]:
+            self.delete_child(pair, "deleted by the peer", notify_peer=False)
+            self._renew_child(pair)
+
+    # -- child SA life cycle ---------------------------------------------------------------
+
+    def _initiating_sa(self) -> IkeSa | None:
+        return next((s for s in self.ike_sas.values() if s.established and s.initiator and s.connection), None)
 
     def rekey_child(self, pair: IpsecSaPair, now: float, reason: str = "soft lifetime reached") -> bool:
         """Negotiate a replacement for ``pair`` before it expires (RFC 4301 §4.4.2.1).
 
-        Only the peer that initiated the connection starts the new Quick Mode (RFC 2409
-        §5.5), and only under an established ISAKMP SA; the old pair is deleted (with a
+        Only the peer that initiated the connection starts the new negotiation (RFC 2409
+        §5.5), and only under an established IKE SA; the old pair is deleted (with a
         Delete, RFC 2408 §4.8) once the new one is up, or at its hard limit.  ``reason``
-        says why (``"bytes limit reached"``, ...).  Returns whether a Quick Mode started.
+        says why (``"bytes limit reached"``, ...).  Returns whether a negotiation started.
         """
         self.now = now
         pair.rekey_at = None  # once per pair, whatever happens
         if pair.state != ChildState.ESTABLISHED or pair not in self.child_sas:
             return False
-        sa = next((s for s in self.ike_sas.values() if s.established and s.initiator and s.connection), None)
+        sa = self._initiating_sa()
         if sa is None or sa.connection is None or not any(c.name == pair.child for c in sa.connection.children):
             return False
         self.set_state(pair, ChildState.REKEYING)
         self.emit(Info, sa=sa.ref, message=f"rekeying child {pair.child} (SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}): {reason}")
-        self.start_quick_mode(sa, pair.child)
+        self._engine_of(sa).start_child(sa, pair.child)
         return True
 
-    def exchange_failed(self, ex: Exchange) -> None:
-        if isinstance(ex, Phase1Exchange):
-            ex.sa.expires_at = None
-            self.emit(SaDeleted, sa=ex.sa.ref, reason="phase 1 failed")
-
-    def send_notify(
-        self,
-        sa: IsakmpSa,
-        notify_type: int,
-        *,
-        protect: bool,
-        protocol_id: int = ProtocolId.ISAKMP,
-        spi: bytes = b"",
-        data: bytes = b"",
-    ) -> None:
-        """Send one notification in an Informational exchange (protected once keys exist)."""
-        if protocol_id == ProtocolId.ISAKMP and not spi:
-            spi = sa.icookie + sa.rcookie
-        payload = NotifyPayload(notify_type, protocol_id, spi, data)
-        self._send_informational(sa, [payload], protect=protect)
-
-    def _send_informational(self, sa: IsakmpSa, payloads: list, *, protect: bool) -> None:
-        mid = self._new_message_id(sa)
-        info = Informational(self, sa, mid, True)
-        if protect and sa.skeyid_a and sa.enc_key:
-            info.send_protected(payloads)
-        else:
-            info.send_clear(payloads)
-
-    def peer_notify(self, sa: IsakmpSa, notify: NotifyPayload) -> None:
-        """Route an error notification to the exchange it concerns."""
-        targets = [ex for (cookie, _), ex in self.exchanges.items() if cookie == sa.icookie and not ex.done]
-        if notify.protocol_id == ProtocolId.IPSEC_ESP:
-            targets = [ex for ex in targets if isinstance(ex, QuickMode)]
-        elif not sa.established:
-            targets = [ex for ex in targets if isinstance(ex, Phase1Exchange)]
-        for ex in targets:
-            ex.on_peer_notify(notify)
-
-    # -- deleting and expiry -----------------------------------------------------
-
-    def delete_isakmp(self, sa: IsakmpSa, reason: str, *, notify_peer: bool = True) -> None:
-        if notify_peer and sa.established:
-            self._send_informational(sa, [DeletePayload(ProtocolId.ISAKMP, 16, [sa.icookie + sa.rcookie])], protect=True)
-        self.ike_sas.pop(sa.icookie, None)
-        for key in [k for k in self.exchanges if k[0] == sa.icookie]:
-            del self.exchanges[key]
-        self.set_state(sa, IsakmpState.DELETED)
-        sa.expires_at = None
-        self.emit(SaDeleted, sa=sa.ref, reason=reason)
-
-    def delete_ipsec(self, pair: IpsecSaPair, reason: str, *, notify_peer: bool = True) -> None:
-        sa = next((s for s in self.ike_sas.values() if pair in s.children), None)
-        if notify_peer and sa is not None and sa.established:
-            self._send_informational(sa, [DeletePayload(ProtocolId.IPSEC_ESP, 4, [pair.inbound.spi.to_bytes(4, "big")])], protect=True)
-        if pair in self.child_sas:
-            self.child_sas.remove(pair)
-        if sa is not None and pair in sa.children:
-            sa.children.remove(pair)
-        self.set_state(pair, ChildState.DELETED)
-        self.emit(SaDeleted, sa=pair.ref, reason=reason)
-
-    def _expire_isakmp(self, sa: IsakmpSa) -> None:
-        conn = sa.connection
-        self.delete_isakmp(sa, f"lifetime of {sa.choice.lifetime if sa.choice else '?'} s expired")
-        if sa.initiator and conn is not None and conn.keep_up:
-            self.emit(Info, sa=sa.ref, message=f"re-negotiating connection {conn.name}: new ISAKMP SA")
-            self._start_phase1(conn)
-
-    def _expire_ipsec(self, pair: IpsecSaPair, reason: str | None = None) -> None:
-        self.delete_ipsec(pair, reason or f"lifetime of {pair.lifetime} s expired")
-        # a rekey's Quick Mode may still be under way: no second one (if it failed, renew)
-        if not any(
-            isinstance(ex, QuickMode) and ex.initiator and not ex.done and ex.child is not None and ex.child.name == pair.child
-            for ex in self.exchanges.values()
-        ):
+    def _expire_child(self, pair: IpsecSaPair, reason: str | None = None) -> None:
+        self.delete_child(pair, reason or f"lifetime of {pair.lifetime} s expired")
+        # a rekey may still be under way: no second one (if it failed, renew)
+        if not any(engine.negotiating_child(pair.child) for engine in self.engines.values()):
             self._renew_child(pair)
 
     def sa_lifetime_reached(self, spi: int, stage: str, now: float, reason: str = "") -> IpsecSaPair | None:
@@ -400,36 +323,54 @@ class Peer:
         (telling the peer) and, as the connection's initiator, negotiate a new one."""
         self.now = now
         if pair in self.child_sas:
-            self._expire_ipsec(pair, reason)
+            self._expire_child(pair, reason)
 
     def _renew_child(self, pair: IpsecSaPair) -> None:
-        """The peer that initiates the connection negotiates replacement IPsec SAs."""
-        sa = next((s for s in self.ike_sas.values() if s.established and s.initiator and s.connection), None)
+        """The peer that initiates the connection negotiates replacement child SAs."""
+        sa = self._initiating_sa()
         if sa is None or sa.connection is None or not sa.connection.keep_up:
             return
         if any(c.name == pair.child for c in sa.connection.children):
             self.emit(Info, sa=sa.ref, message=f"negotiating new IPsec SAs for child {pair.child}")
-            self.start_quick_mode(sa, pair.child)
+            self._engine_of(sa).start_child(sa, pair.child)
 
-    def remote_deleted_isakmp(self, sa: IsakmpSa) -> None:
+    # -- deleting and expiry -----------------------------------------------------
+
+    def delete_ike(self, sa: IkeSa, reason: str, *, notify_peer: bool = True) -> None:
+        engine = self._engine_of(sa)
+        if notify_peer and sa.established:
+            engine.send_delete_ike(sa)
+        self.ike_sas.pop(sa.spi_i, None)
+        engine.forget(sa)
+        self.set_state(sa, DELETED)
+        sa.expires_at = None
+        self.emit(SaDeleted, sa=sa.ref, reason=reason)
+
+    def delete_child(self, pair: IpsecSaPair, reason: str, *, notify_peer: bool = True) -> None:
+        sa = next((s for s in self.ike_sas.values() if pair in s.children), None)
+        if notify_peer and sa is not None and sa.established:
+            self._engine_of(sa).send_delete_child(sa, pair)
+        if pair in self.child_sas:
+            self.child_sas.remove(pair)
+        if sa is not None and pair in sa.children:
+            sa.children.remove(pair)
+        self.set_state(pair, ChildState.DELETED)
+        self.emit(SaDeleted, sa=pair.ref, reason=reason)
+
+    def _expire_ike(self, sa: IkeSa) -> None:
         conn = sa.connection
-        self.delete_isakmp(sa, "deleted by the peer", notify_peer=False)
+        self.delete_ike(sa, f"lifetime of {sa.lifetime if sa.lifetime is not None else '?'} s expired")
         if sa.initiator and conn is not None and conn.keep_up:
             self.emit(Info, sa=sa.ref, message=f"re-negotiating connection {conn.name}: new ISAKMP SA")
-            self._start_phase1(conn)
-
-    def remote_deleted_ipsec(self, sa: IsakmpSa, spi: int) -> None:
-        for pair in [p for p in self.child_sas if p.outbound.spi == spi]:
-            self.delete_ipsec(pair, "deleted by the peer", notify_peer=False)
-            self._renew_child(pair)
+            self._start_ike(conn)
 
     def terminate(self, now: float) -> None:
-        """Delete every SA, telling the peer (Informational Delete)."""
+        """Delete every SA, telling the peer (IKEv1: Informational Delete)."""
         self.now = now
         for pair in list(self.child_sas):
-            self.delete_ipsec(pair, "terminated")
+            self.delete_child(pair, "terminated")
         for sa in list(self.ike_sas.values()):
-            self.delete_isakmp(sa, "terminated", notify_peer=sa.established)
+            self.delete_ike(sa, "terminated", notify_peer=sa.established)
 
     # -- receiving ---------------------------------------------------------------
 
@@ -448,83 +389,13 @@ class Peer:
                 self.count("esp_without_data_plane")
                 return
             data = data[4:]
-        try:
-            msg = Message.decode(data)
-        except ParseError as exc:
-            self.count("malformed")
-            self.emit(ErrorEvent, sa=NO_SA, code="MALFORMED", message=f"undecodable ISAKMP message from {src[0]}:{src[1]}: {exc}")
-            return
-        if msg.version >> 4 != 1:
+        version = major_version(data)
+        engine = self.engines.get(version if version is not None else 1)  # too short: the codec says why
+        if engine is None:
             self.count("bad_version")
-            self.emit(ErrorEvent, sa=NO_SA, code="INVALID_MAJOR_VERSION", message=f"ISAKMP version {msg.version >> 4}.{msg.version & 15} is not IKEv1: dropped")
+            self.emit(ErrorEvent, sa=NO_SA, code="INVALID_MAJOR_VERSION", message=f"ISAKMP version {data[17] >> 4}.{data[17] & 15} is not IKEv1: dropped")
             return
-        sa = self.ike_sas.get(msg.icookie)
-        if sa is None:
-            self._new_responder(msg, data, src, dst)
-            return
-        if sa.rcookie == bytes(8) and sa.initiator and msg.rcookie != bytes(8):
-            sa.rcookie = msg.rcookie
-        elif msg.rcookie not in (sa.rcookie, bytes(8)):
-            self.count("invalid_cookie")
-            self.emit(ErrorEvent, sa=sa.ref, code="INVALID_COOKIE", message="responder cookie does not match this SA: dropped")
-            return
-        self._dispatch(sa, msg, data, src, dst)
-
-    def _new_responder(self, msg: Message, data: bytes, src: Address, dst: Address) -> None:
-        if msg.rcookie != bytes(8) or msg.message_id != 0 or msg.exchange_type not in (ExchangeType.MAIN, ExchangeType.AGGRESSIVE):
-            self.count("unknown_sa")
-            self.emit(ErrorEvent, sa=NO_SA, code="INVALID_COOKIE", message=f"message for unknown cookies {msg.icookie.hex()}/{msg.rcookie.hex()} from {src[0]}: dropped")
-            return
-        if msg.flags & HeaderFlag.ENCRYPTION:
-            self.count("malformed")
-            return
-        conn = self.config.connection_for(src[0])
-        aggressive = msg.exchange_type == ExchangeType.AGGRESSIVE
-        sa = IsakmpSa(
-            icookie=msg.icookie,
-            rcookie=self._new_cookie(),
-            initiator=False,
-            local=dst,
-            remote=src,
-            connection=conn,
-            mode="aggressive" if aggressive else "main",
-            state=first_state("aggressive" if aggressive else "main"),
-        )
-        self.ike_sas[sa.icookie] = sa
-        ex = AggressiveModeResponder(self, sa, False) if aggressive else MainModeResponder(self, sa, False)
-        self.exchanges[(sa.icookie, 0)] = ex
-        ex.receive(msg, data, src, dst)
-
-    def _dispatch(self, sa: IsakmpSa, msg: Message, data: bytes, src: Address, dst: Address) -> None:
-        key = (sa.icookie, msg.message_id)
-        if msg.exchange_type == ExchangeType.INFORMATIONAL:
-            Informational(self, sa, msg.message_id, False).receive(msg, data, src, dst)
-            return
-        ex = self.exchanges.get(key)
-        if ex is not None:
-            if ex.exchange_type != msg.exchange_type:
-                self.count("wrong_exchange_type")
-                self.emit(ErrorEvent, sa=sa.ref, code="INVALID_EXCHANGE_TYPE", message=f"exchange type {msg.exchange_type} for a running {ex.name}: dropped")
-                return
-            ex.receive(msg, data, src, dst)
-            return
-        if msg.exchange_type != ExchangeType.QUICK or msg.message_id == 0:
-            self.count("unexpected")
-            self.emit(ErrorEvent, sa=sa.ref, code="UNEXPECTED", message=f"unexpected exchange type {msg.exchange_type} with message ID {msg.message_id:08x}: dropped")
-            return
-        if not sa.established:
-            if sa.failed:
-                return
-            self._pending.setdefault(sa.icookie, []).append((msg, data, src, dst))
-            self.emit(Info, sa=sa.ref, message="Quick Mode request before phase 1 completed: held until it does")
-            return
-        if msg.message_id in sa.used_message_ids:
-            self.count("stale_message_id")
-            return
-        sa.used_message_ids.add(msg.message_id)
-        qm = QuickModeResponder(self, sa, msg.message_id, False)
-        self.exchanges[key] = qm
-        qm.receive(msg, data, src, dst)
+        engine.receive(data, src, dst)
 
     # -- views -------------------------------------------------------------------
 
@@ -533,12 +404,12 @@ class Peer:
         return {
             "isakmp": [
                 {
-                    "cookies": f"{sa.icookie.hex()}/{sa.rcookie.hex()}",
+                    "cookies": f"{sa.ref.spi_i}/{sa.ref.spi_r}",
                     "role": "initiator" if sa.initiator else "responder",
-                    "state": sa.state,
+                    "state": str(sa.state),
                     "local": f"{sa.local[0]}:{sa.local[1]}",
                     "remote": f"{sa.remote[0]}:{sa.remote[1]}",
-                    "suite": sa.choice.describe() if sa.choice else None,
+                    "suite": sa.suite,
                     "expires_at": sa.expires_at,
                 }
                 for sa in self.ike_sas.values()
@@ -546,4 +417,3 @@ class Peer:
             "ipsec": [p.summary() for p in self.child_sas],
             "counters": dict(self.counters),
         }
-

@@ -1,18 +1,57 @@
-"""SA records: the IPsec SAs negotiated by Quick Mode (RFC 2409 §5.5).
+"""SA records every IKE version shares: what the version-neutral peer knows of an IKE SA
+(:class:`IkeSa`) and the child SAs it negotiates (:class:`IpsecSaPair`).
 
-One Quick Mode creates a *pair*: an inbound SA whose SPI this peer chose and an
-outbound SA whose SPI the other peer chose.  Keys are secret (hidden from repr);
-:meth:`IpsecSaPair.summary` is what the SA table and trace events show.
+One child negotiation (IKEv1 Quick Mode, RFC 2409 §5.5) creates a *pair*: an
+inbound SA whose SPI this peer chose and an outbound SA whose SPI the other peer
+chose.  Keys are secret (hidden from repr); :meth:`IpsecSaPair.summary` is what the
+SA table and trace events show.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ipseclab.trace import SaRef
+    from ipseclab.config import Connection
+    from ipseclab.trace import Address, SaRef
+
+#: the state of an IKE SA once deleted, in every version
+DELETED = "DELETED"
+
+
+class IkeSa(Protocol):
+    """What the version-neutral peer reads and writes of an IKE SA (IKEv1: ISAKMP SA)."""
+
+    initiator: bool
+    local: Address
+    remote: Address
+    connection: Connection | None
+    state: Any
+    nat_t: int
+    nat_local: bool
+    floated: bool
+    established_at: float | None
+    expires_at: float | None
+    next_keepalive: float | None
+    children: list[IpsecSaPair]
+
+    @property
+    def spi_i(self) -> bytes: ...
+
+    @property
+    def ref(self) -> SaRef: ...
+
+    @property
+    def established(self) -> bool: ...
+
+    @property
+    def lifetime(self) -> int | None: ...
+
+    @property
+    def suite(self) -> str | None:
+        """The negotiated algorithms in words, for the SA table."""
 
 class ChildState(StrEnum):
     """Life of a pair of IPsec SAs: in use, being replaced by a rekey, gone."""

@@ -96,7 +96,7 @@ def test_pairs_are_installed_and_removed_with_the_peer() -> None:
     assert dpr in [getattr(listener, "__self__", None) for listener in stub.listeners]
     out = dpr.dp.outbound(_icmp("10.1.1.1", "10.2.1.1"), left.now)
     assert [o.kind for o in out] == ["esp"], "protected for the raw socket"
-    left.delete_ipsec(pair, "test")
+    left.delete_child(pair, "test")
     dpr.sync()
     assert dpr.dp.sas() == [] and dpr.installed == {}
     dpr.detach()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from engine_support import terminate
 from scapy_check import assert_scapy_agrees
 
 from ipseclab.crypto import kdf_v1
@@ -49,17 +50,6 @@ DEMOS = {
 ESTABLISHED = ["main-psk", "aggressive-psk", "main-rsa", "main-pfs14-2policies"]
 
 
-def _terminate(run: LabSession, name: str) -> None:
-    """Let ``name`` delete everything (protected Informational Deletes) and deliver it."""
-    net = run.network
-    peer = net.peer(name)
-    peer.terminate(net.now)
-    while (event := peer.next_event()) is not None:
-        net.events.append(event)
-    net.in_flight.extend(peer.datagrams_to_send())
-    net.run()
-
-
 @functools.cache
 def demo(key: str) -> LabSession:
     """The demo as it ended (keys and exchanges still in the peers)."""
@@ -82,7 +72,7 @@ def demo_terminated(key: str) -> Terminated:
     if run.established():
         sas = {p.name: _isakmp_sa(p) for p in (run.left, run.right)}
         mids = {pair.message_id for pair in run.left.child_sas}
-        _terminate(run, "left")
+        terminate(run.network, "left")
         assert not run.left.ike_sas and not run.right.ike_sas
         assert not run.left.child_sas and not run.right.child_sas
     return Terminated(run, sas, mids)
@@ -346,7 +336,7 @@ def test_keymat_recomputed(key: str) -> None:
             gxy_qm = None
             kes = [p.data for p in (*qm1, *qm2) if isinstance(p, KEPayload)]
             if pfs:
-                ex = peer.exchanges[(sa.icookie, pair.message_id)]
+                ex = peer.engine(1).exchanges[(sa.icookie, pair.message_id)]
                 assert ex.dh is not None
                 own, other = (kes[0], kes[1]) if sa.initiator else (kes[1], kes[0])
                 assert ex.dh.public_bytes == own

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from engine_support import sent
 
 from ipseclab.demo import DemoOptions, run_demo
-from ipseclab.trace import ErrorEvent, MessageEvent, PolicyDecision, SaEstablished, StateChanged
+from ipseclab.trace import ErrorEvent, PolicyDecision, SaEstablished, StateChanged
 from ipseclab.wire.constants import ExchangeType, NotifyType, PayloadType
 from ipseclab.wire.isakmp import Message, NotifyPayload
-
-
-def _sent(run):
-    return [e for e in run.network.events if isinstance(e, MessageEvent) and e.direction == "sent"]
 
 
 def _assert_sa_pairs_agree(run) -> None:
@@ -36,12 +33,12 @@ def test_psk_establishes(mode: str, pfs: int | None, policies: int) -> None:
     run = run_demo(DemoOptions(mode=mode, pfs=pfs, policies=policies, seed=7))
     assert run.established(), run.explanation()
     _assert_sa_pairs_agree(run)
-    sent = _sent(run)
+    msgs = sent(run.events)
     phase1 = 6 if mode == "main" else 3
-    assert len(sent) == phase1 + 3 * policies
+    assert len(msgs) == phase1 + 3 * policies
     exchange = ExchangeType.MAIN if mode == "main" else ExchangeType.AGGRESSIVE
-    assert [m.exchange_type for m in sent[:phase1]] == [exchange] * phase1
-    qm = [m for m in sent if m.exchange_type == ExchangeType.QUICK]
+    assert [m.exchange_type for m in msgs[:phase1]] == [exchange] * phase1
+    qm = [m for m in msgs if m.exchange_type == ExchangeType.QUICK]
     assert len({m.message_id for m in qm}) == policies
     ke_in_qm = ["KE" in m.summary.split(", ") for m in qm if m.index in (1, 2)]
     assert all(ke_in_qm) if pfs else not any(ke_in_qm)
@@ -55,7 +52,7 @@ def test_rsa_signatures_establish(pfs: int | None) -> None:
     run = run_demo(DemoOptions(auth="rsa", pfs=pfs, seed=3))
     assert run.established(), run.explanation()
     _assert_sa_pairs_agree(run)
-    summaries = [m.summary for m in _sent(run)]
+    summaries = [m.summary for m in sent(run.events)]
     assert summaries[4] == "HDR*, IDii, CERT, SIG_I"
     assert summaries[5] == "HDR*, IDir, CERT, SIG_R"
     up = [e for e in run.network.events if isinstance(e, SaEstablished) and e.sa.kind == "ike"]
@@ -65,7 +62,7 @@ def test_rsa_signatures_establish(pfs: int | None) -> None:
 
 def test_main_mode_message_sequence_and_states() -> None:
     run = run_demo(DemoOptions(seed=1))
-    assert [m.summary for m in _sent(run)] == [
+    assert [m.summary for m in sent(run.events)] == [
         "HDR, SA, VID, VID, VID, VID, VID",
         "HDR, SA, VID, VID",
         "HDR, KE, Ni, NAT-D, NAT-D",
@@ -81,15 +78,15 @@ def test_main_mode_message_sequence_and_states() -> None:
     right_states = [e.new for e in run.network.events if isinstance(e, StateChanged) and e.peer == "right" and e.sa.kind == "ike"]
     assert right_states == ["MM_SA_REPLIED", "MM_KEY_EXCH_REPLIED", "QM_IDLE"]
     # encrypted on the wire from message 5 on: the identity is not visible in clear
-    for m in _sent(run)[4:]:
+    for m in sent(run.events)[4:]:
         assert Message.decode(m.raw).encrypted_body is not None
         assert b"192.0.2.1" not in m.raw
 
 
 def test_seed_makes_runs_reproducible() -> None:
-    a = [m.raw for m in _sent(run_demo(DemoOptions(seed=42, pfs=14)))]
-    b = [m.raw for m in _sent(run_demo(DemoOptions(seed=42, pfs=14)))]
-    c = [m.raw for m in _sent(run_demo(DemoOptions(seed=43, pfs=14)))]
+    a = [m.raw for m in sent(run_demo(DemoOptions(seed=42, pfs=14)).events)]
+    b = [m.raw for m in sent(run_demo(DemoOptions(seed=42, pfs=14)).events)]
+    c = [m.raw for m in sent(run_demo(DemoOptions(seed=43, pfs=14)).events)]
     assert a == b
     assert a != c
 
@@ -97,9 +94,9 @@ def test_seed_makes_runs_reproducible() -> None:
 def test_mismatch_sends_no_proposal_chosen_and_explains() -> None:
     run = run_demo(DemoOptions(mismatch=True, seed=5))
     assert not run.established()
-    sent = _sent(run)
-    assert len(sent) == 2
-    reply = Message.decode(sent[1].raw)
+    msgs = sent(run.events)
+    assert len(msgs) == 2
+    reply = Message.decode(msgs[1].raw)
     assert reply.exchange_type == ExchangeType.INFORMATIONAL
     notify = reply.payloads[0]
     assert isinstance(notify, NotifyPayload) and notify.notify_type == NotifyType.NO_PROPOSAL_CHOSEN
@@ -120,8 +117,8 @@ def test_mismatch_sends_no_proposal_chosen_and_explains() -> None:
 def test_wrong_psk_is_an_authentication_failure() -> None:
     run = run_demo(DemoOptions(wrong_psk=True, seed=5))
     assert not run.established()
-    sent = _sent(run)
-    assert [m.summary for m in sent][-1] == "HDR, N(INVALID_HASH_INFORMATION)"
+    msgs = sent(run.events)
+    assert [m.summary for m in msgs][-1] == "HDR, N(INVALID_HASH_INFORMATION)"
     right_err = next(e for e in run.network.events if isinstance(e, ErrorEvent) and e.peer == "right")
     assert right_err.code == "AUTHENTICATION_FAILED" and "pre-shared keys differ" in right_err.message
     left_err = next(e for e in run.network.events if isinstance(e, ErrorEvent) and e.peer == "left")
@@ -131,10 +128,10 @@ def test_wrong_psk_is_an_authentication_failure() -> None:
 
 def test_aggressive_mode_identities_and_hash_travel_in_clear() -> None:
     run = run_demo(DemoOptions(mode="aggressive", seed=9))
-    sent = _sent(run)
-    assert sent[0].summary.startswith("HDR, SA, KE, Ni, IDii")
-    assert b"left@lab" in sent[0].raw and b"right@lab" in sent[1].raw
-    am2 = Message.decode(sent[1].raw)
+    msgs = sent(run.events)
+    assert msgs[0].summary.startswith("HDR, SA, KE, Ni, IDii")
+    assert b"left@lab" in msgs[0].raw and b"right@lab" in msgs[1].raw
+    am2 = Message.decode(msgs[1].raw)
     assert PayloadType.HASH in [p.payload_type for p in am2.payloads]
 
 
@@ -143,6 +140,6 @@ def test_certificate_request_names_the_trusted_ca() -> None:
 
     run = run_demo(DemoOptions(auth="rsa", seed=4))
     assert run.established()
-    mm3 = Message.decode(_sent(run)[2].raw)
+    mm3 = Message.decode(sent(run.events)[2].raw)
     cr = next(p for p in mm3.payloads if isinstance(p, CertReqPayload))
     assert cr.authority == run.left.config.ca_cert.subject.public_bytes()

@@ -105,7 +105,7 @@ def test_dn_identity_is_compared_by_value_not_by_string_type(monkeypatch) -> Non
 
     def charon_like(peer, sa):  # noqa: ANN001, ANN202
         ident = real(peer, sa)
-        if peer.name == "right" and ident.id_type == IdType.DER_ASN1_DN:
+        if peer.config.name == "right" and ident.id_type == IdType.DER_ASN1_DN:
             return IDPayload(IdType.DER_ASN1_DN, _printable_string_dn(peer.config.credentials.cert.subject))
         return ident
 

@@ -21,7 +21,7 @@ from ipseclab.transport.memory import MemoryNetwork
 from ipseclab.wire.constants import ExchangeType
 
 
-def _start(opts: DemoOptions):
+def started(opts: DemoOptions):  # noqa: ANN201
     run = make_demo(opts)
     run.network.initiate("left", "site")
     return run
@@ -54,7 +54,7 @@ def test_lost_reply_is_retransmitted_with_backoff() -> None:
 
 
 def test_duplicate_of_last_message_makes_peer_resend_reply() -> None:
-    run = _start(DemoOptions(seed=12))
+    run = started(DemoOptions(seed=12))
     net = run.network
     mm5 = None
     while net.in_flight:
@@ -85,7 +85,7 @@ def test_gives_up_after_configured_tries() -> None:
 
 
 def test_shorter_responder_lifetimes_are_used_and_renegotiated() -> None:
-    run = _start(DemoOptions(seed=14, left_lifetime=86400, right_lifetime=3600, esp_lifetime_left=3600, esp_lifetime_right=600))
+    run = started(DemoOptions(seed=14, left_lifetime=86400, right_lifetime=3600, esp_lifetime_left=3600, esp_lifetime_right=600))
     run.network.run()
     assert run.established()
     decisions = [e for e in run.network.events if isinstance(e, PolicyDecision) and e.peer == "right" and e.phase == 1]
@@ -111,7 +111,7 @@ def test_shorter_responder_lifetimes_are_used_and_renegotiated() -> None:
 
 
 def test_garbage_and_truncated_datagrams_never_crash() -> None:
-    run = _start(DemoOptions(seed=15))
+    run = started(DemoOptions(seed=15))
     run.network.run()
     right = run.right
     src, dst = (run.left.config.address, 500), (right.config.address, 500)
@@ -156,8 +156,8 @@ def test_bad_peer_does_not_disturb_good_peer() -> None:
     assert len(good) == 1 and good[0].remote[0] == left.config.address
     # the good ISAKMP SA still carries new Quick Modes
     sa = next(iter(left.ike_sas.values()))
-    left.start_quick_mode(sa, "net1")
-    net._collect(net.peers)
+    left.start_child(sa, "net1", net.now)
+    net.collect()
     net.run()
     assert len(left.child_sas) == 2 and len([p for p in right.child_sas if p.child == "net1"]) == 2
     assert dataclasses.replace(left_cfg).psk == DEMO_PSK
@@ -165,7 +165,7 @@ def test_bad_peer_does_not_disturb_good_peer() -> None:
 
 def test_quick_mode_before_phase1_completes_is_held() -> None:
     """Aggressive Mode: AM3 and QM1 may arrive in the wrong order; QM1 waits, then proceeds."""
-    run = _start(DemoOptions(mode="aggressive", seed=16))
+    run = started(DemoOptions(mode="aggressive", seed=16))
     net = run.network
     net.step()  # AM1 -> right
     net.step()  # AM2 -> left, which now sends AM3 and QM1 back to back
@@ -178,7 +178,7 @@ def test_quick_mode_before_phase1_completes_is_held() -> None:
 
 
 def test_secrets_are_not_in_reprs() -> None:
-    run = _start(DemoOptions(seed=17))
+    run = started(DemoOptions(seed=17))
     run.network.run()
     sa = next(iter(run.left.ike_sas.values()))
     text = repr(sa) + repr(run.left.child_sas) + repr(run.left.config)

@@ -56,8 +56,8 @@ def test_mapping_lost_without_keepalives_then_repaired() -> None:
     s.advance(120)  # the NAT forgets left: nothing kept the mapping alive
     assert not s.nat.table()
     sa = next(iter(s.left.ike_sas.values()))
-    s.left.start_quick_mode(sa, "net1")  # left speaks again: a new mapping, a new public port
-    s.network._collect(s.network.peers)
+    s.left.start_child(sa, "net1", s.network.now)  # left speaks again: a new mapping, a new public port
+    s.network.collect()
     s.run_to_end()
     moved = [e for e in s.events if isinstance(e, PeerMoved)]
     assert len(moved) == 1 and moved[0].peer == "right"

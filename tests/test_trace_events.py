@@ -15,6 +15,7 @@ import json
 from collections import defaultdict
 
 import pytest
+from engine_support import terminate
 
 from ipseclab.crypto.rng import SeededRng
 from ipseclab.demo import DEMO_PSK, DemoOptions, demo_configs, make_demo, run_demo
@@ -55,12 +56,6 @@ def _peer_secrets(peers: list[Peer]) -> dict[str, bytes]:
     return out
 
 
-def _drain(net: MemoryNetwork, peer: Peer) -> None:
-    while (event := peer.next_event()) is not None:
-        net.events.append(event)
-    net.in_flight.extend(peer.datagrams_to_send())
-
-
 def _traced(net: MemoryNetwork, secrets: dict[str, bytes] | None = None) -> Traced:
     all_secrets = dict(secrets or {})
     all_secrets.update(_peer_secrets(net.peers))
@@ -75,9 +70,7 @@ def _terminated() -> Traced:
     run = run_demo(DemoOptions(seed=201, pfs=14, policies=2))
     assert run.established()
     before = _peer_secrets(run.network.peers)
-    run.left.terminate(run.network.now)
-    _drain(run.network, run.left)
-    run.network.run()
+    terminate(run.network, "left")
     return _traced(run.network, before)
 
 
@@ -130,8 +123,8 @@ def _nat_mapping_renewed() -> Traced:
     sa = next(iter(s.left.ike_sas.values()))
     sa.next_keepalive = None
     s.advance(200)  # the mapping times out
-    s.left.start_quick_mode(sa, "net1")
-    s.network._collect(s.network.peers)
+    s.left.start_child(sa, "net1", s.network.now)
+    s.network.collect()
     s.run_to_end()
     assert any(e.kind == "moved" for e in s.events) and any(e.kind == "keepalive" for e in s.events)
     return _traced(s.network)

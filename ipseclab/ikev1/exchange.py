@@ -1,53 +1,161 @@
-"""What every IKEv1 exchange shares: sending, receiving, retransmission, duplicates.
+"""What every IKEv1 exchange shares: its handler table, rejection and its owner.
 
 An exchange is one ISAKMP exchange under one ISAKMP SA (identified by the cookies
-and the message ID), run by one of the modules in this package (charon's "task"
-idea).  It never touches sockets or clocks: the :class:`~ipseclab.peer.Peer`
-hands it decoded messages and the current time, and it queues datagrams and emits
-trace events through the peer.
+and the message ID), run by one of the modules in this package — charon's "task"
+idea.  It is *protocol only*: it builds payloads and processes decoded ones.  The
+engine that owns it (:class:`~ipseclab.ikev1.task_manager.TaskManagerV1`) numbers,
+encrypts and sends its messages, retransmits them, answers duplicates and decrypts
+what arrives (RFC 2408 §5 leaves the retransmission policy local).
 
-Retransmission (RFC 2408 §5 leaves the policy local): a message that expects an
-answer is resent after ``timeout * 2**attempt`` seconds, up to the configured
-number of tries; a duplicate of the last message received makes the exchange resend
-its last reply instead of processing it again.
+Each exchange declares the messages it handles in a table of :class:`Step` rows —
+who receives the message, which message it is, the payloads it must carry, the
+handler and the state the handler leaves the SA in — like libreswan's state
+transition table.  Required payloads are checked once, before any handler runs;
+a handler that refuses a message raises :class:`Reject`, caught in one place and
+turned into the notification the RFC prescribes (as aioquic turns a protocol
+error into ``close()`` in one place).
+
+What an exchange may ask of its owner is spelled out in :class:`ExchangeOwner`:
+nothing else of the peer is in reach, so a test can drive one exchange with a
+fake owner.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from ipseclab.errors import CryptoError, ParseError
 from ipseclab.ikev1.explain import explain_peer_notify
-from ipseclab.ikev1.notation import exchange_name, notify_name, summarize
-from ipseclab.trace import ErrorEvent, MessageEvent, Retransmitted, SaRef
-from ipseclab.wire.constants import HeaderFlag
-from ipseclab.wire.isakmp import Message, NotifyPayload, Payload, decode_payloads, encode_payloads
-from ipseclab.wire.tree import message_tree
+from ipseclab.ikev1.notation import exchange_name, notify_name
+from ipseclab.trace import ErrorEvent, SaRef
+from ipseclab.wire.constants import NotifyType
+from ipseclab.wire.isakmp import (
+    HashPayload,
+    IDPayload,
+    KEPayload,
+    NoncePayload,
+    NotifyPayload,
+    Payload,
+    SAPayload,
+)
 
 if TYPE_CHECKING:
+    from ipseclab.config import PeerConfig
+    from ipseclab.crypto.rng import Rng
     from ipseclab.ikev1.isakmp_sa import IsakmpSa
-    from ipseclab.peer import Datagram, Peer
+    from ipseclab.sa import IpsecSaPair
+    from ipseclab.trace import Address, Event
+
+
+class ExchangeOwner(Protocol):
+    """Everything an IKEv1 exchange may ask of the engine running it."""
+
+    config: PeerConfig
+    rng: Rng
+
+    @property
+    def now(self) -> float: ...
+
+    def emit(self, cls: type[Event], **fields: Any) -> None: ...
+
+    def count(self, what: str) -> None: ...
+
+    def set_state(self, obj: Any, new: str) -> None: ...
+
+    def allocate_spi(self) -> int: ...
+
+    def transmit(self, ex: Exchange, payloads: list[Payload], *, encrypt: bool, expect_reply: bool) -> None:
+        """Number, encode (encrypt), queue and — if a reply is expected — retransmit."""
+
+    def send_notify(
+        self, sa: IsakmpSa, notify_type: int, *, protect: bool, protocol_id: int = ..., spi: bytes = b"", data: bytes = b""
+    ) -> None: ...
+
+    def phase1_established(self, sa: IsakmpSa) -> None: ...
+
+    def child_established(self, sa: IsakmpSa, pair: IpsecSaPair, *, initiator: bool) -> None: ...
+
+    def exchange_failed(self, ex: Exchange) -> None: ...
+
+    def peer_notify(self, sa: IsakmpSa, notify: NotifyPayload) -> None: ...
+
+    def remote_deleted_ike(self, sa: IsakmpSa) -> None: ...
+
+    def remote_deleted_child(self, sa: IsakmpSa, spi: int) -> None: ...
+
+
+class Reject(Exception):  # noqa: N818 - a verdict, not an error of ours
+    """A message this exchange refuses: the notification to send and why, in plain words.
+
+    ``code`` defaults to the notification's name; ``keys_differ`` marks a phase-1
+    failure whose cause is a key mismatch (its notification goes in clear).
+    """
+
+    def __init__(self, notify_type: int, message: str, *, code: str | None = None, keys_differ: bool = False) -> None:
+        super().__init__(message)
+        self.notify_type = notify_type
+        self.message = message
+        self.code = code or notify_name(notify_type)
+        self.keys_differ = keys_differ
+
+
+@dataclass(frozen=True)
+class Received:
+    """One decoded message handed to a handler."""
+
+    payloads: list[Payload]
+    src: Address
+    dst: Address
+    plaintext: bytes | None
+
+    def first(self, cls: type[Payload]) -> Any:
+        return next((p for p in self.payloads if isinstance(p, cls)), None)
+
+
+Handler = Callable[[Any, Received], None]
+
+#: how a missing payload is named in a rejection ("message 3 carries no nonce")
+PAYLOAD_NOUNS: dict[type[Payload], str] = {
+    SAPayload: "SA payload",
+    KEPayload: "KE payload",
+    NoncePayload: "nonce",
+    IDPayload: "ID payload",
+    HashPayload: "HASH payload",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One row of an exchange's table: a message, who receives it, what it needs.
+
+    ``next_state`` is the state the handler leaves the SA (or Quick Mode) in when
+    it accepts the message — the arrow a state diagram draws.
+    """
+
+    receiver: str  # "initiator" | "responder"
+    index: int  # the message's 1-based number in the exchange
+    handler: Handler
+    next_state: str
+    required: tuple[type[Payload], ...] = ()
+    story: str = ""
 
 
 class Exchange:
     """Base class of Main, Aggressive, Quick Mode and Informational exchanges."""
 
     exchange_type: ClassVar[int]
-    #: indices of messages this exchange's *initiator* sends (1-based)
-    initiator_indices: ClassVar[frozenset[int]] = frozenset({1, 3, 5})
+    #: the messages this exchange handles (see :class:`Step`)
+    steps: ClassVar[tuple[Step, ...]] = ()
+    #: states in which the exchange has ended
+    final_states: ClassVar[frozenset[str]] = frozenset({"FAILED"})
 
-    def __init__(self, peer: Peer, sa: IsakmpSa, message_id: int, initiator: bool) -> None:
-        self.peer = peer
+    def __init__(self, owner: ExchangeOwner, sa: IsakmpSa, message_id: int, initiator: bool) -> None:
+        self.owner = owner
         self.sa = sa
         self.message_id = message_id
         self.initiator = initiator
-        self.index = 0
-        self.last_sent: Datagram | None = None
-        self.last_received: bytes | None = None
-        self.last_sent_fields: dict = {}
-        self.replied = False  # was our last message sent after the last one received?
-        self.timer: float | None = None
-        self.attempts = 0
+        self.index = 0  # number of the last message sent or received
 
     # -- naming ------------------------------------------------------------------
 
@@ -59,10 +167,11 @@ class Exchange:
     def ref(self) -> SaRef:
         return self.sa.ref
 
-    # -- state -------------------------------------------------------------------
+    @property
+    def role(self) -> str:
+        return "initiator" if self.initiator else "responder"
 
-    #: states in which the exchange has ended
-    final_states: ClassVar[frozenset[str]] = frozenset({"FAILED"})
+    # -- state -------------------------------------------------------------------
 
     @property
     def state(self) -> str:
@@ -70,7 +179,7 @@ class Exchange:
         return self.sa.state
 
     def set_state(self, new: str) -> None:
-        self.peer.set_state(self.sa, new)
+        self.owner.set_state(self.sa, new)
 
     @property
     def done(self) -> bool:
@@ -82,10 +191,9 @@ class Exchange:
 
     def fail(self, code: str, message: str, notify: int | None = None) -> None:
         """End the exchange with a plain-words error event; it moves to FAILED."""
-        self.timer = None
-        self.peer.emit(ErrorEvent, sa=self.ref, code=code, message=message, notify=notify)
+        self.owner.emit(ErrorEvent, sa=self.ref, code=code, message=message, notify=notify)
         self.set_state("FAILED")
-        self.peer.exchange_failed(self)
+        self.owner.exchange_failed(self)
 
     def on_peer_notify(self, notify: NotifyPayload) -> None:
         """An error notification from the peer ends this exchange, with an explanation."""
@@ -94,162 +202,61 @@ class Exchange:
         name = notify_name(notify.notify_type)
         self.fail(f"PEER_{name}", explain_peer_notify(notify.notify_type), notify.notify_type)
 
-    # -- sending -----------------------------------------------------------------
+    def on_reject(self, reject: Reject) -> None:
+        """Tell the peer (how depends on the exchange) and fail."""
+        self.fail(reject.code, reject.message, reject.notify_type)
+
+    # -- messages ----------------------------------------------------------------
 
     def send(self, payloads: list[Payload], *, encrypt: bool, expect_reply: bool) -> None:
-        """Encode (and encrypt) the next message of this exchange and queue it."""
-        self.index += 1
-        msg = Message(
-            icookie=self.sa.icookie,
-            rcookie=self.sa.rcookie,
-            exchange_type=self.exchange_type,
-            message_id=self.message_id,
-        )
-        plaintext = None
-        if encrypt:
-            first, chain = encode_payloads(payloads)
-            plaintext, ciphertext = self.sa.encrypt(self.message_id, chain)
-            msg.flags |= HeaderFlag.ENCRYPTION
-            msg.first_payload = first
-            msg.encrypted_body = ciphertext
-        else:
-            msg.payloads = list(payloads)
-        raw = msg.encode()
-        dgram = self.peer.make_datagram(self.sa, raw)
-        self.last_sent = dgram
-        self.replied = self.last_received is not None
-        self.peer.queue(dgram)
-        self.last_sent_fields = dict(
-            direction="sent",
-            exchange=self.name,
-            exchange_type=self.exchange_type,
-            index=self.index,
-            sender_role="initiator" if self.initiator else "responder",
-            icookie=self.sa.icookie.hex(),
-            rcookie=self.sa.rcookie.hex(),
-            message_id=self.message_id,
-            src=dgram.src,
-            dst=dgram.dst,
-            raw=raw,
-            summary=summarize(
-                payloads,
-                encrypted=encrypt,
-                exchange_type=self.exchange_type,
-                from_initiator=self.initiator,
-                index=self.index,
-            ),
-            encrypted=encrypt,
-            plaintext=plaintext,
-            tree=message_tree(raw, plaintext),
-            non_esp_marker=self.sa.floated,
-        )
-        self.peer.emit(MessageEvent, **self.last_sent_fields)
-        self.attempts = 0
-        self.timer = self.peer.now + self.peer.config.retransmit_timeout if expect_reply else None
+        """Hand the next message of this exchange to the owner to send."""
+        self.owner.transmit(self, payloads, encrypt=encrypt, expect_reply=expect_reply)
 
-    def resend(self, reason: str) -> None:
-        """Send the last message again (timer expiry or duplicate request)."""
-        if self.last_sent is None:
-            return
-        self.attempts += 1
-        self.peer.queue(self.last_sent)
-        self.peer.emit(
-            Retransmitted, sa=self.ref, exchange=self.name, index=self.index, attempt=self.attempts, reason=reason
-        )
-        self.peer.emit(MessageEvent, **{**self.last_sent_fields, "retransmission": True})
+    def step_for(self, index: int) -> Step | None:
+        return next((s for s in self.steps if s.receiver == self.role and s.index == index), None)
 
-    def on_timer(self, now: float) -> None:
-        if self.timer is None or now < self.timer:
-            return
-        if self.attempts + 1 >= self.peer.config.retransmit_tries:
-            self.fail(
-                "TIMEOUT",
-                f"{self.name}: no answer to message {self.index} after {self.attempts + 1} tries — "
-                "is the peer reachable and configured for this connection?",
-            )
-            return
-        self.resend("timeout")
-        self.timer = now + self.peer.config.retransmit_timeout * (2**self.attempts)
+    def handle(self, received: Received) -> None:
+        """Run the table's handler for the message just received (``self.index``).
 
-    # -- receiving ---------------------------------------------------------------
-
-    def receive(self, msg: Message, raw: bytes, src: tuple[str, int], dst: tuple[str, int]) -> None:
-        """Entry point from the peer: duplicate check, decryption, decoding, trace."""
-        if raw == self.last_received:
-            # Only a message we answered is answered again; resending on a duplicate of
-            # a reply would make two peers ping-pong their last messages forever.
-            if self.last_sent is not None and self.replied:
-                self.resend("duplicate of the last message received")
-            else:
-                self.peer.count("duplicates_ignored")
+        Missing required payloads are a PAYLOAD-MALFORMED rejection (RFC 2408 §5.1)
+        before the handler runs; a :class:`Reject` from the handler ends here.
+        """
+        step = self.step_for(self.index)
+        if step is None:
+            self.owner.count("unexpected_message")
             return
-        if self.done and not self.accepts_after_done():
-            return
-        plaintext: bytes | None = None
-        next_iv: bytes | None = None
-        payloads: list[Payload] | None = None
-        error: str | None = None
-        encrypted = bool(msg.flags & HeaderFlag.ENCRYPTION)
-        if encrypted:
-            try:
-                plaintext, next_iv = self.sa.decrypt(self.message_id, msg.encrypted_body or b"")
-                payloads = decode_payloads(msg.first_payload, plaintext, allow_trailing=True)
-            except (CryptoError, ParseError) as exc:
-                error = str(exc)
-                payloads = None
-        else:
-            payloads = msg.payloads
-        index = self.index + 1
-        from_initiator = not self.initiator
-        summary = (
-            summarize(payloads, encrypted=encrypted, exchange_type=self.exchange_type, from_initiator=from_initiator, index=index)
-            if payloads is not None
-            else "HDR*, <undecryptable>"
-        )
-        self.peer.emit(
-            MessageEvent,
-            direction="received",
-            exchange=self.name,
-            exchange_type=self.exchange_type,
-            index=index,
-            sender_role="initiator" if from_initiator else "responder",
-            icookie=msg.icookie.hex(),
-            rcookie=msg.rcookie.hex(),
-            message_id=msg.message_id,
-            src=src,
-            dst=dst,
-            raw=raw,
-            summary=summary,
-            encrypted=encrypted,
-            plaintext=plaintext,
-            tree=message_tree(raw, plaintext),
-        )
-        if payloads is None:
-            self.on_undecryptable(error or "decryption failed", index)
-            return
-        self.peer.follow_peer(self.sa, src, dst, encrypted=encrypted)
-        self.last_received = raw
-        self.replied = False
-        self.index = index
-        self.timer = None
-        if next_iv is not None:
-            self.sa.commit_iv(self.message_id, next_iv)
-        self.handle(payloads, msg, src, dst, plaintext)
+        try:
+            for cls in step.required:
+                if received.first(cls) is None:
+                    raise Reject(
+                        NotifyType.PAYLOAD_MALFORMED,
+                        f"message {self.index} carries no {PAYLOAD_NOUNS.get(cls, cls.__name__)}",
+                    )
+            step.handler(self, received)
+        except Reject as reject:
+            self.on_reject(reject)
 
     def accepts_after_done(self) -> bool:
         return False
 
     def on_undecryptable(self, reason: str, index: int) -> None:
         """Default: drop and say why; the SA's IV state is untouched."""
-        self.peer.count("undecryptable")
-        self.peer.emit(
+        self.owner.count("undecryptable")
+        self.owner.emit(
             ErrorEvent,
             sa=self.ref,
             code="DECRYPTION_FAILED",
             message=f"{self.name} message {index} could not be decrypted or parsed ({reason}); dropped",
         )
 
-    def handle(
-        self, payloads: list[Payload], msg: Message, src: tuple[str, int], dst: tuple[str, int], plaintext: bytes | None
-    ) -> None:
-        raise NotImplementedError
+    def on_timeout(self, tries: int) -> None:
+        """The owner gave up retransmitting: no answer came after ``tries`` sends."""
+        self.fail(
+            "TIMEOUT",
+            f"{self.name}: no answer to message {self.index} after {tries} tries — "
+            "is the peer reachable and configured for this connection?",
+        )
+
+    def on_timer(self, now: float) -> bool:
+        """A retransmission timer fired; return True when the exchange ended instead."""
+        return False

@@ -11,24 +11,24 @@ Also handled here: Dead Peer Detection R-U-THERE / R-U-THERE-ACK (RFC 3706).
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING
 
-from ipseclab.ikev1.exchange import Exchange
+from ipseclab.ikev1.exchange import Exchange, Received
 from ipseclab.ikev1.notation import notify_name
 from ipseclab.trace import ErrorEvent, Info
 from ipseclab.wire.constants import ExchangeType, NotifyType, ProtocolId
 from ipseclab.wire.isakmp import (
     DeletePayload,
     HashPayload,
-    Message,
     NotifyPayload,
     Payload,
     encode_payloads,
 )
 
 if TYPE_CHECKING:
+    from ipseclab.ikev1.exchange import ExchangeOwner
     from ipseclab.ikev1.isakmp_sa import IsakmpSa
-    from ipseclab.peer import Peer
 
 
 class Informational(Exchange):
@@ -36,8 +36,8 @@ class Informational(Exchange):
 
     exchange_type = ExchangeType.INFORMATIONAL
 
-    def __init__(self, peer: Peer, sa: IsakmpSa, message_id: int, initiator: bool) -> None:
-        super().__init__(peer, sa, message_id, initiator)
+    def __init__(self, owner: ExchangeOwner, sa: IsakmpSa, message_id: int, initiator: bool) -> None:
+        super().__init__(owner, sa, message_id, initiator)
         self.finished = False  # one message each way at most: no state of its own
 
     @property
@@ -47,8 +47,8 @@ class Informational(Exchange):
     def on_undecryptable(self, reason: str, index: int) -> None:
         if not self.sa.established and self.sa.enc_key:
             self.sa.key_mismatch_suspected = True
-            self.peer.count("undecryptable")
-            self.peer.emit(
+            self.owner.count("undecryptable")
+            self.owner.emit(
                 ErrorEvent,
                 sa=self.ref,
                 code="UNDECRYPTABLE_NOTIFY",
@@ -75,27 +75,29 @@ class Informational(Exchange):
         self.send(payloads, encrypt=False, expect_reply=False)
         self.finished = True
 
-    def handle(self, payloads, msg: Message, src, dst, plaintext) -> None:  # noqa: ANN001
+    def handle(self, received: Received) -> None:
+        """One message, whatever its number: verify HASH(1) if protected, then act on it."""
         self.finished = True
         self.sa.phase2_ivs.pop(self.message_id, None)
+        payloads, plaintext = received.payloads, received.plaintext
         if plaintext is not None:
             from ipseclab.ikev1.quick_mode import payloads_after_hash
 
             if not payloads or not isinstance(payloads[0], HashPayload):
-                self.peer.count("informational_without_hash")
-                self.peer.emit(ErrorEvent, sa=self.ref, code="INVALID_HASH_INFORMATION", message="protected Informational without HASH(1): ignored")
+                self.owner.count("informational_without_hash")
+                self.owner.emit(ErrorEvent, sa=self.ref, code="INVALID_HASH_INFORMATION", message="protected Informational without HASH(1): ignored")
                 return
-            if payloads[0].data != self.hash1(payloads_after_hash(plaintext, payloads)):
-                self.peer.count("informational_bad_hash")
-                self.peer.emit(ErrorEvent, sa=self.ref, code="INVALID_HASH_INFORMATION", message="Informational HASH(1) does not verify: ignored")
+            if not hmac.compare_digest(payloads[0].data, self.hash1(payloads_after_hash(plaintext, payloads))):
+                self.owner.count("informational_bad_hash")
+                self.owner.emit(ErrorEvent, sa=self.ref, code="INVALID_HASH_INFORMATION", message="Informational HASH(1) does not verify: ignored")
                 return
             payloads = payloads[1:]
         elif self.sa.established:
             # RFC 2408 §5.x: once keys exist, unprotected notifications are not to be trusted.
-            self.peer.emit(Info, sa=self.ref, message="unprotected Informational on an established SA: shown, not acted on")
+            self.owner.emit(Info, sa=self.ref, message="unprotected Informational on an established SA: shown, not acted on")
             for p in payloads:
                 if isinstance(p, NotifyPayload):
-                    self.peer.emit(Info, sa=self.ref, message=f"peer says (unauthenticated): {notify_name(p.notify_type)}")
+                    self.owner.emit(Info, sa=self.ref, message=f"peer says (unauthenticated): {notify_name(p.notify_type)}")
             return
         for p in payloads:
             if isinstance(p, NotifyPayload):
@@ -106,15 +108,15 @@ class Informational(Exchange):
     def _on_notify(self, n: NotifyPayload) -> None:
         name = notify_name(n.notify_type)
         if n.notify_type == NotifyType.R_U_THERE:
-            self.peer.emit(Info, sa=self.ref, message="DPD R-U-THERE received: answering R-U-THERE-ACK")
-            self.peer.send_notify(self.sa, NotifyType.R_U_THERE_ACK, protect=True, spi=n.spi, data=n.data)
+            self.owner.emit(Info, sa=self.ref, message="DPD R-U-THERE received: answering R-U-THERE-ACK")
+            self.owner.send_notify(self.sa, NotifyType.R_U_THERE_ACK, protect=True, spi=n.spi, data=n.data)
             return
-        self.peer.emit(Info, sa=self.ref, message=f"notification received: {name}")
-        self.peer.peer_notify(self.sa, n)
+        self.owner.emit(Info, sa=self.ref, message=f"notification received: {name}")
+        self.owner.peer_notify(self.sa, n)
 
     def _on_delete(self, d: DeletePayload) -> None:
         if d.protocol_id == ProtocolId.ISAKMP:
-            self.peer.remote_deleted_isakmp(self.sa)
+            self.owner.remote_deleted_ike(self.sa)
         elif d.protocol_id == ProtocolId.IPSEC_ESP:
             for spi in d.spis:
-                self.peer.remote_deleted_ipsec(self.sa, int.from_bytes(spi, "big"))
+                self.owner.remote_deleted_child(self.sa, int.from_bytes(spi, "big"))

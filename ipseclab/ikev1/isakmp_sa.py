@@ -87,6 +87,18 @@ class IsakmpSa:
         return self.state == IsakmpState.FAILED
 
     @property
+    def spi_i(self) -> bytes:
+        return self.icookie
+
+    @property
+    def lifetime(self) -> int | None:
+        return self.choice.lifetime if self.choice else None
+
+    @property
+    def suite(self) -> str | None:
+        return self.choice.describe() if self.choice else None
+
+    @property
     def nat_detected(self) -> bool:
         return self.nat_local or self.nat_remote
 

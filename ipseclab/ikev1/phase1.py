@@ -7,6 +7,7 @@ HASH_R and RSA signature authentication.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from typing import TYPE_CHECKING
 
@@ -45,8 +46,8 @@ from ipseclab.wire.isakmp import (
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from ipseclab.ikev1.exchange import ExchangeOwner
     from ipseclab.ikev1.isakmp_sa import IsakmpSa
-    from ipseclab.peer import Peer
     from ipseclab.trace import Address
 
 # RFC 3947 §4: MD5("RFC 3947"); draft IDs as sent by common implementations.
@@ -99,7 +100,7 @@ def nat_d_hash(sa: IsakmpSa, address: Address) -> bytes:
     return sa.hash.hash(sa.icookie + sa.rcookie + ip + address[1].to_bytes(2, "big"))
 
 
-def nat_d_payloads(peer: Peer, sa: IsakmpSa) -> list[Payload]:
+def nat_d_payloads(owner: ExchangeOwner, sa: IsakmpSa) -> list[Payload]:
     """NAT-D for the remote address first, then for our own (RFC 3947 §3.2).
 
     With forced encapsulation our own hash is random, so the peer believes we are
@@ -110,11 +111,11 @@ def nat_d_payloads(peer: Peer, sa: IsakmpSa) -> list[Payload]:
     draft = sa.nat_t == PayloadType.NAT_D_DRAFT
     remote = nat_d_hash(sa, sa.remote)
     force = sa.connection is not None and sa.connection.force_encapsulation
-    local = peer.rng.random_bytes(len(remote)) if force else nat_d_hash(sa, sa.local)
+    local = owner.rng.random_bytes(len(remote)) if force else nat_d_hash(sa, sa.local)
     return [NatDPayload(remote, draft=draft), NatDPayload(local, draft=draft)]
 
 
-def check_nat_d(peer: Peer, sa: IsakmpSa, payloads: list[Payload], src: Address, dst: Address) -> None:
+def check_nat_d(owner: ExchangeOwner, sa: IsakmpSa, payloads: list[Payload], src: Address, dst: Address) -> None:
     """Compare the peer's NAT-D hashes with the addresses the packet actually carried."""
     hashes = [p.data for p in payloads if isinstance(p, NatDPayload)]
     if not sa.nat_t or not hashes:
@@ -122,32 +123,32 @@ def check_nat_d(peer: Peer, sa: IsakmpSa, payloads: list[Payload], src: Address,
     sa.nat_local = hashes[0] != nat_d_hash(sa, dst)
     sa.nat_remote = nat_d_hash(sa, src) not in hashes[1:]
     forced = sa.connection is not None and sa.connection.force_encapsulation
-    peer.emit(NatDetected, sa=sa.ref, local_behind_nat=sa.nat_local, remote_behind_nat=sa.nat_remote, forced=forced)
+    owner.emit(NatDetected, sa=sa.ref, local_behind_nat=sa.nat_local, remote_behind_nat=sa.nat_remote, forced=forced)
     if forced:
         sa.nat_local = True
 
 
-def float_ports(peer: Peer, sa: IsakmpSa) -> None:
+def float_ports(owner: ExchangeOwner, sa: IsakmpSa) -> None:
     """RFC 3947 §4: with a NAT between the peers, move IKE to the NAT-T port."""
     if sa.floated or not sa.nat_t or not sa.nat_detected:
         return
     old = sa.remote
-    sa.local = (sa.local[0], peer.config.natt_port)
-    sa.remote = (sa.remote[0], peer.config.natt_port)
+    sa.local = (sa.local[0], owner.config.natt_port)
+    sa.remote = (sa.remote[0], owner.config.natt_port)
     sa.floated = True
-    peer.emit(PortFloated, sa=sa.ref, old=old, new=sa.remote)
+    owner.emit(PortFloated, sa=sa.ref, old=old, new=sa.remote)
 
 
 # -- proposals ------------------------------------------------------------------------
 
 
-def offered_sa(peer: Peer, *, group: int | None = None) -> SAPayload:
+def offered_sa(owner: ExchangeOwner, *, group: int | None = None) -> SAPayload:
     """One ISAKMP proposal with a transform per local policy, in priority order.
 
     Aggressive Mode sends its KE with the first proposal, so only policies with that
     DH group can be offered (``group``).
     """
-    policies = sorted(peer.config.isakmp_policies, key=lambda p: p.priority)
+    policies = sorted(owner.config.isakmp_policies, key=lambda p: p.priority)
     if group is not None:
         policies = [p for p in policies if p.group == group]
     transforms = [p.to_transform(n) for n, p in enumerate(policies, 1)]
@@ -164,7 +165,7 @@ def _crypto_veto(choice: Phase1Choice) -> str | None:
     return None
 
 
-def select_proposal(peer: Peer, sa: IsakmpSa, sa_payload: SAPayload, exchange: str) -> Phase1Choice | None:
+def select_proposal(owner: ExchangeOwner, sa: IsakmpSa, sa_payload: SAPayload, exchange: str) -> Phase1Choice | None:
     """Responder: choose a transform and explain the choice (RFC 2408 §4.2)."""
     transforms = []
     for prop in sa_payload.proposals:
@@ -172,14 +173,14 @@ def select_proposal(peer: Peer, sa: IsakmpSa, sa_payload: SAPayload, exchange: s
             transforms.extend(prop.transforms)
     result = match_phase1(
         transforms,
-        peer.config.isakmp_policies,
-        include_default=peer.config.include_default_policy,
+        owner.config.isakmp_policies,
+        include_default=owner.config.include_default_policy,
         supported=_crypto_veto,
     )
     if not transforms:
         result.explanation.insert(0, "The SA payload holds no ISAKMP proposal.")
     choice = result.choice if isinstance(result.choice, Phase1Choice) else None
-    peer.emit(
+    owner.emit(
         PolicyDecision,
         phase=1,
         exchange=exchange,
@@ -196,7 +197,7 @@ def _attr_set(t) -> list[tuple[int, int]]:  # noqa: ANN001
     return sorted((a.type, a.int_value) for a in t.attributes)
 
 
-def accept_response(peer: Peer, sa: IsakmpSa, offered: SAPayload, answer: SAPayload, exchange: str) -> Phase1Choice | None:
+def accept_response(owner: ExchangeOwner, sa: IsakmpSa, offered: SAPayload, answer: SAPayload, exchange: str) -> Phase1Choice | None:
     """Initiator: the responder must return exactly one transform we offered."""
     chosen = [t for prop in answer.proposals for t in prop.transforms]
     if len(chosen) != 1:
@@ -210,11 +211,11 @@ def accept_response(peer: Peer, sa: IsakmpSa, offered: SAPayload, answer: SAPayl
         ours = next((tr for tr in mine.values() if _attr_set(tr) == _attr_set(t)), None)
     if ours is None:
         return None
-    policies = sorted(peer.config.isakmp_policies, key=lambda p: p.priority)
+    policies = sorted(owner.config.isakmp_policies, key=lambda p: p.priority)
     policy = policies[ours.number - 1] if ours.number - 1 < len(policies) else DEFAULT_ISAKMP_POLICY
     check, choice = check_phase1_transform(t, policy)
     if choice is not None:
-        peer.emit(
+        owner.emit(
             PolicyDecision,
             phase=1,
             exchange=exchange,
@@ -242,11 +243,11 @@ def apply_choice(sa: IsakmpSa, choice: Phase1Choice) -> None:
 # -- keys -----------------------------------------------------------------------------
 
 
-def emit_public(peer: Peer, sa: IsakmpSa, name: str, value: bytes, note: str = "") -> None:
-    peer.emit(PublicValue, sa=sa.ref, name=name, value=value, note=note)
+def emit_public(owner: ExchangeOwner, sa: IsakmpSa, name: str, value: bytes, note: str = "") -> None:
+    owner.emit(PublicValue, sa=sa.ref, name=name, value=value, note=note)
 
 
-def derive_keys(peer: Peer, sa: IsakmpSa, peer_public: bytes) -> None:
+def derive_keys(owner: ExchangeOwner, sa: IsakmpSa, peer_public: bytes) -> None:
     """g^xy, SKEYID, SKEYID_d/a/e, the encryption key and the phase-1 IV (RFC 2409 §5, App. B).
 
     Raises CryptoError for an invalid peer public value.
@@ -257,12 +258,12 @@ def derive_keys(peer: Peer, sa: IsakmpSa, peer_public: bytes) -> None:
     label = sa.ref
 
     def key(name: str, formula: str, value: bytes, inputs: list[str]) -> None:
-        peer.emit(KeyDerived, sa=label, name=name, formula=formula, value=value, inputs=inputs)
+        owner.emit(KeyDerived, sa=label, name=name, formula=formula, value=value, inputs=inputs)
 
     key("g^xy", "DH shared secret = (g^y)^x mod p", sa.gxy, ["g^xi", "g^xr", "own private value"])
     if sa.choice.auth_id == AuthMethod.PSK:
         conn_psk = sa.connection.psk if sa.connection is not None else None
-        psk = conn_psk or peer.config.psk or b""
+        psk = conn_psk or owner.config.psk or b""
         sa.skeyid = kdf_v1.skeyid_psk(prf, psk, sa.ni, sa.nr)
         key("SKEYID", "prf(pre-shared-key, Ni_b | Nr_b)", sa.skeyid, ["pre-shared key", "Ni_b", "Nr_b"])
     else:
@@ -304,25 +305,25 @@ def uses_signatures(sa: IsakmpSa) -> bool:
     return sa.choice is not None and sa.choice.auth_id == AuthMethod.RSA_SIG
 
 
-def cert_request(peer: Peer) -> list[Payload]:
+def cert_request(owner: ExchangeOwner) -> list[Payload]:
     """CR naming the CA we trust (RFC 2408 §3.10: the Certificate Authority field is its DN)."""
-    ca = peer.config.ca_cert
+    ca = owner.config.ca_cert
     return [CertReqPayload(CertEncoding.X509_SIGNATURE, ca.subject.public_bytes() if ca is not None else b"")]
 
 
-def own_identity(peer: Peer, sa: IsakmpSa) -> IDPayload:
+def own_identity(owner: ExchangeOwner, sa: IsakmpSa) -> IDPayload:
     if uses_signatures(sa):
-        creds = peer.config.credentials
+        creds = owner.config.credentials
         if creds is None:
             raise CryptoError("RSA signature authentication needs a certificate and key (see ipseclab.crypto.certs)")
         return IDPayload(IdType.DER_ASN1_DN, creds.subject_dn_der, protocol_id=17, port=500)
-    assert peer.config.identity is not None
-    ident = peer.config.identity.to_payload()
+    assert owner.config.identity is not None
+    ident = owner.config.identity.to_payload()
     ident.protocol_id, ident.port = 17, 500
     return ident
 
 
-def auth_payloads(peer: Peer, sa: IsakmpSa, ident: IDPayload, *, initiator: bool) -> list[Payload]:
+def auth_payloads(owner: ExchangeOwner, sa: IsakmpSa, ident: IDPayload, *, initiator: bool) -> list[Payload]:
     """HASH_I/HASH_R, or CERT + SIG_I/SIG_R for RSA signatures (RFC 2409 §5.1)."""
     from ipseclab.wire.isakmp import HashPayload
 
@@ -330,12 +331,12 @@ def auth_payloads(peer: Peer, sa: IsakmpSa, ident: IDPayload, *, initiator: bool
     digest = hash_i(sa, body) if initiator else hash_r(sa, body)
     if not uses_signatures(sa):
         return [HashPayload(digest)]
-    creds = peer.config.credentials
+    creds = owner.config.credentials
     assert creds is not None
     return [CertPayload(CertEncoding.X509_SIGNATURE, creds.cert_der), SigPayload(sign_raw_pkcs1(creds.key, digest))]
 
 
-def verify_auth(peer: Peer, sa: IsakmpSa, payloads: list[Payload], *, from_initiator: bool) -> tuple[bool, str]:
+def verify_auth(owner: ExchangeOwner, sa: IsakmpSa, payloads: list[Payload], *, from_initiator: bool) -> tuple[bool, str]:
     """Check the peer's HASH or signature; returns (ok, plain-words reason)."""
     from cryptography import x509
 
@@ -352,7 +353,7 @@ def verify_auth(peer: Peer, sa: IsakmpSa, payloads: list[Payload], *, from_initi
         got = next((p for p in payloads if isinstance(p, HashPayload)), None)
         if got is None:
             return False, f"the message carries no Hash payload ({who} expected)"
-        if got.data != expected:
+        if not hmac.compare_digest(got.data, expected):
             return False, (
                 f"{who} does not match the value computed here: the two sides derived different "
                 "SKEYIDs — most likely the pre-shared keys differ"
@@ -366,7 +367,7 @@ def verify_auth(peer: Peer, sa: IsakmpSa, payloads: list[Payload], *, from_initi
         cert = x509.load_der_x509_certificate(cert_p.data)
     except ValueError:
         return False, "the CERT payload does not hold a valid X.509 certificate"
-    ca = peer.config.ca_cert
+    ca = owner.config.ca_cert
     if ca is None or not verify_issued_by(cert, ca):
         return False, "the peer's certificate is not issued by our lab CA"
     if ident.id_type == IdType.DER_ASN1_DN and not dn_matches(ident.data, cert.subject):

@@ -23,6 +23,7 @@ within the exchange (RFC 2409 App. B).  States: initiator ``QM_I1_SENT`` →
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from typing import TYPE_CHECKING
 
@@ -30,9 +31,8 @@ from ipseclab.crypto import kdf_v1
 from ipseclab.crypto.dh import DHKeyPair, dh_group
 from ipseclab.crypto.registry import esp_cipher, esp_integrity
 from ipseclab.errors import CryptoError, ParseError
-from ipseclab.ikev1.exchange import Exchange
+from ipseclab.ikev1.exchange import Exchange, Received, Reject, Step
 from ipseclab.ikev1.main_mode import NONCE_SIZE, first
-from ipseclab.ikev1.notation import notify_name
 from ipseclab.ikev1.states import QuickModeState
 from ipseclab.policy import (
     Phase2Choice,
@@ -67,7 +67,6 @@ from ipseclab.wire.isakmp import (
     HashPayload,
     IDPayload,
     KEPayload,
-    Message,
     NatOAPayload,
     NoncePayload,
     NotifyPayload,
@@ -80,8 +79,8 @@ from ipseclab.wire.sa import decode_attributes
 
 if TYPE_CHECKING:
     from ipseclab.config import ChildConfig
+    from ipseclab.ikev1.exchange import ExchangeOwner
     from ipseclab.ikev1.isakmp_sa import IsakmpSa
-    from ipseclab.peer import Peer
 
 
 def ts_payload(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> IDPayload:
@@ -116,8 +115,8 @@ class QuickMode(Exchange):
 
     exchange_type = ExchangeType.QUICK
 
-    def __init__(self, peer: Peer, sa: IsakmpSa, message_id: int, initiator: bool) -> None:
-        super().__init__(peer, sa, message_id, initiator)
+    def __init__(self, owner: ExchangeOwner, sa: IsakmpSa, message_id: int, initiator: bool) -> None:
+        super().__init__(owner, sa, message_id, initiator)
         self.child: ChildConfig | None = None
         self._state = QuickModeState.QM_NO_STATE
         self.ni = b""
@@ -131,7 +130,7 @@ class QuickMode(Exchange):
         self.remote_ts = ""
         self.pair: IpsecSaPair | None = None
         self.original_addresses: tuple[str, str] | None = None
-        self.rekey_of: IpsecSaPair | None = None
+        self.offered: SAPayload | None = None
 
     @property
     def ref(self) -> SaRef:
@@ -148,7 +147,7 @@ class QuickMode(Exchange):
         self._state = new
 
     def set_state(self, new: str) -> None:
-        self.peer.set_state(self, new)
+        self.owner.set_state(self, new)
 
     def learn_nat_oa(self, payloads: list[Payload]) -> None:
         """Remember the peer's NAT-OAi/NAT-OAr (RFC 3947 §5.2) for the data plane."""
@@ -159,7 +158,7 @@ class QuickMode(Exchange):
                         f"initiator {oas[0].value}, responder {oas[1].value} before NAT")
 
     def public(self, name: str, value: bytes, note: str) -> None:
-        self.peer.emit(PublicValue, sa=self.ref, name=name, value=value, note=note)
+        self.owner.emit(PublicValue, sa=self.ref, name=name, value=value, note=note)
 
     def hash1(self, rest: bytes) -> bytes:
         return self.sa.hash.prf(self.sa.skeyid_a, self.message_id.to_bytes(4, "big") + rest)
@@ -175,44 +174,39 @@ class QuickMode(Exchange):
         _, rest = encode_payloads(payloads) if payloads else (0, b"")
         self.send([HashPayload(hash_fn(rest)), *payloads], encrypt=True, expect_reply=expect_reply)
 
-    def check_hash(self, payloads: list[Payload], plaintext: bytes, expected_fn, which: str) -> bool:  # noqa: ANN001
+    def check_hash(self, m: Received, expected_fn, which: str) -> None:  # noqa: ANN001
+        payloads, plaintext = m.payloads, m.plaintext or b""
         if not payloads or not isinstance(payloads[0], HashPayload):
-            self.abort(NotifyType.INVALID_HASH_INFORMATION, f"{which} must be the first payload")
-            return False
+            raise Reject(NotifyType.INVALID_HASH_INFORMATION, f"{which} must be the first payload")
         expected = self.hash3() if expected_fn == self.hash3 else expected_fn(payloads_after_hash(plaintext, payloads))
-        if payloads[0].data != expected:
-            self.abort(NotifyType.INVALID_HASH_INFORMATION, f"{which} does not verify: the message was altered or SKEYID_a differs")
-            return False
-        return True
+        if not hmac.compare_digest(payloads[0].data, expected):
+            raise Reject(NotifyType.INVALID_HASH_INFORMATION, f"{which} does not verify: the message was altered or SKEYID_a differs")
 
-    def abort(self, notify_type: int, message: str) -> None:
+    def on_reject(self, reject: Reject) -> None:
         """Send an error notify (protected Informational) and end the exchange."""
         spi = self.spi_in.to_bytes(4, "big") if self.spi_in else b""
-        self.peer.send_notify(self.sa, notify_type, protect=True, protocol_id=ProtocolId.IPSEC_ESP, spi=spi)
-        self.fail(notify_name(notify_type), message, notify_type)
+        self.owner.send_notify(self.sa, reject.notify_type, protect=True, protocol_id=ProtocolId.IPSEC_ESP, spi=spi)
+        self.fail(reject.code, reject.message, reject.notify_type)
 
     def new_spi(self) -> int:
-        return self.peer.allocate_spi()
+        return self.owner.allocate_spi()
 
     def pfs_dh(self, group: int) -> bytes:
-        self.dh = dh_group(group).generate(self.peer.rng)
+        self.dh = dh_group(group).generate(self.owner.rng)
         self.public("g^x (PFS)", self.dh.public_bytes, f"our Quick Mode DH public value, group {group}")
         return self.dh.public_bytes
 
-    def pfs_secret(self, ke: KEPayload | None) -> bool:
+    def pfs_secret(self, ke: KEPayload | None) -> None:
         if self.dh is None:
-            return True
+            return
         if ke is None:
-            self.abort(NotifyType.INVALID_KEY_INFORMATION, "PFS was negotiated but the message carries no KE payload")
-            return False
+            raise Reject(NotifyType.INVALID_KEY_INFORMATION, "PFS was negotiated but the message carries no KE payload")
         self.public("g^y (PFS, peer)", ke.data, "the peer's Quick Mode DH public value")
         try:
             self.gxy_qm = self.dh.shared_secret(ke.data)
         except CryptoError as exc:
-            self.abort(NotifyType.INVALID_KEY_INFORMATION, f"PFS Diffie-Hellman failed: {exc}")
-            return False
-        self.peer.emit(KeyDerived, sa=self.ref, name="g(qm)^xy", formula="PFS DH shared secret", value=self.gxy_qm, inputs=["KE (Quick Mode)"])
-        return True
+            raise Reject(NotifyType.INVALID_KEY_INFORMATION, f"PFS Diffie-Hellman failed: {exc}") from None
+        self.owner.emit(KeyDerived, sa=self.ref, name="g(qm)^xy", formula="PFS DH shared secret", value=self.gxy_qm, inputs=["KE (Quick Mode)"])
 
     def install(self) -> None:
         """KEYMAT for both directions (RFC 2409 §5.5) and the SA pair."""
@@ -228,10 +222,10 @@ class QuickMode(Exchange):
                 self.sa.hash, self.sa.skeyid_d, ProtocolId.IPSEC_ESP, spi.to_bytes(4, "big"), self.ni, self.nr, length, self.gxy_qm
             )
             formula = "prf(SKEYID_d, " + ("g(qm)^xy | " if self.gxy_qm else "") + "protocol | SPI | Ni_b | Nr_b), expanded"
-            self.peer.emit(KeyDerived, sa=self.ref, name=f"KEYMAT {direction} (SPI {spi:08x})", formula=formula, value=keymat, inputs=["SKEYID_d", "SPI", "Ni_b", "Nr_b"])
-            self.peer.emit(KeyDerived, sa=self.ref, name=f"ESP encryption key (SPI {spi:08x})", formula="first bytes of KEYMAT", value=keymat[:enc_len], inputs=["KEYMAT"])
+            self.owner.emit(KeyDerived, sa=self.ref, name=f"KEYMAT {direction} (SPI {spi:08x})", formula=formula, value=keymat, inputs=["SKEYID_d", "SPI", "Ni_b", "Nr_b"])
+            self.owner.emit(KeyDerived, sa=self.ref, name=f"ESP encryption key (SPI {spi:08x})", formula="first bytes of KEYMAT", value=keymat[:enc_len], inputs=["KEYMAT"])
             if integ:
-                self.peer.emit(KeyDerived, sa=self.ref, name=f"ESP integrity key (SPI {spi:08x})", formula="KEYMAT after the encryption key", value=keymat[enc_len:], inputs=["KEYMAT"])
+                self.owner.emit(KeyDerived, sa=self.ref, name=f"ESP integrity key (SPI {spi:08x})", formula="KEYMAT after the encryption key", value=keymat[enc_len:], inputs=["KEYMAT"])
             src, dst = (self.sa.remote[0], self.sa.local[0]) if direction == "inbound" else (self.sa.local[0], self.sa.remote[0])
             sas[direction] = IpsecSa(
                 spi=spi,
@@ -245,7 +239,7 @@ class QuickMode(Exchange):
                 key_bits=choice.key_bits,
                 auth_alg=choice.auth_alg,
             )
-        now = self.peer.now
+        now = self.owner.now
         self.pair = IpsecSaPair(
             child=self.child.name if self.child else "",
             isakmp_sa=self.sa.ref,
@@ -267,9 +261,8 @@ class QuickMode(Exchange):
             rekey_packets=choice.transform_set.rekey_packets,
             rekey_at=now + choice.lifetime * SOFT_FRACTION,
         )
-        self.timer = None
         self.set_state(QuickModeState.QM_ESTABLISHED)
-        self.peer.ipsec_established(self.sa, self.pair, initiator=self.initiator)
+        self.owner.child_established(self.sa, self.pair, initiator=self.initiator)
         info = ChildSaInfo(
             **self.pair.summary(),
             src_in=sas["inbound"].src,
@@ -277,7 +270,7 @@ class QuickMode(Exchange):
             wireshark_encryption=cipher.wireshark_name,
             wireshark_integrity=integ.wireshark_name if integ else "NULL",
         )
-        self.peer.emit(SaEstablished, sa=self.ref, child=info)
+        self.owner.emit(SaEstablished, sa=self.ref, child=info)
 
 
 def nat_oa_payloads(sa: IsakmpSa, *, initiator: bool) -> list[Payload]:
@@ -312,7 +305,7 @@ class QuickModeInitiator(QuickMode):
     def start(self, child: ChildConfig) -> None:
         self.child = child
         self.spi_in = self.new_spi()
-        self.ni = self.peer.rng.random_bytes(NONCE_SIZE)
+        self.ni = self.owner.rng.random_bytes(NONCE_SIZE)
         transforms = [ts.to_transform(n, mode_id=_mode_for(self.sa, ts)) for n, ts in enumerate(child.transform_sets, 1)]
         self.offered = SAPayload([Proposal(1, ProtocolId.IPSEC_ESP, self.spi_in.to_bytes(4, "big"), transforms)])
         payloads: list[Payload] = [self.offered, NoncePayload(self.ni)]
@@ -327,45 +320,37 @@ class QuickModeInitiator(QuickMode):
         self.send_hashed(self.hash1, payloads, expect_reply=True)
         self.set_state(QuickModeState.QM_I1_SENT)
 
-    def handle(self, payloads, msg: Message, src, dst, plaintext) -> None:  # noqa: ANN001
-        if self.index != 2:
-            return
-        nonce = first(payloads, NoncePayload)
-        if nonce is None:
-            self.abort(NotifyType.PAYLOAD_MALFORMED, "message 2 carries no nonce")
-            return
-        self.nr = nonce.data
-        if not self.check_hash(payloads, plaintext, self.hash2, "HASH(2)"):
-            return
+    def _on_qm2(self, m: Received) -> None:
+        payloads = m.payloads
+        self.nr = m.first(NoncePayload).data
+        self.check_hash(m, self.hash2, "HASH(2)")
         answer = first(payloads, SAPayload)
         chosen = [(p, t) for p in (answer.proposals if answer else []) for t in p.transforms]
         if len(chosen) != 1 or len(chosen[0][0].spi) != 4:
-            self.abort(NotifyType.BAD_PROPOSAL_SYNTAX, "the responder must return exactly one ESP transform with a 4-byte SPI")
-            return
+            raise Reject(NotifyType.BAD_PROPOSAL_SYNTAX, "the responder must return exactly one ESP transform with a 4-byte SPI")
         prop, t = chosen[0]
         assert self.child is not None
         ts = self.child.transform_sets[t.number - 1] if 0 < t.number <= len(self.child.transform_sets) else None
         check, choice = check_phase2_transform(t, ts) if ts else (None, None)
         if choice is None:
-            self.abort(NotifyType.BAD_PROPOSAL_SYNTAX, "the responder chose an ESP transform we did not offer")
-            return
+            raise Reject(NotifyType.BAD_PROPOSAL_SYNTAX, "the responder chose an ESP transform we did not offer")
         for n in (p for p in payloads if isinstance(p, NotifyPayload) and p.notify_type == NotifyType.RESPONDER_LIFETIME):
             life = _responder_lifetime(n)
             if life and life < choice.lifetime:
-                self.peer.emit(
+                self.owner.emit(
                     PolicyDecision, phase=2, exchange=self.name, accepted=True,
                     explanation=[f"The responder's lifetime is shorter (RESPONDER-LIFETIME {life} s): using {life} s instead of {choice.lifetime} s."],
                 )
                 choice = Phase2Choice(**{**choice.__dict__, "lifetime": life})
             kb = _responder_lifetime(n, LifeType.KILOBYTES)
             if kb and (choice.life_kilobytes is None or kb < choice.life_kilobytes):
-                self.peer.emit(
+                self.owner.emit(
                     PolicyDecision, phase=2, exchange=self.name, accepted=True,
                     explanation=[f"The responder's byte lifetime is shorter (RESPONDER-LIFETIME {kb} kilobytes): using {kb} kilobytes."],
                 )
                 choice = Phase2Choice(**{**choice.__dict__, "life_kilobytes": kb})
         self.choice = choice
-        self.peer.emit(
+        self.owner.emit(
             PolicyDecision, phase=2, exchange=self.name, accepted=True,
             explanation=[f"The responder chose our ESP transform {t.number} ({choice.describe()})."],
             checks=[check], chosen=choice.as_dict(),
@@ -374,10 +359,14 @@ class QuickModeInitiator(QuickMode):
         self.learn_nat_oa(payloads)
         self.public("Nr (Quick Mode)", self.nr, "responder's Quick Mode nonce")
         self.public("SPI (peer's inbound)", prop.spi, "chosen by the peer: we send to it")
-        if not self.pfs_secret(first(payloads, KEPayload)):
-            return
+        self.pfs_secret(first(payloads, KEPayload))
         self.send([HashPayload(self.hash3())], encrypt=True, expect_reply=False)
         self.install()
+
+    steps = (
+        Step("initiator", 2, _on_qm2, QuickModeState.QM_ESTABLISHED, required=(NoncePayload,),
+             story="HASH(2) verified, transform accepted: send HASH(3), install the SAs"),
+    )
 
 
 def _responder_lifetime(n: NotifyPayload, kind: int = LifeType.SECONDS) -> int | None:
@@ -398,13 +387,9 @@ def _responder_lifetime(n: NotifyPayload, kind: int = LifeType.SECONDS) -> int |
 class QuickModeResponder(QuickMode):
     """Quick Mode as responder: message 2."""
 
-    def handle(self, payloads, msg: Message, src, dst, plaintext) -> None:  # noqa: ANN001
-        if self.index == 1:
-            self._on_qm1(payloads, plaintext)
-        elif self.index == 3:
-            if not self.check_hash(payloads, plaintext, self.hash3, "HASH(3)"):
-                return
-            self.install()
+    def _on_qm3(self, m: Received) -> None:
+        self.check_hash(m, self.hash3, "HASH(3)")
+        self.install()
 
     def _find_child(self, ids: list[IDPayload]) -> ChildConfig | None:
         conn = self.sa.connection
@@ -421,20 +406,16 @@ class QuickModeResponder(QuickMode):
                 return child
         return None
 
-    def _on_qm1(self, payloads: list[Payload], plaintext: bytes) -> None:
-        nonce = first(payloads, NoncePayload)
-        if nonce is None:
-            self.abort(NotifyType.PAYLOAD_MALFORMED, "message 1 carries no nonce")
-            return
-        self.ni = nonce.data
-        if not self.check_hash(payloads, plaintext, self.hash1, "HASH(1)"):
-            return
+    def _on_qm1(self, m: Received) -> None:
+        payloads = m.payloads
+        self.ni = m.first(NoncePayload).data
+        self.check_hash(m, self.hash1, "HASH(1)")
         ids = [p for p in payloads if isinstance(p, IDPayload)]
         child = self._find_child(ids)
         if child is None:
             conn = self.sa.connection
             known = ", ".join(f"{c.name}: {c.remote_ts} <-> {c.local_ts}" for c in (conn.children if conn else ()))
-            self.peer.emit(
+            self.owner.emit(
                 PolicyDecision, phase=2, exchange=self.name, accepted=False,
                 explanation=[
                     f"The initiator proposed traffic {self.remote_ts} <-> {self.local_ts} (IDci, IDcr), "
@@ -442,8 +423,7 @@ class QuickModeResponder(QuickMode):
                     "INVALID_ID_INFORMATION is sent: make the proxy identities mirror each other.",
                 ],
             )
-            self.abort(NotifyType.INVALID_ID_INFORMATION, f"no local policy for {self.remote_ts} <-> {self.local_ts}")
-            return
+            raise Reject(NotifyType.INVALID_ID_INFORMATION, f"no local policy for {self.remote_ts} <-> {self.local_ts}")
         self.child = child
         offer = first(payloads, SAPayload)
         proposals = [p for p in (offer.proposals if offer else []) if p.protocol_id == ProtocolId.IPSEC_ESP]
@@ -458,26 +438,23 @@ class QuickModeResponder(QuickMode):
             except CryptoError as exc:
                 result.explanation.append(f"ipseclab cannot carry it out: {exc}")
                 choice = None
-        self.peer.emit(
+        self.owner.emit(
             PolicyDecision, phase=2, exchange=self.name, accepted=choice is not None,
             explanation=result.explanation, checks=result.checks, chosen=choice.as_dict() if choice else None,
         )
         if choice is None:
-            self.abort(NotifyType.NO_PROPOSAL_CHOSEN, "no offered ESP transform matches a local transform set")
-            return
+            raise Reject(NotifyType.NO_PROPOSAL_CHOSEN, "no offered ESP transform matches a local transform set")
         ke = first(payloads, KEPayload)
         if choice.pfs_group and ke is None:
-            self.abort(NotifyType.INVALID_KEY_INFORMATION, "PFS group negotiated but no KE payload was sent")
-            return
+            raise Reject(NotifyType.INVALID_KEY_INFORMATION, "PFS group negotiated but no KE payload was sent")
         prop = next(p for p in proposals if choice.transform in p.transforms)
         if len(prop.spi) != 4:
-            self.abort(NotifyType.INVALID_SPI, f"an ESP SPI must be 4 bytes, got {len(prop.spi)}")
-            return
+            raise Reject(NotifyType.INVALID_SPI, f"an ESP SPI must be 4 bytes, got {len(prop.spi)}")
         self.choice = choice
         self.spi_out = int.from_bytes(prop.spi, "big")
         self.learn_nat_oa(payloads)
         self.spi_in = self.new_spi()
-        self.nr = self.peer.rng.random_bytes(NONCE_SIZE)
+        self.nr = self.owner.rng.random_bytes(NONCE_SIZE)
         self.public("Ni (Quick Mode)", self.ni, "initiator's Quick Mode nonce")
         self.public("SPI (peer's inbound)", prop.spi, "chosen by the peer: we send to it")
         self.public("Nr (Quick Mode)", self.nr, "responder's Quick Mode nonce")
@@ -488,8 +465,7 @@ class QuickModeResponder(QuickMode):
         ]
         if choice.pfs_group:
             reply.append(KEPayload(self.pfs_dh(choice.pfs_group)))
-            if not self.pfs_secret(ke):
-                return
+            self.pfs_secret(ke)
         reply += ids
         if choice.mode in (EncapsulationMode.UDP_TRANSPORT, EncapsulationMode.UDP_TRANSPORT_DRAFT):
             reply += nat_oa_payloads(self.sa, initiator=False)
@@ -509,4 +485,10 @@ class QuickModeResponder(QuickMode):
             reply.append(NotifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.IPSEC_ESP, self.spi_in.to_bytes(4, "big"), attrs))
         self.send_hashed(self.hash2, reply, expect_reply=True)
         self.set_state(QuickModeState.QM_R1_SENT)
+
+    steps = (
+        Step("responder", 1, _on_qm1, QuickModeState.QM_R1_SENT, required=(NoncePayload,),
+             story="HASH(1) verified, selectors and a transform matched: answer with ours"),
+        Step("responder", 3, _on_qm3, QuickModeState.QM_ESTABLISHED, story="HASH(3) verified: install the SAs"),
+    )
 

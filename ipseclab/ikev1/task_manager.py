@@ -1,0 +1,460 @@
+"""The IKEv1 task manager: exchanges, message IDs, transport and dispatch (charon's
+``task_manager_v1.c``).
+
+The version-neutral :class:`~ipseclab.peer.Peer` hands every datagram whose ISAKMP
+header says version 1 to this manager, and asks it to start phase 1 or a Quick
+Mode, to send the Delete that ends an SA, and for its timers.  The manager
+
+* creates ISAKMP SAs (initiator and responder) and the exchanges that run under
+  them, keyed by ``(initiator cookie, message ID)``; chooses fresh message IDs;
+* routes each message to its exchange (an Informational is one-shot; a new
+  Quick Mode gets a responder; one that arrives before phase 1 completed waits);
+* is the exchanges' transport: it numbers, encodes and encrypts their messages
+  (RFC 2409 App. B IV chaining lives in :class:`~ipseclab.ikev1.isakmp_sa.IsakmpSa`),
+  retransmits a message that expects an answer after ``timeout * 2**attempt``
+  seconds, answers a duplicate of the last message received with the last reply,
+  and decrypts and decodes what arrives before the exchange sees it;
+* routes error notifications to the exchanges they concern.
+
+It is the :class:`~ipseclab.ikev1.exchange.ExchangeOwner` of every exchange: an
+exchange reaches the peer only through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ipseclab.errors import ConfigError, CryptoError, ParseError
+from ipseclab.ikev1.aggressive_mode import AggressiveModeInitiator, AggressiveModeResponder
+from ipseclab.ikev1.exchange import Exchange, Received
+from ipseclab.ikev1.informational import Informational
+from ipseclab.ikev1.isakmp_sa import IsakmpSa
+from ipseclab.ikev1.main_mode import MainModeInitiator, MainModeResponder, Phase1Exchange
+from ipseclab.ikev1.notation import summarize
+from ipseclab.ikev1.quick_mode import QuickMode, QuickModeInitiator, QuickModeResponder
+from ipseclab.ikev1.states import first_state
+from ipseclab.trace import NO_SA, ErrorEvent, IkeSaInfo, Info, MessageEvent, Retransmitted
+from ipseclab.wire.constants import ExchangeType, HeaderFlag, ProtocolId
+from ipseclab.wire.isakmp import (
+    DeletePayload,
+    Message,
+    NotifyPayload,
+    Payload,
+    decode_payloads,
+    encode_payloads,
+)
+from ipseclab.wire.tree import message_tree
+
+if TYPE_CHECKING:
+    from ipseclab.config import Connection, PeerConfig
+    from ipseclab.crypto.rng import Rng
+    from ipseclab.peer import Datagram, Peer
+    from ipseclab.sa import IpsecSaPair
+    from ipseclab.trace import Address, Event
+
+Key = tuple[bytes, int]  # (initiator cookie, message ID)
+
+
+@dataclass
+class Flight:
+    """Transport state of one exchange: the last message each way and the retransmission timer."""
+
+    last_sent: Datagram | None = None
+    last_sent_fields: dict[str, Any] = field(default_factory=dict)
+    last_received: bytes | None = None
+    replied: bool = False  # was our last message sent after the last one received?
+    timer: float | None = None
+    attempts: int = 0
+
+
+class TaskManagerV1:
+    """IKEv1 for one :class:`~ipseclab.peer.Peer` (sans-I/O, like the peer)."""
+
+    version = 1
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+        self.exchanges: dict[Key, Exchange] = {}
+        self.flights: dict[Key, Flight] = {}
+        self._pending: dict[bytes, list[tuple[Message, bytes, Address, Address]]] = {}
+
+    # -- what exchanges may ask (ExchangeOwner) ------------------------------------
+
+    @property
+    def config(self) -> PeerConfig:
+        return self.peer.config
+
+    @property
+    def rng(self) -> Rng:
+        return self.peer.rng
+
+    @property
+    def now(self) -> float:
+        return self.peer.now
+
+    def emit(self, cls: type[Event], **fields: Any) -> None:
+        self.peer.emit(cls, **fields)
+
+    def count(self, what: str) -> None:
+        self.peer.count(what)
+
+    def set_state(self, obj: Any, new: str) -> None:
+        self.peer.set_state(obj, new)
+
+    def allocate_spi(self) -> int:
+        return self.peer.allocate_spi()
+
+    def child_established(self, sa: IsakmpSa, pair: IpsecSaPair, *, initiator: bool) -> None:
+        self.peer.child_established(sa, pair, initiator=initiator)
+
+    def remote_deleted_ike(self, sa: IsakmpSa) -> None:
+        self.peer.remote_deleted_ike(sa)
+
+    def remote_deleted_child(self, sa: IsakmpSa, spi: int) -> None:
+        self.peer.remote_deleted_child(sa, spi)
+
+    # -- starting --------------------------------------------------------------------
+
+    def initiate(self, conn: Connection) -> IsakmpSa:
+        """Phase 1 as initiator: Main or Aggressive Mode per the connection."""
+        sa = IsakmpSa(
+            icookie=self.peer.new_ike_spi(),
+            rcookie=bytes(8),
+            initiator=True,
+            local=(self.config.address, self.config.port),
+            remote=(conn.remote_address, conn.remote_port),
+            connection=conn,
+            mode=conn.mode,
+            state=first_state(conn.mode),
+        )
+        self.peer.add_ike_sa(sa)
+        ex = MainModeInitiator(self, sa, True) if conn.mode == "main" else AggressiveModeInitiator(self, sa, True)
+        self._register(ex)
+        self.emit(Info, sa=sa.ref, message=f"initiating connection {conn.name} ({conn.mode} mode) to {conn.remote_address}")
+        ex.start()
+        return sa
+
+    def start_child(self, sa: IsakmpSa, child_name: str) -> int:
+        """A Quick Mode for ``child_name`` under ``sa``; returns its message ID."""
+        conn = sa.connection
+        if conn is None:
+            raise ConfigError("this ISAKMP SA has no connection to take children from")
+        child = next((c for c in conn.children if c.name == child_name), None)
+        if child is None:
+            raise ConfigError(f"connection {conn.name} has no child {child_name!r}")
+        qm = QuickModeInitiator(self, sa, self._new_message_id(sa), True)
+        self._register(qm)
+        qm.start(child)
+        return qm.message_id
+
+    def negotiating_child(self, child_name: str) -> bool:
+        """Is a Quick Mode we started for this child still running?"""
+        return any(
+            isinstance(ex, QuickMode) and ex.initiator and not ex.done and ex.child is not None and ex.child.name == child_name
+            for ex in self.exchanges.values()
+        )
+
+    def _register(self, ex: Exchange) -> None:
+        key = (ex.sa.icookie, ex.message_id)
+        self.exchanges[key] = ex
+        self.flights[key] = Flight()
+
+    def _new_message_id(self, sa: IsakmpSa) -> int:
+        while True:
+            mid = int.from_bytes(self.rng.random_bytes(4), "big")
+            if mid and mid not in sa.used_message_ids:
+                sa.used_message_ids.add(mid)
+                return mid
+
+    # -- phase 1 outcome -------------------------------------------------------------
+
+    def phase1_established(self, sa: IsakmpSa) -> None:
+        assert sa.choice is not None
+        info = IkeSaInfo(
+            role="initiator" if sa.initiator else "responder",
+            mode=sa.mode,
+            peer=f"{sa.remote[0]}:{sa.remote[1]}",
+            peer_id=sa.peer_identity,
+            **sa.choice.as_dict(),
+            nat_t=bool(sa.nat_t),
+            nat_detected=sa.nat_detected,
+        )
+        self.peer.ike_established(sa, info, lifetime=sa.choice.lifetime)
+        for msg, data, src, dst in self._pending.pop(sa.icookie, []):
+            self.emit(Info, sa=sa.ref, message="processing a Quick Mode message that arrived before phase 1 completed")
+            self._dispatch(sa, msg, data, src, dst)
+
+    def exchange_failed(self, ex: Exchange) -> None:
+        flight = self.flights.get((ex.sa.icookie, ex.message_id))
+        if flight is not None:
+            flight.timer = None
+        if isinstance(ex, Phase1Exchange):
+            self.peer.ike_failed(ex.sa)
+
+    # -- notifies and deletes (the wire half) ------------------------------------------
+
+    def send_notify(
+        self,
+        sa: IsakmpSa,
+        notify_type: int,
+        *,
+        protect: bool,
+        protocol_id: int = ProtocolId.ISAKMP,
+        spi: bytes = b"",
+        data: bytes = b"",
+    ) -> None:
+        """Send one notification in an Informational exchange (protected once keys exist)."""
+        if protocol_id == ProtocolId.ISAKMP and not spi:
+            spi = sa.icookie + sa.rcookie
+        self._send_informational(sa, [NotifyPayload(notify_type, protocol_id, spi, data)], protect=protect)
+
+    def send_delete_ike(self, sa: IsakmpSa) -> None:
+        self._send_informational(sa, [DeletePayload(ProtocolId.ISAKMP, 16, [sa.icookie + sa.rcookie])], protect=True)
+
+    def send_delete_child(self, sa: IsakmpSa, pair: IpsecSaPair) -> None:
+        self._send_informational(sa, [DeletePayload(ProtocolId.IPSEC_ESP, 4, [pair.inbound.spi.to_bytes(4, "big")])], protect=True)
+
+    def _send_informational(self, sa: IsakmpSa, payloads: list[Payload], *, protect: bool) -> None:
+        info = Informational(self, sa, self._new_message_id(sa), True)
+        if protect and sa.skeyid_a and sa.enc_key:
+            info.send_protected(payloads)
+        else:
+            info.send_clear(payloads)
+
+    def peer_notify(self, sa: IsakmpSa, notify: NotifyPayload) -> None:
+        """Route an error notification to the exchange it concerns."""
+        targets = [ex for (cookie, _), ex in self.exchanges.items() if cookie == sa.icookie and not ex.done]
+        if notify.protocol_id == ProtocolId.IPSEC_ESP:
+            targets = [ex for ex in targets if isinstance(ex, QuickMode)]
+        elif not sa.established:
+            targets = [ex for ex in targets if isinstance(ex, Phase1Exchange)]
+        for ex in targets:
+            ex.on_peer_notify(notify)
+
+    def forget(self, sa: IsakmpSa) -> None:
+        """The SA is gone: so are its exchanges and held messages."""
+        for key in [k for k in self.exchanges if k[0] == sa.icookie]:
+            del self.exchanges[key]
+            self.flights.pop(key, None)
+        self._pending.pop(sa.icookie, None)
+
+    # -- transport: sending, retransmission ------------------------------------------------
+
+    def transmit(self, ex: Exchange, payloads: list[Payload], *, encrypt: bool, expect_reply: bool) -> None:
+        """Encode (and encrypt) the exchange's next message, queue it, arm the timer."""
+        sa = ex.sa
+        flight = self.flights.get((sa.icookie, ex.message_id)) or Flight()
+        ex.index += 1
+        msg = Message(icookie=sa.icookie, rcookie=sa.rcookie, exchange_type=ex.exchange_type, message_id=ex.message_id)
+        plaintext = None
+        if encrypt:
+            first, chain = encode_payloads(payloads)
+            plaintext, ciphertext = sa.encrypt(ex.message_id, chain)
+            msg.flags |= HeaderFlag.ENCRYPTION
+            msg.first_payload = first
+            msg.encrypted_body = ciphertext
+        else:
+            msg.payloads = list(payloads)
+        raw = msg.encode()
+        dgram = self.peer.make_datagram(sa, raw)
+        flight.last_sent = dgram
+        flight.replied = flight.last_received is not None
+        self.peer.queue(dgram)
+        flight.last_sent_fields = dict(
+            direction="sent",
+            exchange=ex.name,
+            exchange_type=ex.exchange_type,
+            index=ex.index,
+            sender_role=ex.role,
+            icookie=sa.icookie.hex(),
+            rcookie=sa.rcookie.hex(),
+            message_id=ex.message_id,
+            src=dgram.src,
+            dst=dgram.dst,
+            raw=raw,
+            summary=summarize(
+                payloads, encrypted=encrypt, exchange_type=ex.exchange_type, from_initiator=ex.initiator, index=ex.index
+            ),
+            encrypted=encrypt,
+            plaintext=plaintext,
+            tree=message_tree(raw, plaintext),
+            non_esp_marker=sa.floated,
+        )
+        self.emit(MessageEvent, **flight.last_sent_fields)
+        flight.attempts = 0
+        flight.timer = self.now + self.config.retransmit_timeout if expect_reply else None
+
+    def _resend(self, ex: Exchange, flight: Flight, reason: str) -> None:
+        if flight.last_sent is None:
+            return
+        flight.attempts += 1
+        self.peer.queue(flight.last_sent)
+        self.emit(Retransmitted, sa=ex.ref, exchange=ex.name, index=ex.index, attempt=flight.attempts, reason=reason)
+        self.emit(MessageEvent, **{**flight.last_sent_fields, "retransmission": True})
+
+    def timers(self) -> list[float]:
+        return [f.timer for f in self.flights.values() if f.timer is not None]
+
+    def on_timer(self, now: float) -> None:
+        for key, ex in list(self.exchanges.items()):
+            flight = self.flights.get(key)
+            if flight is None or flight.timer is None or now < flight.timer:
+                continue
+            if ex.done:
+                flight.timer = None
+                continue
+            if ex.on_timer(now):
+                flight.timer = None
+                continue
+            if flight.attempts + 1 >= self.config.retransmit_tries:
+                flight.timer = None
+                ex.on_timeout(flight.attempts + 1)
+                continue
+            self._resend(ex, flight, "timeout")
+            flight.timer = now + self.config.retransmit_timeout * (2**flight.attempts)
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def receive(self, data: bytes, src: Address, dst: Address) -> None:
+        """One ISAKMP message (non-ESP marker removed) from ``src`` to our ``dst``."""
+        try:
+            msg = Message.decode(data)
+        except ParseError as exc:
+            self.count("malformed")
+            self.emit(ErrorEvent, sa=NO_SA, code="MALFORMED", message=f"undecodable ISAKMP message from {src[0]}:{src[1]}: {exc}")
+            return
+        sa = self.peer.ike_sas.get(msg.icookie)
+        if sa is None:
+            self._new_responder(msg, data, src, dst)
+            return
+        if not isinstance(sa, IsakmpSa):
+            self.count("wrong_version")
+            return
+        if sa.rcookie == bytes(8) and sa.initiator and msg.rcookie != bytes(8):
+            sa.rcookie = msg.rcookie
+        elif msg.rcookie not in (sa.rcookie, bytes(8)):
+            self.count("invalid_cookie")
+            self.emit(ErrorEvent, sa=sa.ref, code="INVALID_COOKIE", message="responder cookie does not match this SA: dropped")
+            return
+        self._dispatch(sa, msg, data, src, dst)
+
+    def _new_responder(self, msg: Message, data: bytes, src: Address, dst: Address) -> None:
+        if msg.rcookie != bytes(8) or msg.message_id != 0 or msg.exchange_type not in (ExchangeType.MAIN, ExchangeType.AGGRESSIVE):
+            self.count("unknown_sa")
+            self.emit(ErrorEvent, sa=NO_SA, code="INVALID_COOKIE", message=f"message for unknown cookies {msg.icookie.hex()}/{msg.rcookie.hex()} from {src[0]}: dropped")
+            return
+        if msg.flags & HeaderFlag.ENCRYPTION:
+            self.count("malformed")
+            return
+        conn = self.config.connection_for(src[0])
+        mode = "aggressive" if msg.exchange_type == ExchangeType.AGGRESSIVE else "main"
+        sa = IsakmpSa(
+            icookie=msg.icookie,
+            rcookie=self.peer.new_ike_spi(),
+            initiator=False,
+            local=dst,
+            remote=src,
+            connection=conn,
+            mode=mode,
+            state=first_state(mode),
+        )
+        self.peer.add_ike_sa(sa)
+        ex = AggressiveModeResponder(self, sa, False) if mode == "aggressive" else MainModeResponder(self, sa, False)
+        self._register(ex)
+        self._deliver(ex, msg, data, src, dst)
+
+    def _dispatch(self, sa: IsakmpSa, msg: Message, data: bytes, src: Address, dst: Address) -> None:
+        key = (sa.icookie, msg.message_id)
+        if msg.exchange_type == ExchangeType.INFORMATIONAL:
+            self._deliver(Informational(self, sa, msg.message_id, False), msg, data, src, dst)
+            return
+        ex = self.exchanges.get(key)
+        if ex is not None:
+            if ex.exchange_type != msg.exchange_type:
+                self.count("wrong_exchange_type")
+                self.emit(ErrorEvent, sa=sa.ref, code="INVALID_EXCHANGE_TYPE", message=f"exchange type {msg.exchange_type} for a running {ex.name}: dropped")
+                return
+            self._deliver(ex, msg, data, src, dst)
+            return
+        if msg.exchange_type != ExchangeType.QUICK or msg.message_id == 0:
+            self.count("unexpected")
+            self.emit(ErrorEvent, sa=sa.ref, code="UNEXPECTED", message=f"unexpected exchange type {msg.exchange_type} with message ID {msg.message_id:08x}: dropped")
+            return
+        if not sa.established:
+            if sa.failed:
+                return
+            self._pending.setdefault(sa.icookie, []).append((msg, data, src, dst))
+            self.emit(Info, sa=sa.ref, message="Quick Mode request before phase 1 completed: held until it does")
+            return
+        if msg.message_id in sa.used_message_ids:
+            self.count("stale_message_id")
+            return
+        sa.used_message_ids.add(msg.message_id)
+        qm = QuickModeResponder(self, sa, msg.message_id, False)
+        self._register(qm)
+        self._deliver(qm, msg, data, src, dst)
+
+    def _deliver(self, ex: Exchange, msg: Message, raw: bytes, src: Address, dst: Address) -> None:
+        """Duplicate check, decryption, decoding and the trace; then the exchange's handler."""
+        flight = self.flights.get((ex.sa.icookie, ex.message_id)) or Flight()
+        if raw == flight.last_received:
+            # Only a message we answered is answered again; resending on a duplicate of
+            # a reply would make two peers ping-pong their last messages forever.
+            if flight.last_sent is not None and flight.replied:
+                self._resend(ex, flight, "duplicate of the last message received")
+            else:
+                self.count("duplicates_ignored")
+            return
+        if ex.done and not ex.accepts_after_done():
+            return
+        sa = ex.sa
+        plaintext: bytes | None = None
+        next_iv: bytes | None = None
+        payloads: list[Payload] | None = None
+        error: str | None = None
+        encrypted = bool(msg.flags & HeaderFlag.ENCRYPTION)
+        if encrypted:
+            try:
+                plaintext, next_iv = sa.decrypt(ex.message_id, msg.encrypted_body or b"")
+                payloads = decode_payloads(msg.first_payload, plaintext, allow_trailing=True)
+            except (CryptoError, ParseError) as exc:
+                error = str(exc)
+        else:
+            payloads = msg.payloads
+        index = ex.index + 1
+        from_initiator = not ex.initiator
+        summary = (
+            summarize(payloads, encrypted=encrypted, exchange_type=ex.exchange_type, from_initiator=from_initiator, index=index)
+            if payloads is not None
+            else "HDR*, <undecryptable>"
+        )
+        self.emit(
+            MessageEvent,
+            direction="received",
+            exchange=ex.name,
+            exchange_type=ex.exchange_type,
+            index=index,
+            sender_role="initiator" if from_initiator else "responder",
+            icookie=msg.icookie.hex(),
+            rcookie=msg.rcookie.hex(),
+            message_id=msg.message_id,
+            src=src,
+            dst=dst,
+            raw=raw,
+            summary=summary,
+            encrypted=encrypted,
+            plaintext=plaintext,
+            tree=message_tree(raw, plaintext),
+        )
+        if payloads is None:
+            ex.on_undecryptable(error or "decryption failed", index)
+            return
+        self.peer.follow_peer(sa, src, dst, encrypted=encrypted)
+        flight.last_received = raw
+        flight.replied = False
+        flight.timer = None
+        ex.index = index
+        if next_iv is not None:
+            sa.commit_iv(ex.message_id, next_iv)
+        ex.handle(Received(payloads, src, dst, plaintext))
