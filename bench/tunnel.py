@@ -32,10 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ipseclab.netlab.esp_interop import charon_pair, ipseclab_pair  # noqa: E402
-from ipseclab.netlab.pinger import ping  # noqa: E402
-from ipseclab.netlab.tcpxfer import transfer  # noqa: E402
-from ipseclab.netlab.topology import site_to_site  # noqa: E402
+from ipseclab.runtime.netlab.esp_interop import charon_pair, ipseclab_pair  # noqa: E402
+from ipseclab.runtime.netlab.pinger import ping  # noqa: E402
+from ipseclab.runtime.netlab.tcpxfer import transfer  # noqa: E402
+from ipseclab.runtime.netlab.topology import site_to_site  # noqa: E402
 
 TRANSFORMS = {"AES-CBC-128 + HMAC-SHA1-96": "aes128-sha1", "AES-GCM-16-128": "aes128gcm16"}
 

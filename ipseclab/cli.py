@@ -78,7 +78,7 @@ def _run_netns(opts, args: argparse.Namespace):  # noqa: ANN001, ANN202
     import tempfile
     import time
 
-    from ipseclab.netlab.peers import NetLab
+    from ipseclab.runtime.netlab.peers import NetLab
     from ipseclab.trace_queries import established_from_events, failure_lines
 
     if os.geteuid() != 0:
@@ -116,7 +116,7 @@ def _netns_ping(lab, count: int):  # noqa: ANN001, ANN202
     """``ping -c count`` (iputils) in left's namespace from its protected address to right's:
     through left's TUN, ESP on the wire, right's TUN and back."""
     from ipseclab.esp.ping import PingResult
-    from ipseclab.netlab.pinger import ping
+    from ipseclab.runtime.netlab.pinger import ping
 
     topo = lab.topology
     stats = ping(topo, "left", topo.hosts["left"].protected[0], topo.hosts["right"].protected[0], count)
@@ -159,7 +159,7 @@ def _print_demo(events, opts, ok: bool, explanation: list[str], *, where: str = 
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from ipseclab.decode import decode_pcap, read_key_table, render_packet
+    from ipseclab.teaching.decode import decode_pcap, read_key_table, render_packet
 
     keys = read_key_table(args.keys) if args.keys else {}
     try:
@@ -182,8 +182,8 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _peer(args: argparse.Namespace) -> int:
-    from ipseclab.config_toml import load_peer_config
-    from ipseclab.daemon import run_daemon
+    from ipseclab.runtime.config_toml import load_peer_config
+    from ipseclab.runtime.daemon import run_daemon
 
     config = load_peer_config(Path(args.config))
     run_daemon(
@@ -201,7 +201,7 @@ def _peer(args: argparse.Namespace) -> int:
 
 
 def _interop(args: argparse.Namespace) -> int:
-    from ipseclab.netlab.interop import SCENARIOS, run_scenarios
+    from ipseclab.runtime.netlab.interop import SCENARIOS, run_scenarios
 
     if args.list:
         for scen in SCENARIOS.values():
@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--ping", type=int, default=0, metavar="N", help="after the SAs are up, send N pings through ESP (exit 1 if any is lost)")
     demo.set_defaults(func=_demo)
     lab = sub.add_parser("lab", help="network labs in namespaces with a peer daemon per host (root)")
-    from ipseclab.netlab.labcli import add_lab_parser
+    from ipseclab.runtime.netlab.labcli import add_lab_parser
 
     add_lab_parser(lab)
     dec = sub.add_parser("decode", help="take apart every ISAKMP message of a capture")

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ipseclab.errors import ConfigError
-from ipseclab.policy import IsakmpPolicy, TransformSet
-from ipseclab.wire.constants import IdType
-from ipseclab.wire.isakmp import IDPayload
+from ipseclab.ikev1.policy import IsakmpPolicy, TransformSet
+from ipseclab.wire.v1.constants import IdType
+from ipseclab.wire.v1.isakmp import IDPayload
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ipseclab.config import ChildConfig, Connection, Identity, PeerConfig
-from ipseclab.policy import IsakmpPolicy, TransformSet
+from ipseclab.ikev1.policy import IsakmpPolicy, TransformSet
 
 if TYPE_CHECKING:
-    from ipseclab.lab import LabSession
+    from ipseclab.teaching.lab import LabSession
 
 LEFT_ADDRESS = "192.0.2.1"
 RIGHT_ADDRESS = "198.51.100.1"
@@ -91,14 +91,14 @@ def demo_configs(opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
 
 def make_demo(opts: DemoOptions) -> LabSession:
     """Both peers on an in-memory network, not yet started (call ``network.initiate``)."""
-    from ipseclab.lab import LabSession
+    from ipseclab.teaching.lab import LabSession
 
     return LabSession(opts, seed=None, start=False)
 
 
 def run_demo(opts: DemoOptions) -> LabSession:
     """Run the demo to completion (or failure) on the in-memory network."""
-    from ipseclab.lab import LabSession
+    from ipseclab.teaching.lab import LabSession
 
     session = LabSession(opts, seed=None)
     session.run_to_end()

@@ -118,7 +118,7 @@ class MessageEvent(Event):
     textbook notation (``HDR*, IDii, HASH_I``), ``raw`` the exact UDP payload
     (without the non-ESP marker), ``plaintext`` the decrypted body (with padding)
     for encrypted messages, and ``tree`` the decoded payload tree
-    (:func:`ipseclab.wire.tree.message_tree`).
+    (:func:`ipseclab.wire.v1.tree.message_tree`).
     """
 
     kind: ClassVar[str] = "message"

@@ -13,12 +13,12 @@ from ipseclab.config import ChildConfig, Connection, Identity, PeerConfig
 from ipseclab.crypto.rng import SeededRng
 from ipseclab.ikev1.exchange import Exchange, Received
 from ipseclab.ikev1.isakmp_sa import IsakmpSa
+from ipseclab.ikev1.policy import IsakmpPolicy, TransformSet
 from ipseclab.peer import Peer
-from ipseclab.policy import IsakmpPolicy, TransformSet
+from ipseclab.runtime.transport.memory import MemoryNetwork
 from ipseclab.sa import IpsecSaPair
 from ipseclab.trace import Event, MessageEvent, StateChanged
-from ipseclab.transport.memory import MemoryNetwork
-from ipseclab.wire.isakmp import NotifyPayload, Payload
+from ipseclab.wire.v1.isakmp import NotifyPayload, Payload
 
 LEFT = "192.0.2.1"
 RIGHT = "198.51.100.1"

@@ -24,8 +24,8 @@ from scapy.layers.isakmp import (
     ISAKMPAttributeTypes,
 )
 
-from ipseclab.wire.constants import HeaderFlag
-from ipseclab.wire.isakmp import Message, SAPayload
+from ipseclab.wire.v1.constants import HeaderFlag
+from ipseclab.wire.v1.isakmp import Message, SAPayload
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 

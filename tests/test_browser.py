@@ -58,7 +58,7 @@ def ikelab_notebook() -> str | None:
 
 def _fallback_notebook(path: Path) -> None:
     """A one-cell notebook showing the default demo lab (used only if no lab shows an IkeLab)."""
-    source = "from ipseclab.demo import DemoOptions\nfrom ipseclab.widgets import IkeLab\n\nIkeLab(DemoOptions(seed=1))\n"
+    source = "from ipseclab.demo import DemoOptions\nfrom ipseclab.teaching.widgets import IkeLab\n\nIkeLab(DemoOptions(seed=1))\n"
     nb = {
         "cells": [{"cell_type": "code", "execution_count": None, "id": "ikelab", "metadata": {}, "outputs": [], "source": source}],
         "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
@@ -151,7 +151,7 @@ def _demo_seed(sources: str) -> int | None:
 def _model_labels(seed: int) -> list[str]:
     """What the Python model says the arrows are after nine steps of the default demo."""
     from ipseclab.demo import DemoOptions
-    from ipseclab.widgets import IkeLab
+    from ipseclab.teaching.widgets import IkeLab
 
     ike = IkeLab(DemoOptions(seed=seed))
     for _ in range(9):

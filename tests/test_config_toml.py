@@ -14,18 +14,18 @@ from pathlib import Path
 import pytest
 
 from ipseclab.config import Identity
-from ipseclab.config_toml import (
+from ipseclab.crypto.certs import issue_peer_cert, make_lab_ca
+from ipseclab.demo import DemoOptions, demo_configs
+from ipseclab.errors import ConfigError
+from ipseclab.ikev1.policy import IsakmpPolicy, TransformSet
+from ipseclab.runtime.config_toml import (
     dump_peer_config,
     load_peer_config,
     parse_esp_proposal,
     parse_ike_proposal,
     parse_peer_config,
 )
-from ipseclab.crypto.certs import issue_peer_cert, make_lab_ca
-from ipseclab.demo import DemoOptions, demo_configs
-from ipseclab.errors import ConfigError
-from ipseclab.lab import LabSession
-from ipseclab.policy import IsakmpPolicy, TransformSet
+from ipseclab.teaching.lab import LabSession
 
 CONTAINERS = Path(__file__).resolve().parent.parent / "containers"
 
@@ -383,7 +383,7 @@ def test_unreadable_file() -> None:
 
 
 def test_remote_addrs_any_for_a_responder_behind_nat() -> None:
-    from ipseclab.config_toml import parse_peer_config
+    from ipseclab.runtime.config_toml import parse_peer_config
 
     text = """
 [peer]

@@ -5,7 +5,7 @@ temporary directory: Main Mode + Quick Mode must come up with both SA tables agr
 in hold mode every ``step`` delivers exactly one datagram (6 MM + 3 QM) and the peer's
 clock stands still (no retransmission however long a message is held); the event stream
 carries every message with its textbook summary; :class:`RemoteLabSession` drives the
-unchanged :class:`~ipseclab.widgets.IkeLab` widgets; bad requests get plain-words errors
+unchanged :class:`~ipseclab.teaching.widgets.IkeLab` widgets; bad requests get plain-words errors
 and the daemon keeps running; ``shutdown`` and SIGTERM end it with status 0.
 
 Every wait is bounded, and every process this module starts is killed by its PID in a
@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 from ports import free_udp_ports
 
-from ipseclab.control import PeerClient, RemoteLabSession
 from ipseclab.errors import ControlError
+from ipseclab.runtime.control import PeerClient, RemoteLabSession
 from ipseclab.trace import KeyDerived, MessageEvent, Retransmitted, SaEstablished
 
 HOST = "127.0.0.1"
@@ -343,7 +343,7 @@ def test_event_stream_carries_every_message(pair: tuple[Daemon, Daemon], procs: 
 
 def test_remote_session_drives_the_ikelab_widgets(pair: tuple[Daemon, Daemon], tmp_path: Path) -> None:
     pytest.importorskip("ipywidgets")
-    from ipseclab.widgets import IkeLab
+    from ipseclab.teaching.widgets import IkeLab
 
     left, right = pair
     clean(pair)
@@ -484,9 +484,9 @@ def test_hold_stops_the_peer_clock_and_timers_keep_their_remaining_time() -> Non
     time on the peer's clock, which did not count the held half second."""
     import asyncio
 
-    from ipseclab.config_toml import parse_peer_config
-    from ipseclab.daemon import HoldingRunner
     from ipseclab.peer import Peer
+    from ipseclab.runtime.config_toml import parse_peer_config
+    from ipseclab.runtime.daemon import HoldingRunner
 
     port, natt, dead = free_udp_ports(3)
     cfg = parse_peer_config(config_text("left", port, natt, dead).replace("retransmit_timeout = 0.5", "retransmit_timeout = 0.3"))

@@ -1,6 +1,6 @@
 """The data plane's I/O glue without root: SA reconciliation, NAT-T demultiplexing, helpers.
 
-:class:`~ipseclab.dataplane_runner.DataPlaneRunner` is exercised against a stub UDP runner
+:class:`~ipseclab.runtime.dataplane_runner.DataPlaneRunner` is exercised against a stub UDP runner
 around real :class:`~ipseclab.peer.Peer` objects from the in-memory demo: Quick Mode pairs are
 installed (UDP-encapsulated ones with the ISAKMP SA's ports), follow a NAT's port change
 without losing their sequence numbers, and go when the peer deletes them.  On a loopback UDP
@@ -19,15 +19,21 @@ from typing import Any
 
 import pytest
 
-from ipseclab.dataplane_runner import DataPlaneRunner
 from ipseclab.demo import DemoOptions
 from ipseclab.esp import packet as pk
-from ipseclab.lab import LabSession
-from ipseclab.netlab.inject import ESP_CIPHERTEXT, ESP_ICV, CapturedEsp, esp_packets, flip_bit
-from ipseclab.netlab.pinger import parse
 from ipseclab.peer import NON_ESP_MARKER, Peer
+from ipseclab.runtime.dataplane_runner import DataPlaneRunner
+from ipseclab.runtime.netlab.inject import (
+    ESP_CIPHERTEXT,
+    ESP_ICV,
+    CapturedEsp,
+    esp_packets,
+    flip_bit,
+)
+from ipseclab.runtime.netlab.pinger import parse
+from ipseclab.runtime.transport.esp_raw import split_ipv4
+from ipseclab.teaching.lab import LabSession
 from ipseclab.trace import Event, Info
-from ipseclab.transport.esp_raw import split_ipv4
 
 
 class StubRunner:
@@ -165,8 +171,8 @@ def test_natt_socket_demultiplexes_ike_and_esp() -> None:
 
 
 def test_daemon_esp_commands_need_the_data_plane() -> None:
-    from ipseclab.config_toml import dump_peer_config, parse_peer_config
-    from ipseclab.daemon import PeerDaemon
+    from ipseclab.runtime.config_toml import dump_peer_config, parse_peer_config
+    from ipseclab.runtime.daemon import PeerDaemon
 
     cfg = _session().left.config
     daemon = PeerDaemon(cfg, "ipc:///nonexistent/ctl")

@@ -23,12 +23,12 @@ from ipseclab.crypto import kdf_v1
 from ipseclab.crypto.registry import esp_cipher, esp_integrity
 from ipseclab.demo import DEMO_PSK, DemoOptions, run_demo
 from ipseclab.ikev1.isakmp_sa import IsakmpSa
-from ipseclab.lab import LabSession
 from ipseclab.peer import Peer
 from ipseclab.sa import IpsecSaPair
+from ipseclab.teaching.lab import LabSession
 from ipseclab.trace import KeyDerived, MessageEvent
-from ipseclab.wire.constants import ExchangeType, HeaderFlag, ProtocolId
-from ipseclab.wire.isakmp import (
+from ipseclab.wire.v1.constants import ExchangeType, HeaderFlag, ProtocolId
+from ipseclab.wire.v1.isakmp import (
     HashPayload,
     IDPayload,
     KEPayload,

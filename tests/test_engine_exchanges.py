@@ -7,8 +7,8 @@ from engine_support import sent
 
 from ipseclab.demo import DemoOptions, run_demo
 from ipseclab.trace import ErrorEvent, PolicyDecision, SaEstablished, StateChanged
-from ipseclab.wire.constants import ExchangeType, NotifyType, PayloadType
-from ipseclab.wire.isakmp import Message, NotifyPayload
+from ipseclab.wire.v1.constants import ExchangeType, NotifyType, PayloadType
+from ipseclab.wire.v1.isakmp import Message, NotifyPayload
 
 
 def _assert_sa_pairs_agree(run) -> None:
@@ -136,7 +136,7 @@ def test_aggressive_mode_identities_and_hash_travel_in_clear() -> None:
 
 
 def test_certificate_request_names_the_trusted_ca() -> None:
-    from ipseclab.wire.isakmp import CertReqPayload
+    from ipseclab.wire.v1.isakmp import CertReqPayload
 
     run = run_demo(DemoOptions(auth="rsa", seed=4))
     assert run.established()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from ipseclab.crypto.certs import make_lab_ca
 from ipseclab.demo import DemoOptions, make_demo
+from ipseclab.ikev1.policy import IsakmpPolicy, check_phase1_transform
 from ipseclab.peer import Datagram
-from ipseclab.policy import IsakmpPolicy, check_phase1_transform
 from ipseclab.trace import ErrorEvent, MessageEvent
-from ipseclab.wire.constants import ExchangeType, HeaderFlag, IkeAttribute, LifeType, NotifyType
-from ipseclab.wire.isakmp import Attribute, Message, NotifyPayload, SAPayload, decode_payloads
+from ipseclab.wire.v1.constants import ExchangeType, HeaderFlag, IkeAttribute, LifeType, NotifyType
+from ipseclab.wire.v1.isakmp import Attribute, Message, NotifyPayload, SAPayload, decode_payloads
 
 
 def test_responder_may_reorder_the_chosen_transforms_attributes() -> None:
@@ -98,8 +98,8 @@ def test_dn_identity_is_compared_by_value_not_by_string_type(monkeypatch) -> Non
     """charon sends ID_DER_ASN1_DN with PrintableString values where our certificates hold
     UTF8String: RFC 5280 §7.1 compares names attribute by attribute, so both must match."""
     from ipseclab.ikev1 import phase1
-    from ipseclab.wire.constants import IdType
-    from ipseclab.wire.isakmp import IDPayload
+    from ipseclab.wire.v1.constants import IdType
+    from ipseclab.wire.v1.isakmp import IDPayload
 
     real = phase1.own_identity
 

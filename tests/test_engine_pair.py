@@ -14,7 +14,7 @@ from engine_support import (
     terminate,
 )
 
-from ipseclab.policy import TransformSet
+from ipseclab.ikev1.policy import TransformSet
 from ipseclab.trace import ErrorEvent, SaDeleted
 
 

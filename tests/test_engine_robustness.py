@@ -7,8 +7,9 @@ import dataclasses
 from ipseclab.config import Connection, PeerConfig
 from ipseclab.crypto.rng import SeededRng
 from ipseclab.demo import DEMO_PSK, DemoOptions, demo_configs, make_demo
+from ipseclab.ikev1.policy import IsakmpPolicy
 from ipseclab.peer import Peer
-from ipseclab.policy import IsakmpPolicy
+from ipseclab.runtime.transport.memory import MemoryNetwork
 from ipseclab.trace import (
     ErrorEvent,
     MessageEvent,
@@ -17,8 +18,7 @@ from ipseclab.trace import (
     SaDeleted,
     SaEstablished,
 )
-from ipseclab.transport.memory import MemoryNetwork
-from ipseclab.wire.constants import ExchangeType
+from ipseclab.wire.v1.constants import ExchangeType
 
 
 def started(opts: DemoOptions):  # noqa: ANN201

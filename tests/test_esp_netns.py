@@ -49,12 +49,12 @@ if _REASON:
 
 from ipseclab.demo import DemoOptions  # noqa: E402
 from ipseclab.export import write_keys  # noqa: E402
-from ipseclab.netlab.inject import ESP_CIPHERTEXT, ESP_ICV, esp_packets, flip_bit, inject  # noqa: E402
-from ipseclab.netlab.nft import apply_ruleset  # noqa: E402
-from ipseclab.netlab.peers import NetLab  # noqa: E402
-from ipseclab.netlab.pinger import ping  # noqa: E402
-from ipseclab.netlab.tcpxfer import transfer  # noqa: E402
-from ipseclab.netlab.tshark import dissect  # noqa: E402
+from ipseclab.runtime.netlab.inject import ESP_CIPHERTEXT, ESP_ICV, esp_packets, flip_bit, inject  # noqa: E402
+from ipseclab.runtime.netlab.nft import apply_ruleset  # noqa: E402
+from ipseclab.runtime.netlab.peers import NetLab  # noqa: E402
+from ipseclab.runtime.netlab.pinger import ping  # noqa: E402
+from ipseclab.runtime.netlab.tcpxfer import transfer  # noqa: E402
+from ipseclab.runtime.netlab.tshark import dissect  # noqa: E402
 
 TCP_BYTES = 5_000_000
 
@@ -224,9 +224,9 @@ def test_demo_netns_ping_cli(tmp_path: Path) -> None:
 @pytest.mark.parametrize("initiator", ["ipseclab", "charon"])
 @pytest.mark.parametrize("esp", ["aes128-sha1", "aes128gcm16"])
 def test_tunnel_with_charon_libipsec(tmp_path: Path, esp: str, initiator: str) -> None:
-    from ipseclab.netlab.charon import Charon
-    from ipseclab.netlab.esp_interop import CharonTunnel
-    from ipseclab.netlab.topology import site_to_site
+    from ipseclab.runtime.netlab.charon import Charon
+    from ipseclab.runtime.netlab.esp_interop import CharonTunnel
+    from ipseclab.runtime.netlab.topology import site_to_site
 
     problem = Charon.available()
     if problem:

@@ -7,11 +7,11 @@ from engine_support import LEFT, RIGHT, FakeOwner, peer_config
 from ipseclab.ikev1 import phase1
 from ipseclab.ikev1.isakmp_sa import IsakmpSa
 from ipseclab.ikev1.main_mode import MainModeInitiator, MainModeResponder
+from ipseclab.ikev1.policy import IsakmpPolicy
 from ipseclab.ikev1.states import IsakmpState
-from ipseclab.policy import IsakmpPolicy
 from ipseclab.trace import ErrorEvent, PolicyDecision, StateChanged
-from ipseclab.wire.constants import NotifyType
-from ipseclab.wire.isakmp import KEPayload, NoncePayload, SAPayload, VendorIDPayload
+from ipseclab.wire.v1.constants import NotifyType
+from ipseclab.wire.v1.isakmp import KEPayload, NoncePayload, SAPayload, VendorIDPayload
 
 
 def _responder() -> tuple[FakeOwner, MainModeResponder]:

@@ -38,7 +38,7 @@ def test_each_table_covers_the_messages_its_role_receives(
 
 
 def test_required_payloads_are_declared_where_the_rfc_makes_them_the_first_check() -> None:
-    from ipseclab.wire.isakmp import NoncePayload, SAPayload
+    from ipseclab.wire.v1.isakmp import NoncePayload, SAPayload
 
     required = {(cls.__name__, s.index): s.required for cls, *_ in TABLES for s in cls.steps if s.required}
     assert required == {

@@ -1,6 +1,6 @@
 """ipseclab against strongSwan 5.9.8's charon, on real sockets in a namespace lab.
 
-All scenarios of :mod:`ipseclab.netlab.interop` run once, in one ``site_to_site`` lab (charon
+All scenarios of :mod:`ipseclab.runtime.netlab.interop` run once, in one ``site_to_site`` lab (charon
 restarted per scenario), in a module fixture; the tests below then judge the results:
 
 * set-ups in both directions (ipseclab initiator -> charon responder and the reverse): Main
@@ -27,14 +27,14 @@ from pathlib import Path
 
 import pytest
 
-from ipseclab.netlab.interop import SCENARIOS, InteropResult
+from ipseclab.runtime.netlab.interop import SCENARIOS, InteropResult
 
 UP = [n for n, s in SCENARIOS.items() if s.expect == "up"]
 FAIL = [n for n, s in SCENARIOS.items() if s.expect == "fail"]
 
 
 def _why_not() -> str | None:
-    from ipseclab.netlab.charon import Charon
+    from ipseclab.runtime.netlab.charon import Charon
 
     if os.geteuid() != 0:
         return "needs root (network namespaces, charon)"
@@ -54,7 +54,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, InteropResult
     if reason:
         print(f"skipping the charon interop tests: {reason}", file=sys.stderr)
         pytest.skip(reason)
-    from ipseclab.netlab.interop import run_scenarios
+    from ipseclab.runtime.netlab.interop import run_scenarios
 
     out = tmp_path_factory.mktemp("interop")
     t0 = time.monotonic()
@@ -217,7 +217,7 @@ LOG = """\
 
 
 def test_keys_from_log_ties_keys_to_cookies_and_spis() -> None:
-    from ipseclab.netlab.charonlog import keys_from_log
+    from ipseclab.runtime.netlab.charonlog import keys_from_log
 
     keys = keys_from_log(LOG)
     assert keys.ka("1111111111111111/2222222222222222") == "01020304"
@@ -230,7 +230,7 @@ def test_keys_from_log_ties_keys_to_cookies_and_spis() -> None:
 
 
 def test_peer_spec_round_trips_and_builds_a_config(tmp_path: Path) -> None:
-    from ipseclab.netlab.runpeer import ChildSpec, EspProposal, PeerSpec, build_config
+    from ipseclab.runtime.netlab.runpeer import ChildSpec, EspProposal, PeerSpec, build_config
 
     spec = PeerSpec(
         name="x",

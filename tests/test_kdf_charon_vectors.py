@@ -31,8 +31,8 @@ from ipseclab.crypto.registry import (
 from ipseclab.ikev1 import phase1
 from ipseclab.ikev1.isakmp_sa import IsakmpSa
 from ipseclab.ikev1.quick_mode import QuickModeInitiator, payloads_after_hash
-from ipseclab.wire.constants import ExchangeType
-from ipseclab.wire.isakmp import (
+from ipseclab.wire.v1.constants import ExchangeType
+from ipseclab.wire.v1.isakmp import (
     HashPayload,
     IDPayload,
     KEPayload,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ipseclab import labcheck
-from ipseclab.labcheck import FAILURE_MARK, SUCCESS_MARK, check, check_equal
+from ipseclab.teaching import labcheck
+from ipseclab.teaching.labcheck import FAILURE_MARK, SUCCESS_MARK, check, check_equal
 
 
 def test_check_passes_and_prints_the_success_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,12 +9,12 @@ import pytest
 from ipseclab.config import PeerConfig
 from ipseclab.demo import DemoOptions, demo_configs
 from ipseclab.errors import ConfigError
-from ipseclab.lab import LabSession
-from ipseclab.policy import TransformSet
+from ipseclab.ikev1.policy import TransformSet
+from ipseclab.teaching.lab import LabSession
 from ipseclab.trace import Info, MessageEvent, PolicyDecision, SaDeleted, SaEstablished
-from ipseclab.wire.constants import ExchangeType, IpsecAttribute, LifeType
-from ipseclab.wire.isakmp import Message, decode_payloads
-from ipseclab.wire.sa import SAPayload
+from ipseclab.wire.v1.constants import ExchangeType, IpsecAttribute, LifeType
+from ipseclab.wire.v1.isakmp import Message, decode_payloads
+from ipseclab.wire.v1.sa import SAPayload
 
 pytest.importorskip("scapy")
 
@@ -130,7 +130,7 @@ def test_soft_seconds_rekey_before_hard_expiry() -> None:
 
 
 def test_toml_byte_and_packet_limits_round_trip() -> None:
-    from ipseclab.config_toml import dump_peer_config, parse_peer_config
+    from ipseclab.runtime.config_toml import dump_peer_config, parse_peer_config
 
     lcfg, _ = demo_configs(DemoOptions(seed=1))
     cfg = _with_sets(lcfg, life_kilobytes=2048, life_packets=1000, rekey_packets=800)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 from ipseclab.demo import NAT_PUBLIC_ADDRESS, DemoOptions
-from ipseclab.lab import LabSession
+from ipseclab.teaching.lab import LabSession
 from ipseclab.trace import MessageEvent, NatDetected, NatKeepalive, PeerMoved, PortFloated
-from ipseclab.wire.constants import ExchangeType
-from ipseclab.wire.isakmp import Message, NatDPayload
+from ipseclab.wire.v1.constants import ExchangeType
+from ipseclab.wire.v1.isakmp import Message, NatDPayload
 
 
 def _session(**kw) -> LabSession:  # noqa: ANN003
@@ -106,8 +106,8 @@ def test_transport_mode_behind_nat_sends_original_addresses() -> None:
     import ipaddress
 
     from ipseclab.demo import LEFT_INSIDE_ADDRESS, RIGHT_ADDRESS, demo_configs
-    from ipseclab.policy import TransformSet
-    from ipseclab.wire.isakmp import NatOAPayload, decode_payloads
+    from ipseclab.ikev1.policy import TransformSet
+    from ipseclab.wire.v1.isakmp import NatOAPayload, decode_payloads
 
     opts = DemoOptions(seed=15, nat=True)
     configs = demo_configs(opts)
@@ -196,7 +196,7 @@ def test_the_port_switch_note_does_not_overlap_the_ports_line() -> None:
     """The arrow where IKE moves to 4500 is taller; its note sits below the ports, not on them."""
     import re
 
-    from ipseclab.widgets.render import FLOAT_NOTE_H, ROW_H, arrow_svg
+    from ipseclab.teaching.widgets.render import FLOAT_NOTE_H, ROW_H, arrow_svg
 
     s = _session()
     mm5 = s.messages()[4]

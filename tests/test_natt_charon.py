@@ -1,6 +1,6 @@
 """NAT traversal against strongSwan's charon through the nftables NAT router (root).
 
-In the :func:`~ipseclab.netlab.topology.nat` lab (left 192.168.77.2 behind the masquerading
+In the :func:`~ipseclab.runtime.netlab.topology.nat` lab (left 192.168.77.2 behind the masquerading
 router 192.168.77.1 | 203.0.113.1, right 203.0.113.2) our daemon (data plane on) and charon
 (kernel-libipsec) set up an IKEv1 tunnel in both arrangements:
 
@@ -41,7 +41,7 @@ def _why_not() -> str | None:
     for tool in ("ping", "tcpdump", "tshark"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (see the Makefile's Debian packages)"
-    from ipseclab.netlab.charon import Charon
+    from ipseclab.runtime.netlab.charon import Charon
 
     return Charon.available()
 
@@ -55,9 +55,9 @@ from scapy.layers.inet import IP, UDP  # noqa: E402
 from scapy.utils import rdpcap  # noqa: E402
 
 from ipseclab.export import write_keys  # noqa: E402
-from ipseclab.netlab.esp_interop import CharonTunnel  # noqa: E402
-from ipseclab.netlab.topology import nat  # noqa: E402
-from ipseclab.netlab.tshark import dissect  # noqa: E402
+from ipseclab.runtime.netlab.esp_interop import CharonTunnel  # noqa: E402
+from ipseclab.runtime.netlab.topology import nat  # noqa: E402
+from ipseclab.runtime.netlab.tshark import dissect  # noqa: E402
 
 PRIVATE, PUBLIC, RIGHT = "192.168.77.2", "203.0.113.1", "203.0.113.2"
 PINGS = 3
@@ -170,8 +170,8 @@ def test_nat_traversal_with_charon(tmp_path: Path, ours: str, initiator: str) ->
 
 def test_nat_traversal_between_ipseclab_peers(tmp_path: Path) -> None:
     """The same checks with our daemons at both ends of the NAT router."""
-    from ipseclab.netlab.esp_interop import ipseclab_pair
-    from ipseclab.netlab.pinger import ping
+    from ipseclab.runtime.netlab.esp_interop import ipseclab_pair
+    from ipseclab.runtime.netlab.pinger import ping
 
     with nat(_lab_name("b")) as topo:
         inside = topo.capture("router", tmp_path / "inside.pcap", interface="eth0")

@@ -79,8 +79,8 @@ def test_demo_over_namespaces_explains_a_mismatch() -> None:
 
 
 def test_two_labs_coexist_and_down_leaves_nothing() -> None:
-    from ipseclab.netlab import state
-    from ipseclab.netlab.peers import attach_clients
+    from ipseclab.runtime.netlab import state
+    from ipseclab.runtime.netlab.peers import attach_clients
 
     before = _namespaces()
     names = [f"t{os.getpid() % 10000}a", f"t{os.getpid() % 10000}b"]

@@ -2,7 +2,7 @@
 
 Needs root (network namespaces, veth, nftables); skipped with a reason otherwise.  Every test
 uses its own lab names and a finalizer that destroys the lab even if the test fails half way.
-Reachability is proven with the UDP echo service (``ipseclab.netlab.udpecho``), not ``ping``.
+Reachability is proven with the UDP echo service (``ipseclab.runtime.netlab.udpecho``), not ``ping``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _needs_root() -> None:
 @pytest.fixture
 def lab_name() -> Iterator[Callable[[], str]]:
     """Fresh lab names (unique per test run); every lab named so is destroyed afterwards."""
-    from ipseclab.netlab import destroy
+    from ipseclab.runtime.netlab import destroy
 
     names: list[str] = []
 
@@ -67,9 +67,9 @@ def assert_nothing_left(name: str, pids: list[int] = ()) -> None:  # type: ignor
     """No namespace, no root veth, no nft table, no state, no process of lab ``name``."""
     from pyroute2 import netns
 
-    from ipseclab.netlab import lab_names
-    from ipseclab.netlab.nsproc import is_running
-    from ipseclab.netlab.state import lab_dir
+    from ipseclab.runtime.netlab import lab_names
+    from ipseclab.runtime.netlab.nsproc import is_running
+    from ipseclab.runtime.netlab.state import lab_dir
 
     assert [ns for ns in netns.listnetns() if ns.startswith(f"ipl-{name}-")] == []
     assert [ifname for ifname in root_links() if ifname.startswith(f"ipl{name}")] == []
@@ -88,8 +88,8 @@ def lo_addresses(lab, role: str) -> set[str]:  # noqa: ANN001
 
 
 def test_site_to_site_reachability_and_protected_addresses(lab_name: Callable[[], str]) -> None:
-    from ipseclab.netlab import site_to_site
-    from ipseclab.netlab.udpecho import probe, serve_echo
+    from ipseclab.runtime.netlab import site_to_site
+    from ipseclab.runtime.netlab.udpecho import probe, serve_echo
 
     with site_to_site(lab_name()) as lab:
         left, right = lab.hosts["left"], lab.hosts["right"]
@@ -112,9 +112,9 @@ def test_site_to_site_reachability_and_protected_addresses(lab_name: Callable[[]
 
 
 def test_nat_masquerades_and_right_cannot_reach_inside(lab_name: Callable[[], str]) -> None:
-    from ipseclab.netlab import nat
-    from ipseclab.netlab.nft import list_tables
-    from ipseclab.netlab.udpecho import probe, serve_echo
+    from ipseclab.runtime.netlab import nat
+    from ipseclab.runtime.netlab.nft import list_tables
+    from ipseclab.runtime.netlab.udpecho import probe, serve_echo
 
     with nat(lab_name()) as lab:
         router, right = lab.hosts["router"], lab.hosts["right"]
@@ -136,8 +136,8 @@ def test_nat_masquerades_and_right_cannot_reach_inside(lab_name: Callable[[], st
 
 
 def test_nat_port_remap(lab_name: Callable[[], str]) -> None:
-    from ipseclab.netlab import nat
-    from ipseclab.netlab.udpecho import probe, serve_echo
+    from ipseclab.runtime.netlab import nat
+    from ipseclab.runtime.netlab.udpecho import probe, serve_echo
 
     with nat(lab_name(), port_remap=True) as lab:
         serve_echo(lab, "right", PORT)
@@ -147,8 +147,8 @@ def test_nat_port_remap(lab_name: Callable[[], str]) -> None:
 
 
 def test_two_labs_coexist(lab_name: Callable[[], str]) -> None:
-    from ipseclab.netlab import lab_names, nat, site_to_site
-    from ipseclab.netlab.udpecho import probe, serve_echo
+    from ipseclab.runtime.netlab import lab_names, nat, site_to_site
+    from ipseclab.runtime.netlab.udpecho import probe, serve_echo
 
     a, b, c = site_to_site(lab_name()), site_to_site(lab_name()), nat(lab_name())
     with a, b, c:
@@ -166,8 +166,8 @@ def test_two_labs_coexist(lab_name: Callable[[], str]) -> None:
 
 
 def test_same_name_twice_is_refused_and_first_lab_survives(lab_name: Callable[[], str]) -> None:
-    from ipseclab.netlab import site_to_site
-    from ipseclab.netlab.udpecho import probe, serve_echo
+    from ipseclab.runtime.netlab import site_to_site
+    from ipseclab.runtime.netlab.udpecho import probe, serve_echo
 
     name = lab_name()
     with site_to_site(name) as lab:
@@ -178,7 +178,7 @@ def test_same_name_twice_is_refused_and_first_lab_survives(lab_name: Callable[[]
 
 
 def test_invalid_names_are_rejected() -> None:
-    from ipseclab.netlab import destroy, site_to_site
+    from ipseclab.runtime.netlab import destroy, site_to_site
 
     for bad in ("", "UPPER", "a_b", "-a", "a-", "elevenchars", "a/b", "a b", "ab\n"):
         with pytest.raises(NetlabError, match="invalid lab name"):
@@ -188,8 +188,8 @@ def test_invalid_names_are_rejected() -> None:
 
 
 def test_down_removes_everything(lab_name: Callable[[], str], tmp_path: Path) -> None:
-    from ipseclab.netlab import nat
-    from ipseclab.netlab.state import read
+    from ipseclab.runtime.netlab import nat
+    from ipseclab.runtime.netlab.state import read
 
     lab = nat(lab_name()).up()
     pids = [lab.spawn(role, ["sleep", "60"]).pid for role in ("left", "router", "right")]
@@ -210,7 +210,7 @@ def test_down_removes_everything(lab_name: Callable[[], str], tmp_path: Path) ->
 
 
 def test_keyboard_interrupt_in_with_block_tears_down(lab_name: Callable[[], str]) -> None:
-    from ipseclab.netlab import site_to_site
+    from ipseclab.runtime.netlab import site_to_site
 
     name = lab_name()
     pids = []
@@ -234,9 +234,9 @@ def _fail_after_root_veth(self, link) -> None:  # noqa: ANN001
 @pytest.mark.parametrize(
     ("kind", "target", "replacement", "step"),
     [
-        ("nat", "ipseclab.netlab.nft.apply_ruleset", None, "nftables masquerade"),
-        ("site", "ipseclab.netlab.topology.Topology._routes", None, "routes in"),
-        ("nat", "ipseclab.netlab.topology.Topology._create_link", _fail_after_root_veth,
+        ("nat", "ipseclab.runtime.netlab.nft.apply_ruleset", None, "nftables masquerade"),
+        ("site", "ipseclab.runtime.netlab.topology.Topology._routes", None, "routes in"),
+        ("nat", "ipseclab.runtime.netlab.topology.Topology._create_link", _fail_after_root_veth,
          "create veth pair"),
     ],
     ids=["nft", "routes", "veth"],
@@ -249,7 +249,7 @@ def test_error_mid_build_leaves_nothing(
     replacement: Callable[..., None] | None,
     step: str,
 ) -> None:
-    from ipseclab.netlab import nat, site_to_site
+    from ipseclab.runtime.netlab import nat, site_to_site
 
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError("injected failure")
@@ -267,12 +267,12 @@ def test_error_mid_build_leaves_nothing(
 def test_keyboard_interrupt_during_up_tears_down(
     lab_name: Callable[[], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ipseclab.netlab import nat
+    from ipseclab.runtime.netlab import nat
 
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("ipseclab.netlab.topology.Topology._routes", interrupted)
+    monkeypatch.setattr("ipseclab.runtime.netlab.topology.Topology._routes", interrupted)
     lab = nat(lab_name())
     with pytest.raises(KeyboardInterrupt):
         lab.up()
@@ -283,8 +283,8 @@ def test_usable_under_a_running_event_loop(lab_name: Callable[[], str]) -> None:
     """As in a Jupyter cell: pyroute2's sync API alone would fail with a loop running."""
     import asyncio
 
-    from ipseclab.netlab import site_to_site
-    from ipseclab.netlab.udpecho import probe, serve_echo
+    from ipseclab.runtime.netlab import site_to_site
+    from ipseclab.runtime.netlab.udpecho import probe, serve_echo
 
     name, other_name = lab_name(), lab_name()
 
@@ -307,7 +307,7 @@ def test_usable_under_a_running_event_loop(lab_name: Callable[[], str]) -> None:
 
 _CREATE = """
 import json, subprocess, sys
-from ipseclab.netlab import nat
+from ipseclab.runtime.netlab import nat
 lab = nat(sys.argv[1]).up()
 proc = lab.spawn("left", ["sleep", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print(json.dumps({"pid": proc.pid}))
@@ -321,7 +321,7 @@ def _python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_destroy_from_a_separate_process(lab_name: Callable[[], str]) -> None:
-    from ipseclab.netlab import attach, lab_names, lab_status
+    from ipseclab.runtime.netlab import attach, lab_names, lab_status
 
     name = lab_name()
     created = _python(_CREATE, name)  # builds a lab, starts a process, exits without down()
@@ -335,7 +335,7 @@ def test_destroy_from_a_separate_process(lab_name: Callable[[], str]) -> None:
     lab = attach(name)
     out = lab.run("router", ["cat", "/proc/sys/net/ipv4/ip_forward"], capture_output=True, text=True)
     assert out.stdout.strip() == "1"
-    destroyed = _python("import sys; from ipseclab.netlab import destroy; destroy(sys.argv[1])", name)
+    destroyed = _python("import sys; from ipseclab.runtime.netlab import destroy; destroy(sys.argv[1])", name)
     assert destroyed.returncode == 0, destroyed.stderr
     assert_nothing_left(name, [pid])
     assert lab_status(name) is None
@@ -344,8 +344,8 @@ def test_destroy_from_a_separate_process(lab_name: Callable[[], str]) -> None:
 def test_capture_is_readable(lab_name: Callable[[], str], tmp_path: Path) -> None:
     from scapy.all import IP, UDP, rdpcap
 
-    from ipseclab.netlab import site_to_site
-    from ipseclab.netlab.udpecho import probe, serve_echo
+    from ipseclab.runtime.netlab import site_to_site
+    from ipseclab.runtime.netlab.udpecho import probe, serve_echo
 
     with site_to_site(lab_name()) as lab:
         serve_echo(lab, "right", PORT)
@@ -371,7 +371,7 @@ def test_lab_commands(lab_name: Callable[[], str]) -> None:
     name = lab_name()
 
     def lab(*args: str) -> subprocess.CompletedProcess[str]:
-        result = _python("import sys; from ipseclab.netlab.labcli import main; sys.exit(main())", *args)
+        result = _python("import sys; from ipseclab.runtime.netlab.labcli import main; sys.exit(main())", *args)
         assert "Traceback" not in result.stderr, result.stderr
         return result
 

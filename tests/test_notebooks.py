@@ -7,7 +7,7 @@
   when another ``python3`` kernelspec is installed on the machine.  The first cell
   of every run checks that (``sys.prefix`` must be ours).
 * No cell may raise; every check cell (one calling ``check(`` or ``check_equal(``)
-  must have printed the success mark of :mod:`ipseclab.labcheck`; the widgets must
+  must have printed the success mark of :mod:`ipseclab.teaching.labcheck`; the widgets must
   have produced widget views.
 * The notebooks are stored clean: nbformat 4, kernel ``python3``, no outputs.
 """
@@ -30,7 +30,7 @@ pytest.importorskip("ipywidgets")
 
 from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
 
-from ipseclab.labcheck import FAILURE_MARK, SUCCESS_MARK  # noqa: E402
+from ipseclab.teaching.labcheck import FAILURE_MARK, SUCCESS_MARK  # noqa: E402
 
 LABS = Path(__file__).resolve().parents[1] / "labs"
 NOTEBOOKS = sorted(LABS.glob("*.ipynb"))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ipseclab.demo import DemoOptions, demo_configs
-from ipseclab.lab import LabSession
-from ipseclab.offline_attack import AggressiveCapture, NotAggressiveModeError
+from ipseclab.teaching.lab import LabSession
+from ipseclab.teaching.offline_attack import AggressiveCapture, NotAggressiveModeError
 
 WEAK_PSK = b"sunshine"
 WORDLIST = ["123456", "password", "letmein", "qwerty", "sunshine", "dragon"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ipseclab.demo import DemoOptions
-from ipseclab.lab import LabSession
+from ipseclab.teaching.lab import LabSession
 from ipseclab.trace import SaRef, StateChanged
 
 

@@ -20,6 +20,7 @@ from engine_support import terminate
 from ipseclab.crypto.rng import SeededRng
 from ipseclab.demo import DEMO_PSK, DemoOptions, demo_configs, make_demo, run_demo
 from ipseclab.peer import Datagram, Peer
+from ipseclab.runtime.transport.memory import MemoryNetwork
 from ipseclab.trace import (
     EVENT_TYPES,
     SECRET_PLACEHOLDER,
@@ -29,9 +30,8 @@ from ipseclab.trace import (
     event_from_dict,
     event_to_dict,
 )
-from ipseclab.transport.memory import MemoryNetwork
-from ipseclab.wire.constants import ExchangeType
-from ipseclab.wire.isakmp import Message
+from ipseclab.wire.v1.constants import ExchangeType
+from ipseclab.wire.v1.isakmp import Message
 
 
 @dataclasses.dataclass
@@ -113,7 +113,7 @@ def _forced_encapsulation() -> Traced:
 
 def _nat_mapping_renewed() -> Traced:
     """Behind the simulated NAT: keepalives, then a lost mapping the responder follows."""
-    from ipseclab.lab import LabSession
+    from ipseclab.teaching.lab import LabSession
 
     s = LabSession(DemoOptions(seed=204, nat=True))
     s.run_to_end()

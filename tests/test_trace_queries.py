@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ipseclab.demo import DemoOptions
-from ipseclab.lab import LabSession
+from ipseclab.teaching.lab import LabSession
 from ipseclab.trace_queries import established_from_events, failure_lines, in_flight
 
 
@@ -43,7 +43,7 @@ def test_trace_follows_expiry_and_renegotiation() -> None:
 def test_keys_table_groups_aggressive_mode_values_under_one_sa() -> None:
     import re
 
-    from ipseclab.widgets.render import keys_table
+    from ipseclab.teaching.widgets.render import keys_table
 
     s = LabSession(DemoOptions(seed=1, mode="aggressive"))
     s.run_to_end()

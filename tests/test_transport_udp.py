@@ -21,8 +21,8 @@ from ipseclab.config import PeerConfig
 from ipseclab.crypto.rng import SeededRng
 from ipseclab.demo import DemoOptions, demo_configs
 from ipseclab.peer import Peer
+from ipseclab.runtime.transport.udp import UdpPeerRunner
 from ipseclab.trace import Event, MessageEvent, NatDetected, PortFloated, Retransmitted
-from ipseclab.transport.udp import UdpPeerRunner
 
 HOST = "127.0.0.1"
 TIMEOUT = 10.0

@@ -14,9 +14,9 @@ import pytest
 from scapy_check import assert_scapy_agrees
 from test_wire_tree import check_tree, find
 
-from ipseclab.wire.constants import PayloadType
-from ipseclab.wire.isakmp import Message
-from ipseclab.wire.tree import message_tree
+from ipseclab.wire.v1.constants import PayloadType
+from ipseclab.wire.v1.isakmp import Message
+from ipseclab.wire.v1.tree import message_tree
 
 DATA = Path(__file__).parent / "data"
 SCENARIOS = sorted(p.stem for p in DATA.glob("charon_*.pcap"))

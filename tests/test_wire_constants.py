@@ -1,10 +1,10 @@
-"""Assigned numbers and naming helpers (ipseclab.wire.constants)."""
+"""Assigned numbers and naming helpers (ipseclab.wire.v1.constants)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ipseclab.wire.constants import (
+from ipseclab.wire.v1.constants import (
     AhTransformId,
     AuthMethod,
     DhGroupId,

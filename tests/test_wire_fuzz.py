@@ -13,8 +13,8 @@ from test_wire_isakmp import all_payloads, sample_messages
 from test_wire_tree import check_tree
 
 from ipseclab.errors import ParseError
-from ipseclab.wire.constants import HeaderFlag, PayloadType
-from ipseclab.wire.isakmp import (
+from ipseclab.wire.v1.constants import HeaderFlag, PayloadType
+from ipseclab.wire.v1.isakmp import (
     CertPayload,
     CertReqPayload,
     DeletePayload,
@@ -33,7 +33,7 @@ from ipseclab.wire.isakmp import (
     decode_payloads,
     encode_payloads,
 )
-from ipseclab.wire.tree import message_tree
+from ipseclab.wire.v1.tree import message_tree
 
 FUZZ = settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

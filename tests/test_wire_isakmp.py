@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 import pytest
 
 from ipseclab.errors import ParseError
-from ipseclab.wire.constants import (
+from ipseclab.wire.v1.constants import (
     AuthMethod,
     DhGroupId,
     EncapsulationMode,
@@ -25,7 +25,7 @@ from ipseclab.wire.constants import (
     PayloadType,
     ProtocolId,
 )
-from ipseclab.wire.isakmp import (
+from ipseclab.wire.v1.isakmp import (
     HEADER_LENGTH,
     Attribute,
     CertPayload,

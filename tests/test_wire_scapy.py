@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scapy_check import assert_scapy_agrees
 from test_wire_isakmp import INFORMATIONAL, MAIN_MODE_1, esp_sa, ike_sa, sample_messages
 
-from ipseclab.wire.isakmp import (
+from ipseclab.wire.v1.isakmp import (
     Attribute,
     IDPayload,
     Message,

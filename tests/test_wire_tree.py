@@ -1,4 +1,4 @@
-"""Payload tree for teaching views (ipseclab.wire.tree)."""
+"""Payload tree for teaching views (ipseclab.wire.v1.tree)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 from test_wire_isakmp import INFORMATIONAL, MAIN_MODE_1, sample_messages
 
-from ipseclab.wire.constants import HeaderFlag, PayloadType
-from ipseclab.wire.isakmp import HashPayload, Message, NoncePayload, encode_payloads
-from ipseclab.wire.tree import message_tree
+from ipseclab.wire.v1.constants import HeaderFlag, PayloadType
+from ipseclab.wire.v1.isakmp import HashPayload, Message, NoncePayload, encode_payloads
+from ipseclab.wire.v1.tree import message_tree
 
 Node = dict[str, Any]
 

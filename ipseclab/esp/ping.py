@@ -1,6 +1,6 @@
 """Pings through the ESP SAs of an in-memory demo: the data plane visible without root.
 
-:func:`ping_through_sas` gives each peer of a finished :class:`~ipseclab.lab.LabSession`
+:func:`ping_through_sas` gives each peer of a finished :class:`~ipseclab.teaching.lab.LabSession`
 a :class:`~ipseclab.esp.dataplane.DataPlane` with its Quick Mode SA pairs, then sends
 ICMP echo requests (built with scapy) from the first host of left's protected subnet
 to the first host of right's: left's ``outbound`` → the wire → right's
@@ -26,7 +26,7 @@ from ipseclab.esp.sa import EspSa
 from ipseclab.trace import Event
 
 if TYPE_CHECKING:
-    from ipseclab.lab import LabSession
+    from ipseclab.teaching.lab import LabSession
 
 __all__ = ["PingResult", "ping_through_sas"]
 

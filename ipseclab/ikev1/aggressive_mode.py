@@ -22,8 +22,8 @@ from ipseclab.ikev1 import phase1
 from ipseclab.ikev1.exchange import Received, Reject, Step
 from ipseclab.ikev1.main_mode import NONCE_SIZE, Phase1Exchange
 from ipseclab.ikev1.states import IsakmpState
-from ipseclab.wire.constants import ExchangeType, NotifyType
-from ipseclab.wire.isakmp import (
+from ipseclab.wire.v1.constants import ExchangeType, NotifyType
+from ipseclab.wire.v1.isakmp import (
     IDPayload,
     KEPayload,
     NoncePayload,

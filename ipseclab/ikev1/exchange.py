@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from ipseclab.ikev1.explain import explain_peer_notify
 from ipseclab.ikev1.notation import exchange_name, notify_name
 from ipseclab.trace import ErrorEvent, SaRef
-from ipseclab.wire.constants import NotifyType
-from ipseclab.wire.isakmp import (
+from ipseclab.wire.v1.constants import NotifyType
+from ipseclab.wire.v1.isakmp import (
     HashPayload,
     IDPayload,
     KEPayload,

@@ -7,7 +7,7 @@ instead of merely listing payloads.
 from __future__ import annotations
 
 from ipseclab.ikev1.notation import notify_name
-from ipseclab.wire.constants import ExchangeType, NotifyType, PayloadType
+from ipseclab.wire.v1.constants import ExchangeType, NotifyType, PayloadType
 
 _MESSAGES: dict[tuple[int, int], str] = {
     (ExchangeType.MAIN, 1): "The initiator proposes its ISAKMP transforms (one per policy) and announces what it supports in Vendor IDs (NAT-T, DPD).",

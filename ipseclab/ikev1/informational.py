@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from ipseclab.ikev1.exchange import Exchange, Received
 from ipseclab.ikev1.notation import notify_name
 from ipseclab.trace import ErrorEvent, Info
-from ipseclab.wire.constants import ExchangeType, NotifyType, ProtocolId
-from ipseclab.wire.isakmp import (
+from ipseclab.wire.v1.constants import ExchangeType, NotifyType, ProtocolId
+from ipseclab.wire.v1.isakmp import (
     DeletePayload,
     HashPayload,
     NotifyPayload,

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ipseclab.config import Connection
     from ipseclab.crypto.dh import DHGroup, DHKeyPair
     from ipseclab.crypto.registry import CipherSpec, HashSpec
-    from ipseclab.policy import Phase1Choice
+    from ipseclab.ikev1.policy import Phase1Choice
     from ipseclab.sa import IpsecSaPair
     from ipseclab.trace import Address
 

@@ -30,8 +30,8 @@ from ipseclab.ikev1 import phase1
 from ipseclab.ikev1.exchange import Exchange, Received, Reject, Step
 from ipseclab.ikev1.states import IsakmpState
 from ipseclab.trace import Info
-from ipseclab.wire.constants import ExchangeType, NotifyType
-from ipseclab.wire.isakmp import (
+from ipseclab.wire.v1.constants import ExchangeType, NotifyType
+from ipseclab.wire.v1.isakmp import (
     KEPayload,
     NoncePayload,
     Payload,

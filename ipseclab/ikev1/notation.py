@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ipseclab.wire.constants import ExchangeType, NotifyType, PayloadType
-from ipseclab.wire.isakmp import NotifyPayload, Payload
+from ipseclab.wire.v1.constants import ExchangeType, NotifyType, PayloadType
+from ipseclab.wire.v1.isakmp import NotifyPayload, Payload
 
 EXCHANGE_NAMES = {
     ExchangeType.MAIN: "Main Mode",

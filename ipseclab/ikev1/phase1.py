@@ -17,21 +17,21 @@ from ipseclab.crypto.dh import dh_group
 from ipseclab.crypto.registry import ike_cipher, ike_hash
 from ipseclab.crypto.rsa_sig import sign_raw_pkcs1, verify_raw_pkcs1
 from ipseclab.errors import CryptoError
-from ipseclab.policy import (
+from ipseclab.ikev1.policy import (
     DEFAULT_ISAKMP_POLICY,
     Phase1Choice,
     check_phase1_transform,
     match_phase1,
 )
 from ipseclab.trace import KeyDerived, NatDetected, PolicyDecision, PortFloated, PublicValue
-from ipseclab.wire.constants import (
+from ipseclab.wire.v1.constants import (
     AuthMethod,
     CertEncoding,
     IdType,
     PayloadType,
     ProtocolId,
 )
-from ipseclab.wire.isakmp import (
+from ipseclab.wire.v1.isakmp import (
     CertPayload,
     CertReqPayload,
     IDPayload,
@@ -57,13 +57,7 @@ VID_NATT_DRAFT_02 = bytes.fromhex("cd60464335df21f87cfdb2fc68b6a448")
 VID_NATT_DRAFT_03 = bytes.fromhex("7d9419a65310ca6f2c179d9215529d56")
 VID_DPD = bytes.fromhex("afcad71368a1f1c96b8696fc77570100")  # RFC 3706
 DRAFT_VIDS = (VID_NATT_DRAFT_02N, VID_NATT_DRAFT_02, VID_NATT_DRAFT_03)
-VENDOR_NAMES = {
-    VID_RFC3947: "RFC 3947 NAT-T",
-    VID_NATT_DRAFT_02N: "draft-ietf-ipsec-nat-t-ike-02\\n",
-    VID_NATT_DRAFT_02: "draft-ietf-ipsec-nat-t-ike-02",
-    VID_NATT_DRAFT_03: "draft-ietf-ipsec-nat-t-ike-03",
-    VID_DPD: "Dead Peer Detection (RFC 3706)",
-}
+# their names for display: ipseclab.wire.v1.tree's vendor table
 
 
 # -- vendor IDs and NAT-T ------------------------------------------------------------
@@ -325,7 +319,7 @@ def own_identity(owner: ExchangeOwner, sa: IsakmpSa) -> IDPayload:
 
 def auth_payloads(owner: ExchangeOwner, sa: IsakmpSa, ident: IDPayload, *, initiator: bool) -> list[Payload]:
     """HASH_I/HASH_R, or CERT + SIG_I/SIG_R for RSA signatures (RFC 2409 §5.1)."""
-    from ipseclab.wire.isakmp import HashPayload
+    from ipseclab.wire.v1.isakmp import HashPayload
 
     body = ident.encode_body()
     digest = hash_i(sa, body) if initiator else hash_r(sa, body)
@@ -340,7 +334,7 @@ def verify_auth(owner: ExchangeOwner, sa: IsakmpSa, payloads: list[Payload], *, 
     """Check the peer's HASH or signature; returns (ok, plain-words reason)."""
     from cryptography import x509
 
-    from ipseclab.wire.isakmp import HashPayload
+    from ipseclab.wire.v1.isakmp import HashPayload
 
     ident = next((p for p in payloads if isinstance(p, IDPayload)), None)
     if ident is None:

@@ -33,8 +33,7 @@ from ipseclab.crypto.registry import esp_cipher, esp_integrity
 from ipseclab.errors import CryptoError, ParseError
 from ipseclab.ikev1.exchange import Exchange, Received, Reject, Step
 from ipseclab.ikev1.main_mode import NONCE_SIZE, first
-from ipseclab.ikev1.states import QuickModeState
-from ipseclab.policy import (
+from ipseclab.ikev1.policy import (
     Phase2Choice,
     TransformSet,
     check_phase2_transform,
@@ -43,6 +42,7 @@ from ipseclab.policy import (
     match_phase2,
     mode_name,
 )
+from ipseclab.ikev1.states import QuickModeState
 from ipseclab.sa import SOFT_FRACTION, IpsecSa, IpsecSaPair
 from ipseclab.trace import (
     ChildSaInfo,
@@ -52,7 +52,7 @@ from ipseclab.trace import (
     SaEstablished,
     SaRef,
 )
-from ipseclab.wire.constants import (
+from ipseclab.wire.v1.constants import (
     EncapsulationMode,
     ExchangeType,
     IdType,
@@ -62,7 +62,7 @@ from ipseclab.wire.constants import (
     PayloadType,
     ProtocolId,
 )
-from ipseclab.wire.isakmp import (
+from ipseclab.wire.v1.isakmp import (
     Attribute,
     HashPayload,
     IDPayload,
@@ -75,7 +75,7 @@ from ipseclab.wire.isakmp import (
     SAPayload,
     encode_payloads,
 )
-from ipseclab.wire.sa import decode_attributes
+from ipseclab.wire.v1.sa import decode_attributes
 
 if TYPE_CHECKING:
     from ipseclab.config import ChildConfig

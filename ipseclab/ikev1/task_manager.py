@@ -35,8 +35,8 @@ from ipseclab.ikev1.notation import summarize
 from ipseclab.ikev1.quick_mode import QuickMode, QuickModeInitiator, QuickModeResponder
 from ipseclab.ikev1.states import first_state
 from ipseclab.trace import NO_SA, ErrorEvent, IkeSaInfo, Info, MessageEvent, Retransmitted
-from ipseclab.wire.constants import ExchangeType, HeaderFlag, ProtocolId
-from ipseclab.wire.isakmp import (
+from ipseclab.wire.v1.constants import ExchangeType, HeaderFlag, ProtocolId
+from ipseclab.wire.v1.isakmp import (
     DeletePayload,
     Message,
     NotifyPayload,
@@ -44,7 +44,7 @@ from ipseclab.wire.isakmp import (
     decode_payloads,
     encode_payloads,
 )
-from ipseclab.wire.tree import message_tree
+from ipseclab.wire.v1.tree import message_tree
 
 if TYPE_CHECKING:
     from ipseclab.config import Connection, PeerConfig

@@ -1,6 +1,9 @@
-"""ISAKMP / IKEv1 wire codec (RFC 2408 §3, RFC 2407 §4, RFC 2409, RFC 3947).
+"""Wire codecs: what every IKE version shares, and one package per version.
 
-* :mod:`ipseclab.wire.constants` — assigned numbers as IntEnums and naming helpers,
-* :mod:`ipseclab.wire.isakmp` — typed payload dataclasses, :class:`Message`, chains,
-* :mod:`ipseclab.wire.tree` — a JSON-ready dissection tree for teaching views.
+* :mod:`ipseclab.wire.header` — the header layout IKEv1 and IKEv2 share (the version
+  a datagram speaks, before any version's codec runs);
+* :mod:`ipseclab.wire.reader` and :mod:`ipseclab.wire.base` — bounded reading with
+  byte offsets on every :class:`~ipseclab.errors.ParseError`, the payload base class;
+* :mod:`ipseclab.wire.v1` — ISAKMP / IKEv1 (RFC 2408, 2407, 2409, 3947); IKEv2
+  (RFC 7296) will sit beside it as ``wire.v2``.
 """

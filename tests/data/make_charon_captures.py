@@ -45,8 +45,8 @@ from pathlib import Path
 
 import vici
 
-from ipseclab.netlab.charon import Charon, CharonChild, ikev1_conn, netns_spawner
-from ipseclab.netlab.charonlog import (
+from ipseclab.runtime.netlab.charon import Charon, CharonChild, ikev1_conn, netns_spawner
+from ipseclab.runtime.netlab.charonlog import (
     CHILD_LABELS,
     IKE_LABELS,
     LOG_LABELS,

@@ -1,0 +1,171 @@
+"""``lab`` commands: build, list, inspect and tear down network labs from a shell.
+
+``python -m ipseclab.runtime.netlab up demo --kind nat``, ``... status [demo] [--json]``,
+``... down demo`` (or ``--all``), ``... list``.  :func:`add_lab_parser` hangs the same commands
+under another argparse parser (``ipseclab lab ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ipseclab.errors import NetlabError
+
+
+def _up(args: argparse.Namespace) -> int:
+    from ipseclab.runtime.netlab.topology import nat, site_to_site
+
+    name = _name(args)
+    if args.no_peers:
+        topo = nat(name, port_remap=args.port_remap) if args.kind == "nat" else site_to_site(name, routes=not args.no_routes)
+        topo.up()
+    else:
+        from ipseclab.demo import DemoOptions
+        from ipseclab.runtime.netlab.peers import NetLab
+
+        opts = DemoOptions(mode=args.mode, pfs=args.pfs, policies=args.policies, seed=args.seed)
+        lab = NetLab(name, args.kind, opts, port_remap=args.port_remap, dataplane=args.dataplane).up()
+        topo = lab.topology
+    print(f"lab {topo.name} ({topo.kind}) is up; tear it down with: ipseclab lab down {topo.name}")
+    for host in topo.to_json()["hosts"].values():
+        print(_host_line(host))
+    if not args.no_peers:
+        for role in ("left", "right"):
+            print(f"  {role} peer daemon: control {lab.control_address(role)}  events {lab.events_address(role)}")
+        print(
+            "  in a notebook: from ipseclab.runtime.netlab.peers import attach_clients; "
+            f"c = attach_clients({topo.name!r}); c['left'].initiate('site')"
+        )
+    return 0
+
+
+def _name(args: argparse.Namespace) -> str:
+    return args.name or args.name_opt or "lab"
+
+
+def _host_line(h: dict[str, Any]) -> str:
+    gateway = f"  gw {h['gateway']}" if h.get("gateway") else ""
+    protected = f"  protects {', '.join(h['protected'])}" if h.get("protected") else ""
+    return f"  {h['role']:<7} {h['netns']:<22} {h['interface']} {h['address']}{gateway}{protected}"
+
+
+def _status(args: argparse.Namespace) -> int:
+    from ipseclab.runtime.netlab.topology import lab_names, lab_status
+
+    names = [args.name or args.name_opt] if (args.name or args.name_opt) else lab_names()
+    reports = [s for s in (lab_status(n) for n in names) if s is not None]
+    if args.json:
+        print(json.dumps(reports, indent=2))
+        return 0 if reports or not args.name else 1
+    if not reports:
+        print(f"no lab {args.name!r}" if args.name else "no labs")
+        return 1 if args.name else 0
+    for s in reports:
+        print(f"lab {s['name']} ({s.get('kind', '?')}, {s.get('status', 'no state file')}), "
+              f"namespaces: {', '.join(s['namespaces']) or 'none'}")
+        for h in s.get("hosts", {}).values():
+            print(_host_line(h))
+        for p in s.get("processes", []):
+            state = "running" if p["running"] else "gone"
+            print(f"  pid {p['pid']:<7} {p['role']:<7} {state:<8} {' '.join(p['argv'])}")
+        for line in _daemon_lines(s["name"]):
+            print(line)
+    return 0
+
+
+def _daemon_lines(name: str) -> list[str]:
+    """What each peer daemon of the lab says about its SAs (if the lab has daemons)."""
+    from pathlib import Path
+
+    from ipseclab.errors import ControlError
+    from ipseclab.runtime.netlab import state
+
+    lines = []
+    for role in ("left", "right"):
+        if not (Path(state.lab_dir(name)) / f"{role}.ctl").exists():
+            continue
+        from ipseclab.runtime.control import PeerClient
+
+        with PeerClient(f"ipc://{state.lab_dir(name)}/{role}.ctl", timeout=2.0) as client:
+            try:
+                sas = client.list_sas()
+            except ControlError as exc:
+                lines.append(f"  {role} peer daemon: not answering ({exc})")
+                continue
+        ike = ", ".join(f"{x['cookies']} {x['state']}" for x in sas.get("isakmp", [])) or "no ISAKMP SA"
+        ipsec = ", ".join(f"{x['child']} {x['spi_in']}/{x['spi_out']}" for x in sas.get("ipsec", [])) or "no IPsec SA"
+        lines.append(f"  {role} peer daemon: {ike}; {ipsec}")
+    return lines
+
+
+def _down(args: argparse.Namespace) -> int:
+    from ipseclab.runtime.netlab.topology import destroy, lab_names
+
+    name = args.name or args.name_opt
+    if args.all and name:
+        print("give a lab name or --all, not both", file=sys.stderr)
+        return 2
+    if not args.all and not name:
+        present = lab_names()
+        if len(present) != 1:
+            print(f"give a lab name or --all (labs present: {', '.join(present) or 'none'})", file=sys.stderr)
+            return 2
+        name = present[0]
+    for lab in lab_names() if args.all else [name]:
+        destroy(lab)
+        print(f"lab {lab} is down")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from ipseclab.runtime.netlab.topology import lab_names
+
+    for name in lab_names():
+        print(name)
+    return 0
+
+
+def add_lab_parser(parser: argparse.ArgumentParser) -> None:
+    """Add ``up``/``status``/``down``/``list`` sub-commands to ``parser`` (sets ``func``)."""
+    sub = parser.add_subparsers(dest="lab_command", required=True)
+    up = sub.add_parser("up", help="build a lab with a peer daemon per end host and leave it running")
+    up.add_argument("name", nargs="?")
+    up.add_argument("--name", dest="name_opt", metavar="NAME", help="lab name (default: lab)")
+    up.add_argument("--topology", "--kind", dest="kind", choices=["site-to-site", "nat"], default="site-to-site")
+    up.add_argument("--port-remap", action="store_true", help="nat: map UDP ports to 20000-20099")
+    up.add_argument("--no-routes", action="store_true",
+                    help="site-to-site without peers: no plain-text routes to the protected hosts")
+    up.add_argument("--no-peers", action="store_true", help="only the topology, no ipseclab peer daemons")
+    up.add_argument("--mode", choices=["main", "aggressive"], default="main", help="the peers' phase 1 mode")
+    up.add_argument("--pfs", type=int, metavar="GROUP", help="Quick Mode PFS group")
+    up.add_argument("--policies", type=int, default=1, metavar="N", help="IPsec policies (children)")
+    up.add_argument("--seed", type=int, help="reproducible cookies, nonces, SPIs and DH keys")
+    up.add_argument("--dataplane", action="store_true", help="the daemons also run the ESP data plane (TUN ipl0): ping between the protected hosts")
+    up.set_defaults(func=_up)
+    status = sub.add_parser("status", help="what exists of one lab or of all labs, and the peers' SAs")
+    status.add_argument("name", nargs="?")
+    status.add_argument("--name", dest="name_opt", metavar="NAME")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
+    down = sub.add_parser("down", help="tear a lab down (processes, namespaces, state)")
+    down.add_argument("name", nargs="?")
+    down.add_argument("--name", dest="name_opt", metavar="NAME")
+    down.add_argument("--all", action="store_true", help="every lab on this machine")
+    down.set_defaults(func=_down)
+    ls = sub.add_parser("list", help="names of the labs present")
+    ls.set_defaults(func=_list)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ipseclab lab", description="Network labs in namespaces.")
+    add_lab_parser(parser)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except NetlabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
