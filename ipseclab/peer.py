@@ -208,13 +208,15 @@ class Peer:
         self.now = now
         return self._engine_of(sa).start_child(sa, child_name)
 
-    def follow_peer(self, sa: IkeSa, src: Address, dst: Address, *, encrypted: bool) -> None:
-        """Move the SA to where a valid message came from on the NAT-T port (RFC 3947 §4, §7).
+    def follow_peer(self, sa: IkeSa, src: Address, dst: Address) -> None:
+        """Move the SA to where an authenticated message came from on the NAT-T port
+        (RFC 3947 §4, §7).
 
-        Called by an engine only after the message decrypted and parsed, and before it
-        answers.  The first time this is the float to 4500; later it follows a NAT that
-        gave the peer a new mapping — but only on an encrypted message, and never by the
-        peer that is itself behind the NAT (its idea of the other end does not change).
+        Called by an engine only after the message's HASH or signature verified, and
+        before it answers: a spoofed datagram carrying the SA's cookies (cleartext in
+        every header) moves nothing.  The first time this is the float to 4500; later it
+        follows a NAT that gave the peer a new mapping — never by the peer that is itself
+        behind the NAT (its idea of the other end does not change).
         """
         if dst[1] != self.config.natt_port or not sa.nat_t or (src == sa.remote and dst == sa.local):
             return
@@ -222,7 +224,7 @@ class Peer:
         if not sa.floated:
             sa.local, sa.remote, sa.floated = dst, src, True
             self.emit(PortFloated, sa=sa.ref, old=old, new=src)
-        elif encrypted and not sa.nat_local:
+        elif not sa.nat_local:
             sa.local, sa.remote = dst, src
             self.emit(PeerMoved, sa=sa.ref, old=old, new=src)
         else:
@@ -270,9 +272,19 @@ class Peer:
             self._start_ike(conn)
 
     def remote_deleted_child(self, sa: IkeSa, spi: int) -> None:
-        for pair in [p for p in self.child_sas if p.outbound.spi == spi]:
+        """The peer deleted the child SA it receives on ``spi`` (our outbound SPI), in a
+        message authenticated under ``sa``: only pairs negotiated with that same peer go."""
+        pairs = [p for p in self.child_sas if p.outbound.spi == spi and self._same_peer(sa, p)]
+        if not pairs:
+            self.count("delete_unknown_spi")
+            self.emit(Info, sa=sa.ref, message=f"the peer deleted SPI {spi:08x}, which names no IPsec SA we hold with it: nothing to do")
+        for pair in pairs:
             self.delete_child(pair, "deleted by the peer", notify_peer=False)
             self._renew_child(pair)
+
+    def _same_peer(self, sa: IkeSa, pair: IpsecSaPair) -> bool:
+        owner = next((s for s in self.ike_sas.values() if pair in s.children), None)
+        return pair in sa.children or (owner is not None and owner.remote[0] == sa.remote[0]) or pair.outbound.dst == sa.remote[0]
 
     # -- child SA life cycle ---------------------------------------------------------------
 

@@ -140,6 +140,7 @@ class FakeOwner:
     established: list[IsakmpSa] = field(default_factory=list)
     children: list[IpsecSaPair] = field(default_factory=list)
     failed: list[Exchange] = field(default_factory=list)
+    authenticated_from: list[tuple[str, int]] = field(default_factory=list)
     _spi: int = 0x1000
 
     def emit(self, cls: type[Event], **fields: Any) -> None:
@@ -175,6 +176,9 @@ class FakeOwner:
 
     def peer_notify(self, sa: IsakmpSa, notify: NotifyPayload) -> None:
         pass
+
+    def authenticated(self, sa: IsakmpSa, received: Received) -> None:
+        self.authenticated_from.append(received.src)
 
     def remote_deleted_ike(self, sa: IsakmpSa) -> None:
         pass

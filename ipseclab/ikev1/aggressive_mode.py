@@ -79,7 +79,7 @@ class AggressiveModeInitiator(Phase1Exchange):
         phase1.emit_public(self.owner, self.sa, "g^xr", ke.data, "responder's DH public value")
         phase1.emit_public(self.owner, self.sa, "Nr", nonce.data, "responder's nonce")
         self.derive(ke.data)
-        self.verify_peer(m.payloads, keys_differ=True)
+        self.verify_peer(m, keys_differ=True)
         phase1.check_nat_d(self.owner, self.sa, m.payloads, m.src, m.dst)
         phase1.float_ports(self.owner, self.sa)
         ident = self.ident  # HASH_I covers the IDii sent in message 1
@@ -152,7 +152,7 @@ class AggressiveModeResponder(Phase1Exchange):
 
     def _on_am3(self, m: Received) -> None:
         # HASH_I covers the ID payload the initiator sent in message 1.
-        self.verify_peer([self._am1_ident, *m.payloads], keys_differ=True)
+        self.verify_peer(m, [self._am1_ident, *m.payloads], keys_differ=True)
         phase1.check_nat_d(self.owner, self.sa, m.payloads, m.src, m.dst)
         self.complete()
 

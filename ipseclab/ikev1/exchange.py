@@ -80,6 +80,10 @@ class ExchangeOwner(Protocol):
 
     def peer_notify(self, sa: IsakmpSa, notify: NotifyPayload) -> None: ...
 
+    def authenticated(self, sa: IsakmpSa, received: Received) -> None:
+        """``received`` proved to come from the peer (its HASH or signature verified): only
+        now may the SA follow it to a new address (RFC 3947 §7)."""
+
     def remote_deleted_ike(self, sa: IsakmpSa) -> None: ...
 
     def remote_deleted_child(self, sa: IsakmpSa, spi: int) -> None: ...
@@ -156,6 +160,7 @@ class Exchange:
         self.message_id = message_id
         self.initiator = initiator
         self.index = 0  # number of the last message sent or received
+        self.peer_authenticated = False  # has a message of the peer's verified yet?
 
     # -- naming ------------------------------------------------------------------
 
@@ -201,6 +206,11 @@ class Exchange:
             return
         name = notify_name(notify.notify_type)
         self.fail(f"PEER_{name}", explain_peer_notify(notify.notify_type), notify.notify_type)
+
+    def authenticated(self, received: Received) -> None:
+        """``received``'s HASH or signature verified: it is the peer's."""
+        self.peer_authenticated = True
+        self.owner.authenticated(self.sa, received)
 
     def on_reject(self, reject: Reject) -> None:
         """Tell the peer (how depends on the exchange) and fail."""

@@ -76,34 +76,58 @@ class Informational(Exchange):
         self.finished = True
 
     def handle(self, received: Received) -> None:
-        """One message, whatever its number: verify HASH(1) if protected, then act on it."""
+        """One message, whatever its number: verify HASH(1) if protected, then act on it.
+
+        What may act (RFC 2409 §5.7, RFC 2408 §4.8): a protected message whose HASH(1)
+        verifies — a Delete only under an established ISAKMP SA.  An unprotected one is
+        shown, never acted on, except an error notification that ends our own phase 1
+        while it is still running (how a responder says NO-PROPOSAL-CHOSEN, or
+        INVALID-HASH-INFORMATION when the PSKs differ and it cannot encrypt for us); it
+        can end only that half-open SA, never touch an established one.
+        """
         self.finished = True
         self.sa.phase2_ivs.pop(self.message_id, None)
         payloads, plaintext = received.payloads, received.plaintext
-        if plaintext is not None:
-            from ipseclab.ikev1.quick_mode import payloads_after_hash
-
-            if not payloads or not isinstance(payloads[0], HashPayload):
-                self.owner.count("informational_without_hash")
-                self.owner.emit(ErrorEvent, sa=self.ref, code="INVALID_HASH_INFORMATION", message="protected Informational without HASH(1): ignored")
-                return
-            if not hmac.compare_digest(payloads[0].data, self.hash1(payloads_after_hash(plaintext, payloads))):
-                self.owner.count("informational_bad_hash")
-                self.owner.emit(ErrorEvent, sa=self.ref, code="INVALID_HASH_INFORMATION", message="Informational HASH(1) does not verify: ignored")
-                return
-            payloads = payloads[1:]
-        elif self.sa.established:
-            # RFC 2408 §5.x: once keys exist, unprotected notifications are not to be trusted.
-            self.owner.emit(Info, sa=self.ref, message="unprotected Informational on an established SA: shown, not acted on")
-            for p in payloads:
-                if isinstance(p, NotifyPayload):
-                    self.owner.emit(Info, sa=self.ref, message=f"peer says (unauthenticated): {notify_name(p.notify_type)}")
+        if plaintext is None:
+            self._unprotected(payloads)
             return
-        for p in payloads:
+        from ipseclab.ikev1.quick_mode import payloads_after_hash
+
+        if not payloads or not isinstance(payloads[0], HashPayload):
+            self.owner.count("informational_without_hash")
+            self.owner.emit(ErrorEvent, sa=self.ref, code="INVALID_HASH_INFORMATION", message="protected Informational without HASH(1): ignored")
+            return
+        if not hmac.compare_digest(payloads[0].data, self.hash1(payloads_after_hash(plaintext, payloads))):
+            self.owner.count("informational_bad_hash")
+            self.owner.emit(ErrorEvent, sa=self.ref, code="INVALID_HASH_INFORMATION", message="Informational HASH(1) does not verify: ignored")
+            return
+        if not self.sa.remember_message_id(self.message_id):
+            self._ignored(f"a replayed Informational (message ID {self.message_id:08x} was seen before)")
+            return
+        self.authenticated(received)
+        for p in payloads[1:]:
             if isinstance(p, NotifyPayload):
                 self._on_notify(p)
             elif isinstance(p, DeletePayload):
-                self._on_delete(p)
+                if self.sa.established:
+                    self._on_delete(p)
+                else:
+                    self._ignored("a Delete before the ISAKMP SA is established")
+
+    def _unprotected(self, payloads: list[Payload]) -> None:
+        half_open = not self.sa.established
+        for p in payloads:
+            if isinstance(p, NotifyPayload) and half_open and p.notify_type < 8192:
+                self._on_notify(p)  # an error ending our own phase 1, e.g. NO-PROPOSAL-CHOSEN
+            elif isinstance(p, NotifyPayload):
+                self.owner.emit(Info, sa=self.ref, message=f"peer says (unauthenticated): {notify_name(p.notify_type)}")
+                self._ignored("an unprotected notification " + ("on an established SA" if self.sa.established else "that is not an error"))
+            elif isinstance(p, DeletePayload):
+                self._ignored("an unprotected Delete (RFC 2409 §5.7: only a Delete protected by HASH(1) counts)")
+
+    def _ignored(self, what: str) -> None:
+        self.owner.count("informational_ignored")
+        self.owner.emit(Info, sa=self.ref, message=f"ignored {what}: shown, not acted on")
 
     def _on_notify(self, n: NotifyPayload) -> None:
         name = notify_name(n.notify_type)
@@ -116,7 +140,10 @@ class Informational(Exchange):
 
     def _on_delete(self, d: DeletePayload) -> None:
         if d.protocol_id == ProtocolId.ISAKMP:
-            self.owner.remote_deleted_ike(self.sa)
+            if any(spi[:8] == self.sa.icookie for spi in d.spis):
+                self.owner.remote_deleted_ike(self.sa)
+            else:
+                self._ignored(f"a Delete for ISAKMP SA {', '.join(s.hex() for s in d.spis)}, not the one it came under")
         elif d.protocol_id == ProtocolId.IPSEC_ESP:
             for spi in d.spis:
                 self.owner.remote_deleted_child(self.sa, int.from_bytes(spi, "big"))

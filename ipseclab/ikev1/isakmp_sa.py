@@ -14,6 +14,7 @@ out to be garbage (wrong PSK, tampering) never corrupts the state of the SA.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from ipseclab.ikev1.policy import Phase1Choice
     from ipseclab.sa import IpsecSaPair
     from ipseclab.trace import Address
+
+
+#: how many message IDs an ISAKMP SA remembers to refuse replays (a bound, not a window)
+MESSAGE_ID_MEMORY = 4096
 
 
 @dataclass
@@ -71,6 +76,7 @@ class IsakmpSa:
     expires_at: float | None = None
     children: list[IpsecSaPair] = field(default_factory=list)
     used_message_ids: set[int] = field(default_factory=set)
+    _id_order: deque[int] = field(default_factory=deque, repr=False)
     key_mismatch_suspected: bool = False
     next_keepalive: float | None = None
 
@@ -85,6 +91,17 @@ class IsakmpSa:
     @property
     def failed(self) -> bool:
         return self.state == IsakmpState.FAILED
+
+    def remember_message_id(self, message_id: int) -> bool:
+        """Note an authenticated exchange's message ID; False if it was seen before (a
+        replay).  The most recent :data:`MESSAGE_ID_MEMORY` are remembered."""
+        if message_id in self.used_message_ids:
+            return False
+        self.used_message_ids.add(message_id)
+        self._id_order.append(message_id)
+        while len(self._id_order) > MESSAGE_ID_MEMORY:
+            self.used_message_ids.discard(self._id_order.popleft())
+        return True
 
     @property
     def spi_i(self) -> bytes:

@@ -114,10 +114,11 @@ class Phase1Exchange(Exchange):
         except CryptoError as exc:
             raise Reject(NotifyType.AUTHENTICATION_FAILED, str(exc), code="NO_CREDENTIALS") from None
 
-    def verify_peer(self, payloads: list[Payload], *, keys_differ: bool | None = None) -> None:
-        """Check the peer's HASH or signature (RFC 2409 §5.1), or reject."""
+    def verify_peer(self, m: Received, payloads: list[Payload] | None = None, *, keys_differ: bool | None = None) -> None:
+        """Check the peer's HASH or signature (RFC 2409 §5.1) over ``payloads`` (default:
+        the message's), or reject; once verified, the message counts as authenticated."""
         from_initiator = not self.initiator
-        ok, reason = phase1.verify_auth(self.owner, self.sa, payloads, from_initiator=from_initiator)
+        ok, reason = phase1.verify_auth(self.owner, self.sa, m.payloads if payloads is None else payloads, from_initiator=from_initiator)
         if not ok:
             raise Reject(
                 NotifyType.INVALID_HASH_INFORMATION,
@@ -126,6 +127,7 @@ class Phase1Exchange(Exchange):
                 keys_differ=not phase1.uses_signatures(self.sa) if keys_differ is None else keys_differ,
             )
         self.owner.emit(Info, sa=self.ref, message=reason)
+        self.authenticated(m)
 
     def choose(self, offer: SAPayload) -> phase1.Phase1Choice:
         """Responder: pick a transform or reject with NO-PROPOSAL-CHOSEN."""
@@ -196,7 +198,7 @@ class MainModeInitiator(Phase1Exchange):
         self.set_state(S.MM_AUTH_SENT)
 
     def _on_mm6(self, m: Received) -> None:
-        self.verify_peer(m.payloads)
+        self.verify_peer(m)
         self.complete()
 
     steps = (
@@ -256,7 +258,7 @@ class MainModeResponder(Phase1Exchange):
         super().on_undecryptable(reason, index)
 
     def _on_mm5(self, m: Received) -> None:
-        self.verify_peer(m.payloads)
+        self.verify_peer(m)
         ident = self.own_identity()
         self.send([ident, *phase1.auth_payloads(self.owner, self.sa, ident, initiator=False)], encrypt=True, expect_reply=False)
         self.complete()

@@ -181,6 +181,7 @@ class QuickMode(Exchange):
         expected = self.hash3() if expected_fn == self.hash3 else expected_fn(payloads_after_hash(plaintext, payloads))
         if not hmac.compare_digest(payloads[0].data, expected):
             raise Reject(NotifyType.INVALID_HASH_INFORMATION, f"{which} does not verify: the message was altered or SKEYID_a differs")
+        self.authenticated(m)
 
     def on_reject(self, reject: Reject) -> None:
         """Send an error notify (protected Informational) and end the exchange."""

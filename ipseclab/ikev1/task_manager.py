@@ -108,6 +108,9 @@ class TaskManagerV1:
     def child_established(self, sa: IsakmpSa, pair: IpsecSaPair, *, initiator: bool) -> None:
         self.peer.child_established(sa, pair, initiator=initiator)
 
+    def authenticated(self, sa: IsakmpSa, received: Received) -> None:
+        self.peer.follow_peer(sa, received.src, received.dst)
+
     def remote_deleted_ike(self, sa: IsakmpSa) -> None:
         self.peer.remote_deleted_ike(sa)
 
@@ -163,8 +166,7 @@ class TaskManagerV1:
     def _new_message_id(self, sa: IsakmpSa) -> int:
         while True:
             mid = int.from_bytes(self.rng.random_bytes(4), "big")
-            if mid and mid not in sa.used_message_ids:
-                sa.used_message_ids.add(mid)
+            if mid and sa.remember_message_id(mid):
                 return mid
 
     # -- phase 1 outcome -------------------------------------------------------------
@@ -231,6 +233,11 @@ class TaskManagerV1:
             targets = [ex for ex in targets if isinstance(ex, Phase1Exchange)]
         for ex in targets:
             ex.on_peer_notify(notify)
+
+    def forget_exchange(self, ex: Exchange) -> None:
+        key = (ex.sa.icookie, ex.message_id)
+        self.exchanges.pop(key, None)
+        self.flights.pop(key, None)
 
     def forget(self, sa: IsakmpSa) -> None:
         """The SA is gone: so are its exchanges and held messages."""
@@ -331,13 +338,29 @@ class TaskManagerV1:
         if not isinstance(sa, IsakmpSa):
             self.count("wrong_version")
             return
-        if sa.rcookie == bytes(8) and sa.initiator and msg.rcookie != bytes(8):
-            sa.rcookie = msg.rcookie
-        elif msg.rcookie not in (sa.rcookie, bytes(8)):
+        if not self._cookies_match(sa, msg):
             self.count("invalid_cookie")
             self.emit(ErrorEvent, sa=sa.ref, code="INVALID_COOKIE", message="responder cookie does not match this SA: dropped")
             return
         self._dispatch(sa, msg, data, src, dst)
+
+    @staticmethod
+    def _cookies_match(sa: IsakmpSa, msg: Message) -> bool:
+        """RFC 2408 §2.5.3: the responder cookie names the SA, and an all-zero one matches
+        nothing — except where the responder's cookie cannot be known yet: a repeat of the
+        first phase-1 message (to a responder), or the responder's answer to it (to an
+        initiator, which learns the cookie only from phase-1 messages)."""
+        zero = bytes(8)
+        first_phase1 = msg.message_id == 0 and msg.exchange_type in (ExchangeType.MAIN, ExchangeType.AGGRESSIVE)
+        if sa.initiator and sa.rcookie == zero:
+            if msg.rcookie != zero and first_phase1:
+                sa.rcookie = msg.rcookie
+                return True
+            # the responder's error notify to our first message, with its cookie or none
+            return msg.exchange_type == ExchangeType.INFORMATIONAL and not msg.flags & HeaderFlag.ENCRYPTION
+        if msg.rcookie == zero:
+            return not sa.initiator and first_phase1
+        return msg.rcookie == sa.rcookie
 
     def _new_responder(self, msg: Message, data: bytes, src: Address, dst: Address) -> None:
         if msg.rcookie != bytes(8) or msg.message_id != 0 or msg.exchange_type not in (ExchangeType.MAIN, ExchangeType.AGGRESSIVE):
@@ -390,10 +413,13 @@ class TaskManagerV1:
         if msg.message_id in sa.used_message_ids:
             self.count("stale_message_id")
             return
-        sa.used_message_ids.add(msg.message_id)
         qm = QuickModeResponder(self, sa, msg.message_id, False)
         self._register(qm)
         self._deliver(qm, msg, data, src, dst)
+        if qm.peer_authenticated:
+            sa.remember_message_id(msg.message_id)
+        else:  # HASH(1) did not verify (or the message did not decrypt): keep nothing of it
+            self.forget_exchange(qm)
 
     def _deliver(self, ex: Exchange, msg: Message, raw: bytes, src: Address, dst: Address) -> None:
         """Duplicate check, decryption, decoding and the trace; then the exchange's handler."""
@@ -450,7 +476,6 @@ class TaskManagerV1:
         if payloads is None:
             ex.on_undecryptable(error or "decryption failed", index)
             return
-        self.peer.follow_peer(sa, src, dst, encrypted=encrypted)
         flight.last_received = raw
         flight.replied = False
         flight.timer = None

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import itertools
 import json
@@ -378,7 +379,7 @@ class PeerDaemon:
         name = _field(req, "connection", str, f"a connection name ({', '.join(c.name for c in self.peer.config.connections) or 'none configured'})")
         sa = self.peer.initiate(name, self.runner.now())
         self.runner.flush()
-        return {"sa": sa.ref.label, "pending": len(self.runner.held)}
+        return {"sa": sa.ref.label, "ref": dataclasses.asdict(sa.ref), "pending": len(self.runner.held)}
 
     def _cmd_hold(self, req: dict[str, Any]) -> Reply:
         on = _field(req, "on", bool, "true or false")
