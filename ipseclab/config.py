@@ -9,8 +9,11 @@ other.  Secrets (the PSK, private keys) never show in ``repr``.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from cryptography import x509
 
 from ipseclab.errors import ConfigError
 from ipseclab.ikev1.policy import IsakmpPolicy, TransformSet
@@ -41,12 +44,24 @@ class Identity:
 
     @classmethod
     def parse(cls, text: str) -> Identity:
-        """``10.0.0.1`` → address, ``left@lab`` → user_fqdn, ``gw.lab`` → fqdn."""
+        """An identity in swanctl's syntax, read as strongSwan reads it:
+
+        ``10.0.0.1`` → address; ``@gw.lab`` → fqdn ``gw.lab``; ``@@user`` → user_fqdn
+        ``user``; ``user@host`` → user_fqdn; ``C=CH, O=Lab, CN=gw`` → a DN (RDNs in
+        encoding order, as strongSwan prints them); anything else → fqdn.
+        """
+        text = text.strip()
+        if text.startswith("@@"):
+            return cls("user_fqdn", text[2:])
+        if text.startswith("@"):
+            return cls("fqdn", text[1:])
         try:
             ipaddress.ip_address(text)
             return cls("address", text)
         except ValueError:
             pass
+        if "=" in text:
+            return cls("dn", dn_from_text(text))
         return cls("user_fqdn" if "@" in text else "fqdn", text)
 
     def to_payload(self) -> IDPayload:
@@ -60,7 +75,51 @@ class Identity:
         return IDPayload(IdType.DER_ASN1_DN, data)
 
     def __str__(self) -> str:
-        return self.value.hex() if isinstance(self.value, bytes) else self.value
+        """In swanctl's syntax: :meth:`parse` reads it back to the same identity."""
+        if self.kind == "dn":
+            return dn_to_text(self.value if isinstance(self.value, bytes) else bytes.fromhex(self.value))
+        if self.kind == "user_fqdn" and "@" not in str(self.value):
+            return f"@@{self.value}"
+        return str(self.value)
+
+    def describe(self) -> str:
+        """For explanations: the ISAKMP identity type and the value."""
+        kinds = {"address": "ID_IPV4_ADDR", "fqdn": "ID_FQDN", "user_fqdn": "ID_USER_FQDN", "dn": "ID_DER_ASN1_DN"}
+        return f"{kinds[self.kind]} {self}"
+
+
+_RDN_SPLIT = re.compile(r"(?<!\\),")
+
+
+def dn_from_text(text: str) -> bytes:
+    """DER of a DN written as strongSwan does (``C=CH, O=Lab, CN=gw``: encoding order)."""
+    parts = [p.strip() for p in _RDN_SPLIT.split(text) if p.strip()]
+    try:
+        name = x509.Name.from_rfc4514_string(",".join(reversed(parts)))
+    except ValueError as exc:
+        raise ConfigError(f"bad distinguished name {text!r}: {exc}") from None
+    return name.public_bytes()
+
+
+def dn_to_text(der: bytes) -> str:
+    """A DN in strongSwan's order (``C=CH, O=Lab, CN=gw``)."""
+    try:
+        rfc4514 = _name(der).rfc4514_string()
+    except (ValueError, TypeError):
+        return der.hex()
+    return ", ".join(reversed(_RDN_SPLIT.split(rfc4514)))
+
+
+def _name(der: bytes) -> x509.Name:
+    from asn1crypto import x509 as asn1_x509
+
+    parsed = asn1_x509.Name.load(der)
+    attrs = []
+    for rdn in parsed.chosen:
+        for atv in rdn:
+            oid = x509.ObjectIdentifier(atv["type"].dotted)
+            attrs.append(x509.RelativeDistinguishedName([x509.NameAttribute(oid, str(atv["value"].native))]))
+    return x509.Name(attrs)
 
 
 def parse_ts(text: str) -> IpNetwork:

@@ -42,8 +42,9 @@ class SaRef:
     version: int = 1
     spi_i: str = ""
     spi_r: str = ""
-    connection: str = ""
-    child: str = ""
+    # names describe, SPIs identify: a responder learns them during the exchange
+    connection: str = field(default="", compare=False)
+    child: str = field(default="", compare=False)
     message_id: int | None = None
     spi_in: str = ""
     spi_out: str = ""

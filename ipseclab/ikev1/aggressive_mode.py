@@ -105,6 +105,17 @@ class AggressiveModeResponder(Phase1Exchange):
         ident = m.first(IDPayload)
         if offer is None or ident is None:
             raise Reject(NotifyType.PAYLOAD_MALFORMED, "message 1 needs SA, KE, Ni and ID payloads")
+        conn = self.sa.connection = phase1.connection_for(self.owner.config, self.sa.remote[0], ident)
+        if conn is None or conn.mode != "aggressive":
+            raise Reject(
+                NotifyType.AUTHENTICATION_FAILED,
+                "Aggressive Mode refused: "
+                + (f"connection {conn.name} is configured for Main Mode" if conn else f"no connection matches {self.sa.remote[0]}")
+                + " — set aggressive = true to allow it. Aggressive Mode sends HASH_R in clear, which an "
+                "eavesdropper can attack offline to find a pre-shared key (strongSwan refuses it too unless asked).",
+                code="AGGRESSIVE_MODE_REFUSED",
+            )
+        self.check_remote_identity(ident)  # before HASH_R goes out to someone we do not expect
         choice = self.choose(offer)
         ke = self.check_ke(m.first(KEPayload))
         nonce = m.first(NoncePayload)

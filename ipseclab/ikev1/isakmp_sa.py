@@ -24,12 +24,15 @@ from ipseclab.ikev1.states import IsakmpState
 from ipseclab.trace import SaRef
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from ipseclab.config import Connection
     from ipseclab.crypto.dh import DHGroup, DHKeyPair
     from ipseclab.crypto.registry import CipherSpec, HashSpec
     from ipseclab.ikev1.policy import Phase1Choice
     from ipseclab.sa import IpsecSaPair
     from ipseclab.trace import Address
+    from ipseclab.wire.v1.isakmp import IDPayload
 
 
 #: how many message IDs an ISAKMP SA remembers to refuse replays (a bound, not a window)
@@ -68,6 +71,8 @@ class IsakmpSa:
     phase2_ivs: dict[int, bytes] = field(default_factory=dict, repr=False)
     sai_b: bytes = b""
     peer_identity: str = ""
+    peer_cert: x509.Certificate | None = field(default=None, repr=False)
+    own_id: IDPayload | None = None  # the identity we presented
     nat_t: int = 0  # NAT-D payload type agreed through vendor IDs (20 RFC 3947, 130 draft), 0 = none
     nat_local: bool = False
     nat_remote: bool = False

@@ -28,12 +28,16 @@ from typing import TYPE_CHECKING
 from ipseclab.errors import CryptoError
 from ipseclab.ikev1 import phase1
 from ipseclab.ikev1.exchange import Exchange, Received, Reject, Step
+from ipseclab.ikev1.explain import explain_peer_notify
+from ipseclab.ikev1.notation import notify_name
 from ipseclab.ikev1.states import IsakmpState
 from ipseclab.trace import Info
 from ipseclab.wire.v1.constants import ExchangeType, NotifyType
 from ipseclab.wire.v1.isakmp import (
+    IDPayload,
     KEPayload,
     NoncePayload,
+    NotifyPayload,
     Payload,
     SAPayload,
 )
@@ -103,22 +107,62 @@ class Phase1Exchange(Exchange):
         return ke
 
     def derive(self, peer_public: bytes) -> None:
+        if not phase1.uses_signatures(self.sa) and not phase1.psk_for(self.owner, self.sa):
+            raise Reject(NotifyType.AUTHENTICATION_FAILED, phase1.no_psk_reason(self.sa), code="NO_PSK")
         try:
             phase1.derive_keys(self.owner, self.sa, peer_public)
         except CryptoError as exc:
             raise Reject(NotifyType.INVALID_KEY_INFORMATION, f"DH computation failed: {exc}") from None
 
-    def own_identity(self):  # noqa: ANN201 - an IDPayload
+    def own_identity(self) -> IDPayload:
         try:
-            return phase1.own_identity(self.owner, self.sa)
+            ident = phase1.own_identity(self.owner, self.sa)
         except CryptoError as exc:
             raise Reject(NotifyType.AUTHENTICATION_FAILED, str(exc), code="NO_CREDENTIALS") from None
+        self.sa.own_id = ident
+        return ident
+
+    def check_remote_identity(self, ident: IDPayload | None) -> None:
+        """The peer must be who the connection's ``remote_id`` names (``%any``: anyone)."""
+        conn = self.sa.connection
+        want = conn.remote_identity if conn is not None else None
+        if want is None or ident is None:
+            return
+        cert = self.sa.peer_cert if phase1.uses_signatures(self.sa) else None
+        why = phase1.identity_mismatch(want, ident, cert)
+        if why is not None:
+            raise Reject(
+                NotifyType.INVALID_ID_INFORMATION,
+                f"the peer identified itself as {phase1.describe_id(ident)}, but connection {conn.name} "
+                f"expects remote_id {want.describe()} ({why})",
+                code="ID_MISMATCH",
+            )
+
+    def on_peer_notify(self, notify: NotifyPayload) -> None:
+        """A peer that cannot authenticate us has two likely reasons: say both."""
+        auth_failures = (NotifyType.INVALID_HASH_INFORMATION, NotifyType.AUTHENTICATION_FAILED, NotifyType.INVALID_ID_INFORMATION)
+        if notify.notify_type not in auth_failures or self.done:
+            super().on_peer_notify(notify)
+            return
+        sent = phase1.describe_id(self.sa.own_id) if self.sa.own_id is not None else "(none sent yet)"
+        if notify.notify_type == NotifyType.INVALID_ID_INFORMATION:
+            text = (
+                "The peer refused our identity (INVALID_ID_INFORMATION): most likely it has no "
+                f"configuration for the identity we sent: {sent} (compare its remote_id); or the keys differ."
+            )
+        else:
+            text = (
+                f"{explain_peer_notify(notify.notify_type)} Either the pre-shared keys (or certificates) "
+                f"differ, or the peer has no configuration for the identity we sent: {sent}."
+            )
+        self.fail(f"PEER_{notify_name(notify.notify_type)}", text, notify.notify_type)
 
     def verify_peer(self, m: Received, payloads: list[Payload] | None = None, *, keys_differ: bool | None = None) -> None:
         """Check the peer's HASH or signature (RFC 2409 §5.1) over ``payloads`` (default:
         the message's), or reject; once verified, the message counts as authenticated."""
         from_initiator = not self.initiator
-        ok, reason = phase1.verify_auth(self.owner, self.sa, m.payloads if payloads is None else payloads, from_initiator=from_initiator)
+        payloads = m.payloads if payloads is None else payloads
+        ok, reason = phase1.verify_auth(self.owner, self.sa, payloads, from_initiator=from_initiator)
         if not ok:
             raise Reject(
                 NotifyType.INVALID_HASH_INFORMATION,
@@ -126,11 +170,13 @@ class Phase1Exchange(Exchange):
                 code="AUTHENTICATION_FAILED",
                 keys_differ=not phase1.uses_signatures(self.sa) if keys_differ is None else keys_differ,
             )
+        self.check_remote_identity(next((p for p in payloads if isinstance(p, IDPayload)), None))
         self.owner.emit(Info, sa=self.ref, message=reason)
         self.authenticated(m)
 
     def choose(self, offer: SAPayload) -> phase1.Phase1Choice:
-        """Responder: pick a transform or reject with NO-PROPOSAL-CHOSEN."""
+        """Responder: pick a transform or reject with NO-PROPOSAL-CHOSEN — also when it
+        would need a pre-shared key this peer has none for (as charon: no config)."""
         choice = phase1.select_proposal(self.owner, self.sa, offer, self.name)
         if choice is None:
             raise Reject(
@@ -138,6 +184,8 @@ class Phase1Exchange(Exchange):
                 "no offered ISAKMP transform matches a local policy (see the policy decision for each attribute)",
             )
         phase1.apply_choice(self.sa, choice)
+        if not phase1.uses_signatures(self.sa) and not phase1.psk_for(self.owner, self.sa):
+            raise Reject(NotifyType.NO_PROPOSAL_CHOSEN, phase1.no_psk_reason(self.sa), code="NO_PSK")
         return choice
 
     def accept_answer(self, answer: SAPayload | None) -> phase1.Phase1Choice:

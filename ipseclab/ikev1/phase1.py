@@ -46,6 +46,7 @@ from ipseclab.wire.v1.isakmp import (
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from ipseclab.config import Connection, Identity, PeerConfig
     from ipseclab.ikev1.exchange import ExchangeOwner
     from ipseclab.ikev1.isakmp_sa import IsakmpSa
     from ipseclab.trace import Address
@@ -256,8 +257,9 @@ def derive_keys(owner: ExchangeOwner, sa: IsakmpSa, peer_public: bytes) -> None:
 
     key("g^xy", "DH shared secret = (g^y)^x mod p", sa.gxy, ["g^xi", "g^xr", "own private value"])
     if sa.choice.auth_id == AuthMethod.PSK:
-        conn_psk = sa.connection.psk if sa.connection is not None else None
-        psk = conn_psk or owner.config.psk or b""
+        psk = psk_for(owner, sa)
+        if not psk:
+            raise CryptoError("no pre-shared key for this peer")
         sa.skeyid = kdf_v1.skeyid_psk(prf, psk, sa.ni, sa.nr)
         key("SKEYID", "prf(pre-shared-key, Ni_b | Nr_b)", sa.skeyid, ["pre-shared key", "Ni_b", "Nr_b"])
     else:
@@ -281,6 +283,101 @@ def derive_keys(owner: ExchangeOwner, sa: IsakmpSa, peer_public: bytes) -> None:
 
 
 # -- authentication -------------------------------------------------------------------
+
+
+def connection_for(config: PeerConfig, address: str, ident: IDPayload | None) -> Connection | None:
+    """The connection for a peer at ``address`` that presented ``ident`` (when known, as
+    in Aggressive Mode's first message): among those for the address (or ``%any``), the
+    one whose ``remote_id`` is that identity, else one that accepts any identity."""
+    exact = [c for c in config.connections if c.remote_address == address]
+    candidates = exact or [c for c in config.connections if c.accepts_any]
+    if ident is not None:
+        named = [c for c in candidates if c.remote_identity is not None and identity_mismatch(c.remote_identity, ident, None) is None]
+        anyone = [c for c in candidates if c.remote_identity is None]
+        candidates = named or anyone or candidates
+    return candidates[0] if candidates else None
+
+
+def psk_for(owner: ExchangeOwner, sa: IsakmpSa) -> bytes | None:
+    """The pre-shared key for this peer, as swanctl's secrets: the connection's (found by
+    the peer's address, and identity where known), else the peer-wide default; never an
+    empty key."""
+    conn = sa.connection
+    return (conn.psk if conn is not None else None) or owner.config.psk or None
+
+
+def no_psk_reason(sa: IsakmpSa) -> str:
+    where = f"{sa.remote[0]}"
+    if sa.connection is None:
+        return (
+            f"no pre-shared key for {where}: no connection matches its address and no default "
+            "key (peer.psk) is configured — the SA is refused rather than keyed with an empty key"
+        )
+    return f"no pre-shared key for connection {sa.connection.name} ({where}) and no default key (peer.psk)"
+
+
+def describe_id(ident: IDPayload) -> str:
+    """``ID_FQDN gw.lab`` — the type and value of an Identification payload."""
+    try:
+        kind = IdType(ident.id_type).name
+    except ValueError:
+        kind = f"type {ident.id_type}"
+    if ident.id_type == IdType.DER_ASN1_DN:
+        from ipseclab.config import dn_to_text
+
+        return f"ID_{kind} {dn_to_text(ident.data)}"
+    return f"ID_{kind} {_identity_text(ident)}"
+
+
+def identity_mismatch(want: Identity, ident: IDPayload, cert: x509.Certificate | None) -> str | None:
+    """Why the peer's ID payload (and certificate) is not ``want``; ``None`` when it is.
+
+    The ID must be of ``want``'s type and value (a DN compared per RFC 5280); with a
+    certificate, ``want`` must also be its subject or one of its subjectAltNames, so a
+    holder of any certificate from our CA cannot claim another identity.
+    """
+    types = {
+        "address": (IdType.IPV4_ADDR, IdType.IPV6_ADDR),
+        "fqdn": (IdType.FQDN,),
+        "user_fqdn": (IdType.USER_FQDN,),
+        "dn": (IdType.DER_ASN1_DN,),
+    }[want.kind]
+    if ident.id_type not in types:
+        return "a different identity type"
+    if want.kind == "dn":
+        der = want.value if isinstance(want.value, bytes) else bytes.fromhex(want.value)
+        if not _same_dn(der, ident.data):
+            return "a different distinguished name"
+    elif want.kind == "address":
+        if ipaddress.ip_address(ident.data) != ipaddress.ip_address(str(want.value)):
+            return "a different address"
+    elif ident.data.decode(errors="replace").lower() != str(want.value).lower():
+        return "a different name"
+    if cert is None:
+        return None
+    if want.kind == "dn":
+        return None if _same_dn(der, cert.subject.public_bytes()) else "the certificate's subject is another DN"
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return "the certificate has no subjectAltName naming it"
+    kinds = {"address": x509.IPAddress, "fqdn": x509.DNSName, "user_fqdn": x509.RFC822Name}
+    names = san.get_values_for_type(kinds[want.kind])
+    value = ipaddress.ip_address(str(want.value)) if want.kind == "address" else str(want.value).lower()
+    if value not in [n if want.kind == "address" else str(n).lower() for n in names]:
+        return "the certificate's subjectAltName does not name it"
+    return None
+
+
+def _same_dn(a: bytes, b: bytes) -> bool:
+    from asn1crypto import x509 as asn1_x509
+
+    if a == b:
+        return True
+    try:
+        return asn1_x509.Name.load(a) == asn1_x509.Name.load(b)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return False
 
 
 def hash_i(sa: IsakmpSa, idii_b: bytes) -> bytes:
@@ -369,6 +466,7 @@ def verify_auth(owner: ExchangeOwner, sa: IsakmpSa, payloads: list[Payload], *, 
     if not verify_raw_pkcs1(cert.public_key(), sig.data, expected):
         return False, f"SIG_{who[-1]} does not verify with the certificate's public key"
     sa.peer_identity = cert.subject.rfc4514_string()
+    sa.peer_cert = cert
     return True, f"SIG_{who[-1]} verified with the certificate of {sa.peer_identity}"
 
 
