@@ -212,6 +212,13 @@ class PeerConfig:
     retransmit_tries: int = 5
     natt_keepalive: float = 20.0  # seconds between NAT keepalives when behind a NAT; 0 = none
     dataplane: bool = False  # the daemon runs the ESP data plane (TUN + raw/UDP ESP sockets)
+    #: resource bounds (charon's half_open_timeout, block_threshold): a responder's IKE SA that
+    #: is not established this long after its first message goes; at most so many at once, in
+    #: total and per source address; a failed SA leaves the table after the grace period
+    half_open_timeout: float = 30.0
+    max_half_open: int = 1000
+    max_half_open_per_address: int = 5
+    failed_sa_grace: float = 10.0
 
     def __post_init__(self) -> None:
         try:

@@ -26,7 +26,7 @@ rekeying and deleting child SAs, ``terminate`` and the SA table.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -89,6 +89,11 @@ class Peer:
         self._events: deque[Event] = deque()
         self._seq = 0
         self._spis: set[int] = set()
+        # responder IKE SAs not established yet, oldest first, and how many per address
+        self._half_open: dict[bytes, IkeSa] = {}
+        self._half_open_by_address: Counter[str] = Counter()
+        self._failed: dict[bytes, float] = {}  # failed IKE SAs: when they leave the table
+        self._limit_reports: dict[str, list[float]] = {}  # rate-limited events: [last, suppressed]
         self.engines: dict[int, IkeEngine] = create_engines(self)
 
     def __repr__(self) -> str:
@@ -159,6 +164,84 @@ class Peer:
 
     def add_ike_sa(self, sa: IkeSa) -> None:
         self.ike_sas[sa.spi_i] = sa
+        sa.created_at = self.now
+        if not sa.initiator:
+            self._half_open[sa.spi_i] = sa
+            self._half_open_by_address[sa.remote[0]] += 1
+
+    def _no_longer_half_open(self, sa: IkeSa) -> None:
+        if self._half_open.pop(sa.spi_i, None) is not None:
+            self._half_open_by_address[sa.remote[0]] -= 1
+            if self._half_open_by_address[sa.remote[0]] <= 0:
+                del self._half_open_by_address[sa.remote[0]]
+
+    # -- resource bounds ---------------------------------------------------------------
+
+    def admit_half_open(self, address: str) -> bool:
+        """May a new responder IKE SA for ``address`` be created?
+
+        Nothing is authenticated at an IKE SA's first message, so its state is bounded:
+        at most ``max_half_open_per_address`` per source and ``max_half_open`` in total.
+        When the total is reached, the oldest half-open SA whose initiator has not yet
+        shown that it receives at its address (IKEv1: it never echoed our cookie in a
+        third message) makes room — a flood from spoofed sources evicts only itself.
+        Refusals are counted and reported at most once a second.
+        """
+        cfg = self.config
+        if self._half_open_by_address[address] >= cfg.max_half_open_per_address:
+            self.count("half_open_per_address_limit")
+            self._limited_report(
+                "per-address", f"{address} already has {cfg.max_half_open_per_address} half-open IKE SAs "
+                "(max_half_open_per_address): its new first messages are dropped"
+            )
+            return False
+        if len(self._half_open) >= cfg.max_half_open:
+            victim = next((sa for sa in self._half_open.values() if not sa.address_proven), None)
+            if victim is None:
+                self.count("half_open_limit")
+                self._limited_report(
+                    "total", f"{cfg.max_half_open} half-open IKE SAs (max_half_open), all from peers that "
+                    "answered our second message: new first messages are dropped"
+                )
+                return False
+            self.count("half_open_evicted")
+            self._limited_report(
+                "evict", f"{cfg.max_half_open} half-open IKE SAs (max_half_open): the oldest that never "
+                "answered our reply are dropped to make room — a flood of first messages?"
+            )
+            self._forget_ike(victim)
+        return True
+
+    def _limited_report(self, key: str, message: str) -> None:
+        """An ErrorEvent at most once a second per kind, saying how many were suppressed."""
+        state = self._limit_reports.setdefault(key, [float("-inf"), 0])
+        if self.now - state[0] < 1.0:
+            state[1] += 1
+            return
+        more = f" ({int(state[1])} more since the last report)" if state[1] else ""
+        state[0], state[1] = self.now, 0
+        self.emit(ErrorEvent, sa=NO_SA, code="LIMIT", message=message + more)
+
+    def _forget_ike(self, sa: IkeSa) -> None:
+        """Drop an IKE SA that never came up, without a word to the peer and without an event
+        per SA (a flood would flood the trace too)."""
+        self.ike_sas.pop(sa.spi_i, None)
+        self._no_longer_half_open(sa)
+        self._failed.pop(sa.spi_i, None)
+        self._engine_of(sa).forget(sa)
+
+    def _expire_half_open(self, now: float) -> None:
+        timeout = self.config.half_open_timeout
+        for sa in list(self._half_open.values()):  # oldest first
+            if sa.created_at + timeout > now:
+                break
+            self.count("half_open_expired")
+            self.delete_ike(sa, f"half-open for {timeout:.0f} s: the initiator never completed phase 1", notify_peer=False)
+        for spi in [spi for spi, when in self._failed.items() if when <= now]:
+            sa = self.ike_sas.get(spi)
+            self._failed.pop(spi, None)
+            if sa is not None:
+                self._forget_ike(sa)
 
     # -- timers ------------------------------------------------------------------
 
@@ -168,12 +251,17 @@ class Peer:
         times += [p.expires_at for p in self.child_sas]
         times += [p.rekey_at for p in self.child_sas if p.rekey_at is not None]
         times += [sa.next_keepalive for sa in self.ike_sas.values() if sa.next_keepalive is not None]
+        if self._half_open:  # oldest first
+            times.append(next(iter(self._half_open.values())).created_at + self.config.half_open_timeout)
+        if self._failed:
+            times.append(min(self._failed.values()))
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
         self.now = now
         for engine in self.engines.values():
             engine.on_timer(now)
+        self._expire_half_open(now)
         for sa in self.ike_sas.values():
             if sa.next_keepalive is not None and sa.next_keepalive <= now:
                 self._keepalive(sa)
@@ -240,6 +328,7 @@ class Peer:
 
     def ike_established(self, sa: IkeSa, info: IkeSaInfo, *, lifetime: int) -> None:
         """An engine completed an IKE SA: lifetimes, keepalives, the event, then its children."""
+        self._no_longer_half_open(sa)
         sa.established_at = self.now
         sa.expires_at = self.now + lifetime
         if sa.floated and sa.nat_local and self.config.natt_keepalive > 0:
@@ -252,8 +341,11 @@ class Peer:
                     self._engine_of(sa).start_child(sa, child.name)
 
     def ike_failed(self, sa: IkeSa) -> None:
-        """An engine gave up on an IKE SA that never came up."""
+        """An engine gave up on an IKE SA that never came up: it stays visible (``list_sas``)
+        for ``failed_sa_grace`` seconds, then leaves the table."""
         sa.expires_at = None
+        self._no_longer_half_open(sa)
+        self._failed[sa.spi_i] = self.now + self.config.failed_sa_grace
         self.emit(SaDeleted, sa=sa.ref, reason="phase 1 failed")
 
     def child_established(self, sa: IkeSa, pair: IpsecSaPair, *, initiator: bool) -> None:
@@ -353,6 +445,8 @@ class Peer:
         if notify_peer and sa.established:
             engine.send_delete_ike(sa)
         self.ike_sas.pop(sa.spi_i, None)
+        self._no_longer_half_open(sa)
+        self._failed.pop(sa.spi_i, None)
         engine.forget(sa)
         self.set_state(sa, DELETED)
         sa.expires_at = None

@@ -33,6 +33,7 @@ class IkeSa(Protocol):
     nat_local: bool
     floated: bool
     established_at: float | None
+    created_at: float
     expires_at: float | None
     next_keepalive: float | None
     children: list[IpsecSaPair]
@@ -45,6 +46,13 @@ class IkeSa(Protocol):
 
     @property
     def established(self) -> bool: ...
+
+    @property
+    def failed(self) -> bool: ...
+
+    @property
+    def address_proven(self) -> bool:
+        """Has the initiator shown it receives at its address (echoed our SPI)?"""
 
     @property
     def lifetime(self) -> int | None: ...

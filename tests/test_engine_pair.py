@@ -52,9 +52,11 @@ def test_pfs_children_and_terminate() -> None:
 
 def test_different_psks_fail_on_both_sides_with_the_reason() -> None:
     pair = peer_pair(right={"psk": b"another-psk"}).initiate().run()
-    pair.network.advance(60)
+    pair.network.advance(5)
     assert_ike_sa_state(pair.right, "FAILED")
     assert_ike_sa_state(pair.left, "FAILED")
+    pair.network.advance(10)  # failed_sa_grace: failed SAs leave the table
+    assert not pair.right.ike_sas and not pair.left.ike_sas
     codes = {(e.peer, e.code) for e in events_of(pair.events, ErrorEvent)}
     assert ("right", "AUTHENTICATION_FAILED") in codes
     assert ("left", "PEER_INVALID_HASH_INFORMATION") in codes  # the responder told us, in clear

@@ -78,6 +78,7 @@ class IsakmpSa:
     nat_remote: bool = False
     floated: bool = False
     established_at: float | None = None
+    created_at: float = 0.0
     expires_at: float | None = None
     children: list[IpsecSaPair] = field(default_factory=list)
     used_message_ids: set[int] = field(default_factory=set)
@@ -107,6 +108,11 @@ class IsakmpSa:
         while len(self._id_order) > MESSAGE_ID_MEMORY:
             self.used_message_ids.discard(self._id_order.popleft())
         return True
+
+    @property
+    def address_proven(self) -> bool:
+        """A third message came back with our cookie: the initiator receives at its address."""
+        return self.state not in (IsakmpState.MM_NO_STATE, IsakmpState.MM_SA_REPLIED, IsakmpState.AG_NO_STATE, IsakmpState.AG_REPLY_SENT)
 
     @property
     def spi_i(self) -> bytes:

@@ -177,6 +177,13 @@ class Phase1Exchange(Exchange):
     def choose(self, offer: SAPayload) -> phase1.Phase1Choice:
         """Responder: pick a transform or reject with NO-PROPOSAL-CHOSEN — also when it
         would need a pre-shared key this peer has none for (as charon: no config)."""
+        offered = sum(len(p.transforms) for p in offer.proposals)
+        if offered > phase1.MAX_TRANSFORMS:
+            raise Reject(
+                NotifyType.NO_PROPOSAL_CHOSEN,
+                f"the SA payload offers {offered} transforms; at most {phase1.MAX_TRANSFORMS} are considered",
+                code="TOO_MANY_TRANSFORMS",
+            )
         choice = phase1.select_proposal(self.owner, self.sa, offer, self.name)
         if choice is None:
             raise Reject(

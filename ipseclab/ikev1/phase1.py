@@ -61,6 +61,11 @@ DRAFT_VIDS = (VID_NATT_DRAFT_02N, VID_NATT_DRAFT_02, VID_NATT_DRAFT_03)
 # their names for display: ipseclab.wire.v1.tree's vendor table
 
 
+#: transforms a responder weighs in one SA payload (a gateway offers a handful; matching
+#: each with explanations costs CPU an unauthenticated peer must not be able to spend)
+MAX_TRANSFORMS = 64
+
+
 # -- vendor IDs and NAT-T ------------------------------------------------------------
 
 

@@ -55,6 +55,11 @@ if TYPE_CHECKING:
 
 Key = tuple[bytes, int]  # (initiator cookie, message ID)
 
+#: Quick Mode messages held for an ISAKMP SA until phase 1 completes (charon sends QM1 right
+#: behind AM3; one would do), in number and bytes
+MAX_PENDING = 8
+MAX_PENDING_BYTES = 64 * 1024
+
 
 @dataclass
 class Flight:
@@ -290,7 +295,11 @@ class TaskManagerV1:
         )
         self.emit(MessageEvent, **flight.last_sent_fields)
         flight.attempts = 0
-        flight.timer = self.now + self.config.retransmit_timeout if expect_reply else None
+        # A responder does not retransmit to a peer that has not authenticated yet: a spoofed
+        # first message must not be answered five times (it is answered again only when the
+        # initiator repeats it; the half-open timeout ends the SA).
+        retransmit = expect_reply and (ex.initiator or ex.peer_authenticated)
+        flight.timer = self.now + self.config.retransmit_timeout if retransmit else None
 
     def _resend(self, ex: Exchange, flight: Flight, reason: str) -> None:
         if flight.last_sent is None:
@@ -370,6 +379,8 @@ class TaskManagerV1:
         if msg.flags & HeaderFlag.ENCRYPTION:
             self.count("malformed")
             return
+        if not self.peer.admit_half_open(src[0]):
+            return
         conn = self.config.connection_for(src[0])
         mode = "aggressive" if msg.exchange_type == ExchangeType.AGGRESSIVE else "main"
         sa = IsakmpSa(
@@ -407,7 +418,11 @@ class TaskManagerV1:
         if not sa.established:
             if sa.failed:
                 return
-            self._pending.setdefault(sa.icookie, []).append((msg, data, src, dst))
+            held = self._pending.setdefault(sa.icookie, [])
+            if len(held) >= MAX_PENDING or sum(len(h[1]) for h in held) + len(data) > MAX_PENDING_BYTES:
+                self.count("pending_dropped")
+                return
+            held.append((msg, data, src, dst))
             self.emit(Info, sa=sa.ref, message="Quick Mode request before phase 1 completed: held until it does")
             return
         if msg.message_id in sa.used_message_ids:

@@ -107,6 +107,10 @@ _PEER_KEYS = (
     "retransmit_timeout",
     "retransmit_tries",
     "dataplane",
+    "half_open_timeout",
+    "max_half_open",
+    "max_half_open_per_address",
+    "failed_sa_grace",
 )
 _POLICY_KEYS = ("priority", "proposal", "auth", "lifetime")
 _CONNECTION_KEYS = (
@@ -463,6 +467,12 @@ def parse_peer_config(
     include_default = peer.boolean("include_default_policy", True)
     retransmit_timeout = peer.number("retransmit_timeout", 2.0)
     retransmit_tries = peer.integer("retransmit_tries", 5, low=1)
+    bounds = {
+        "half_open_timeout": peer.number("half_open_timeout", 30.0),
+        "max_half_open": peer.integer("max_half_open", 1000, low=1),
+        "max_half_open_per_address": peer.integer("max_half_open_per_address", 5, low=1),
+        "failed_sa_grace": peer.number("failed_sa_grace", 10.0),
+    }
     dataplane = peer.boolean("dataplane", False)
 
     if check_secrets and any(p.auth == "psk" for p in policies) and psk is None:
@@ -492,6 +502,7 @@ def parse_peer_config(
             connections=connections,
             retransmit_timeout=retransmit_timeout,
             retransmit_tries=retransmit_tries,
+            **bounds,
             dataplane=dataplane,
         ),
     )
@@ -574,6 +585,10 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
         lines.append(f"retransmit_timeout = {_q(float(cfg.retransmit_timeout))}")
     if cfg.retransmit_tries != 5:
         lines.append(f"retransmit_tries = {cfg.retransmit_tries}")
+    defaults = PeerConfig(name="x", address="127.0.0.1")
+    for key in ("half_open_timeout", "max_half_open", "max_half_open_per_address", "failed_sa_grace"):
+        if getattr(cfg, key) != getattr(defaults, key):
+            lines.append(f"{key} = {getattr(cfg, key)}")
     if cfg.dataplane:
         lines.append("dataplane = true")
     if cfg.credentials is not None:
