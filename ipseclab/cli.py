@@ -159,7 +159,7 @@ def _print_demo(events, opts, ok: bool, explanation: list[str], *, where: str = 
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from ipseclab.teaching.decode import decode_pcap, read_key_table, render_packet
+    from ipseclab.teaching.decode import capture_problem, decode_pcap, read_key_table, render_packet
 
     keys = read_key_table(args.keys) if args.keys else {}
     try:
@@ -178,6 +178,10 @@ def _decode(args: argparse.Namespace) -> int:
             print("\n".join(render_packet(p, tree=not args.brief)))
             if not args.brief:
                 print()
+    problem = capture_problem(args.file)
+    if problem is not None:  # like tshark: what could be decoded is printed, the exit code says the rest
+        print(f"ipseclab decode: {args.file}: {problem}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -196,6 +200,8 @@ def _peer(args: argparse.Namespace) -> int:
         announce=lambda line: print(line, flush=True),
         dataplane=args.dataplane,
         tun=args.tun,
+        history=args.history,
+        curve=args.curve,
     )
     return 0
 
@@ -262,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     peer.add_argument("--seed", type=int, help="reproducible cookies, nonces, SPIs and DH keys (teaching only)")
     peer.add_argument("--dataplane", action="store_true", help="run the ESP data plane: TUN device, raw ESP and ESP-in-UDP (root)")
     peer.add_argument("--tun", metavar="NAME", help="with --dataplane: the TUN device's name (default ipl0)")
+    peer.add_argument("--curve", metavar="DIR", help="CURVE key directory: required for tcp:// sockets (keys created 0600 if missing)")
+    peer.add_argument("--history", type=int, default=20_000, metavar="N", help="trace events kept for the events command (default 20000)")
     peer.set_defaults(func=_peer)
     iop = sub.add_parser("interop", help="run ipseclab against strongSwan's charon in a namespace lab (root)")
     iop.add_argument("--scenario", action="extend", nargs="+", metavar="NAME", help="scenario(s) to run (default: all; see --list)")

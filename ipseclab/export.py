@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ipseclab.files import open_private, private_directory
 from ipseclab.trace import Event, KeyDerived, MessageEvent, SaEstablished
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def write_pcap(
 
     messages = sent_messages(events)
     packets: list[tuple[float, bytes]] = []
-    writer = PcapWriter(str(path), sync=True)
+    writer = PcapWriter(open_private(path, "wb"), sync=True)
     try:
         for n, m in enumerate(messages):
             payload = (b"\x00" * 4 if m.non_esp_marker else b"") + m.raw
@@ -85,7 +86,7 @@ def write_datagrams_pcap(
     from scapy.utils import PcapWriter
 
     count = 0
-    writer = PcapWriter(str(path), sync=True)
+    writer = PcapWriter(open_private(path, "wb"), sync=True)
     try:
         for n, (when, d) in enumerate(datagrams):
             if d is None:
@@ -177,7 +178,7 @@ def write_keys(events: Iterable[Event], directory: str | os.PathLike[str]) -> di
     """Write ``ikev1_decryption_table`` and ``esp_sa`` into ``directory``."""
     events = list(events)
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    private_directory(out)
     files = {
         "ikev1_decryption_table": ikev1_decryption_rows(events),
         "esp_sa": esp_sa_rows(events),
@@ -185,10 +186,8 @@ def write_keys(events: Iterable[Event], directory: str | os.PathLike[str]) -> di
     paths = {}
     for name, rows in files.items():
         path = out / name
-        # created 0600 (never readable by others, whatever the umask), mode forced if it existed
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
+        # created 0600 (never readable by others, whatever the umask), never through a link
+        with open_private(path) as f:
             f.write("".join(r + "\n" for r in rows))
         paths[name] = path
     return paths
@@ -211,7 +210,7 @@ def export_run(events: Iterable[Event], directory: str | os.PathLike[str]) -> tu
     """``run.pcap`` and the key tables (in ``keys/``) of one run, written into ``directory``."""
     events = list(events)
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    private_directory(out)
     pcap = out / "run.pcap"
     write_pcap(events, pcap)
     write_keys(events, out / "keys")

@@ -135,3 +135,28 @@ def test_dn_identity_survives_malformed_der() -> None:
         if rnd.random() < 0.3:
             data = data[: rnd.randrange(len(data))]
         assert dn_matches(bytes(data), subject) in (True, False)
+
+
+def test_an_undecryptable_notify_to_a_responder_still_ends_in_an_authentication_failure() -> None:
+    """charon initiating Aggressive Mode with another PSK answers our AM2 with a notify
+    encrypted under its keys; our responder, which no longer retransmits to an
+    unauthenticated peer, still concludes after one retransmission timeout."""
+    from engine_support import peer_pair
+
+    from ipseclab.trace import ErrorEvent
+    from ipseclab.wire.v1.constants import ExchangeType, HeaderFlag
+    from ipseclab.wire.v1.isakmp import Message
+
+    pair = peer_pair(mode="aggressive")
+    net = pair.network
+    net.initiate("left", "site")
+    net.step()  # AM1 reaches right, AM2 is in flight
+    sa = next(iter(pair.right.ike_sas.values()))
+    garbage = Message(sa.icookie, sa.rcookie, ExchangeType.INFORMATIONAL, flags=HeaderFlag.ENCRYPTION,
+                      message_id=0x5A5A5A5A, first_payload=8, encrypted_body=bytes(range(64)))
+    pair.right.receive_datagram(garbage.encode(), ("192.0.2.1", 500), ("198.51.100.1", 500), net.now)
+    net.collect()
+    net.drop = lambda d: True  # AM2 never arrives: only the notify's verdict can end it
+    net.advance(pair.right.config.retransmit_timeout + 0.1)
+    codes = [e.code for e in pair.events if isinstance(e, ErrorEvent) and e.peer == "right"]
+    assert codes == ["UNDECRYPTABLE_NOTIFY", "AUTHENTICATION_FAILED"]

@@ -80,6 +80,10 @@ class ExchangeOwner(Protocol):
 
     def peer_notify(self, sa: IsakmpSa, notify: NotifyPayload) -> None: ...
 
+    def suspect_key_mismatch(self, sa: IsakmpSa) -> None:
+        """The peer sent something our phase-1 keys cannot decrypt: give phase 1 one
+        retransmission timeout to go on, then conclude the keys differ."""
+
     def authenticated(self, sa: IsakmpSa, received: Received) -> None:
         """``received`` proved to come from the peer (its HASH or signature verified): only
         now may the SA follow it to a new address (RFC 3947 §7)."""

@@ -47,6 +47,7 @@ class Informational(Exchange):
     def on_undecryptable(self, reason: str, index: int) -> None:
         if not self.sa.established and self.sa.enc_key:
             self.sa.key_mismatch_suspected = True
+            self.owner.suspect_key_mismatch(self.sa)
             self.owner.count("undecryptable")
             self.owner.emit(
                 ErrorEvent,

@@ -113,6 +113,11 @@ class TaskManagerV1:
     def child_established(self, sa: IsakmpSa, pair: IpsecSaPair, *, initiator: bool) -> None:
         self.peer.child_established(sa, pair, initiator=initiator)
 
+    def suspect_key_mismatch(self, sa: IsakmpSa) -> None:
+        flight = self.flights.get((sa.icookie, 0))
+        if flight is not None and flight.timer is None and not sa.established:
+            flight.timer = self.now + self.config.retransmit_timeout
+
     def authenticated(self, sa: IsakmpSa, received: Received) -> None:
         self.peer.follow_peer(sa, received.src, received.dst)
 

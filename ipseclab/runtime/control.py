@@ -31,6 +31,7 @@ import zmq
 from ipseclab.config import PeerConfig
 from ipseclab.errors import ConfigError, ControlError
 from ipseclab.runtime.config_toml import dump_peer_config, parse_peer_config
+from ipseclab.runtime.curve import make_client
 from ipseclab.trace import Event, MessageEvent, event_from_dict
 from ipseclab.trace_queries import (
     established_from_events,
@@ -52,15 +53,22 @@ class PeerClient:
     from :meth:`request`, which returns any reply as it is.
     """
 
-    def __init__(self, control: str, events: str | None = None, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self, control: str, events: str | None = None, *, timeout: float = 5.0, curve: str | None = None, key: str = "client"
+    ) -> None:
+        """``curve``: the daemon's CURVE key directory (``tcp://`` sockets), ``key`` the client
+        key pair's name in it."""
         self.control_addr = control
         self.events_addr = events
         self.timeout = timeout
+        self.curve = (curve, key) if curve is not None else None
         self._ctx = zmq.Context()
         self._req = self._new_req()
         self._sub: zmq.Socket | None = None
         if events:
             self._sub = self._ctx.socket(zmq.SUB)
+            if self.curve is not None:
+                make_client(self._sub, *self.curve)
             self._sub.setsockopt(zmq.LINGER, 0)
             self._sub.setsockopt(zmq.RCVHWM, 100_000)
             self._sub.setsockopt(zmq.SUBSCRIBE, b"")
@@ -69,6 +77,8 @@ class PeerClient:
     def _new_req(self) -> zmq.Socket:
         sock = self._ctx.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
+        if self.curve is not None:
+            make_client(sock, *self.curve)
         sock.connect(self.control_addr)
         return sock
 

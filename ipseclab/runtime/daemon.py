@@ -51,12 +51,14 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 import zmq.asyncio
+from zmq.auth.asyncio import AsyncioAuthenticator
 
 from ipseclab.config import PeerConfig
 from ipseclab.crypto.rng import Rng, SeededRng, SystemRng
 from ipseclab.errors import ControlError, IpsecLabError
 from ipseclab.peer import NON_ESP_MARKER, Datagram, Peer
 from ipseclab.runtime.config_toml import dump_peer_config, parse_peer_config
+from ipseclab.runtime.curve import CurveKeys, ensure_keys, make_server
 from ipseclab.runtime.transport.udp import UdpPeerRunner
 from ipseclab.trace import NO_SA, Event, Info, MessageEvent, event_to_dict
 
@@ -66,6 +68,12 @@ if TYPE_CHECKING:
 Reply = dict[str, Any]
 
 #: Every command and the fields it takes (for error messages and the README).
+#: the largest control request read, in bytes, and how deep its JSON may nest
+MAX_REQUEST = 256 * 1024
+MAX_NESTING = 32
+#: trace events the daemon keeps for ``events`` (a ring: the oldest go first)
+DEFAULT_HISTORY = 20_000
+
 COMMANDS: dict[str, str] = {
     "status": "",
     "config": "",
@@ -83,6 +91,9 @@ COMMANDS: dict[str, str] = {
     "trace_next": '"n" (optional, 1 by default): decode the next n ESP packets; "wait" (optional): seconds to wait for them',
     "shutdown": "",
 }
+#: commands recorded in the event stream with who asked
+STATE_CHANGING = frozenset({"load", "initiate", "hold", "step", "release_all", "discard", "terminate", "shutdown"})
+
 
 
 @dataclass
@@ -245,14 +256,19 @@ class PeerDaemon:
         host: str | None = None,
         dataplane: bool = False,
         tun: str | None = None,
+        history: int = DEFAULT_HISTORY,
+        curve: str | None = None,
     ) -> None:
         self.config = config
+        self.curve_dir = curve
+        self._curve: CurveKeys | None = None
         self.control_addr = control
         self.events_addr = events
         self.include_secrets = include_secrets
         self.seed = seed
         self.host = host
-        self.history: list[dict[str, Any]] = []
+        self.history: deque[dict[str, Any]] = deque(maxlen=history)
+        self.last_seq = 0
         self.want_dataplane = dataplane
         self.tun_name = tun
         self.dataplane: DataPlaneRunner | None = None
@@ -286,7 +302,8 @@ class PeerDaemon:
 
     def _on_event(self, event: Event) -> None:
         data = event_to_dict(event, include_secrets=self.include_secrets)
-        data["seq"] = len(self.history) + 1
+        self.last_seq += 1
+        data["seq"] = self.last_seq
         self.history.append(data)
         self.runner.attach(event, data["seq"])
         if self._pub is not None:
@@ -334,7 +351,8 @@ class PeerDaemon:
             "holding": r.holding,
             "pending": len(r.held),
             "received": r.received,
-            "last_seq": len(self.history),
+            "last_seq": self.last_seq,
+            "history": {"kept": len(self.history), "limit": self.history.maxlen},
             "isakmp_sas": len(self.peer.ike_sas),
             "ipsec_sas": len(self.peer.child_sas),
             "secrets": self.include_secrets,
@@ -416,7 +434,12 @@ class PeerDaemon:
 
     def _cmd_events(self, req: dict[str, Any]) -> Reply:
         since = _field(req, "since", int, "an integer (the last seq already seen)", default=0)
-        return {"events": self.history[max(since, 0):], "last_seq": len(self.history)}
+        first = self.history[0]["seq"] if self.history else self.last_seq + 1
+        events = [e for e in self.history if e["seq"] > since] if since >= first - 1 else list(self.history)
+        reply: dict[str, Any] = {"events": events, "last_seq": self.last_seq}
+        if since < first - 1:  # the ring no longer holds what came right after ``since``
+            reply["trimmed"] = {"first_seq": first, "lost": first - 1 - max(since, 0)}
+        return reply
 
     def _cmd_esp(self, req: dict[str, Any]) -> Reply:
         return self._need_dataplane().table()
@@ -440,11 +463,20 @@ class PeerDaemon:
         self._stopping.set()
         return {"bye": True}
 
-    async def handle(self, body: bytes) -> Reply:
-        """One request in, one reply out; nothing a client sends stops the daemon."""
+    async def handle(self, body: bytes, asker: str = "a local client") -> Reply:
+        """One request in, one reply out; nothing a client sends stops the daemon.
+
+        Requests are at most :data:`MAX_REQUEST` bytes and may nest at most
+        :data:`MAX_NESTING` levels; every command that changes state is recorded in the
+        event stream with ``asker``.
+        """
+        if len(body) > MAX_REQUEST:
+            return {"ok": False, "error": f"the request is {len(body)} bytes; at most {MAX_REQUEST} are read"}
+        if _nesting(body) > MAX_NESTING:
+            return {"ok": False, "error": f"the request nests deeper than {MAX_NESTING} levels"}
         try:
             req = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             return {"ok": False, "error": f"the request is not valid JSON ({exc})"}
         if not isinstance(req, dict):
             return {"ok": False, "error": 'a request is a JSON object like {"cmd": "status"}'}
@@ -452,6 +484,9 @@ class PeerDaemon:
         if not isinstance(cmd, str) or cmd not in self._commands:
             what = f"unknown command {json.dumps(cmd)}" if "cmd" in req else 'the request has no "cmd"'
             return {"ok": False, "error": f"{what}; commands: {', '.join(COMMANDS)}"}
+        if cmd in STATE_CHANGING:
+            args = {k: v for k, v in req.items() if k != "cmd" and k != "config"}
+            self._note(f"control: {cmd}{' ' + json.dumps(args) if args else ''} asked by {asker}")
         try:
             result = self._commands[cmd](req)
             if inspect.isawaitable(result):
@@ -467,23 +502,44 @@ class PeerDaemon:
     def stop(self) -> None:
         self._stopping.set()
 
+    def _secure(self, sock: zmq.Socket, addr: str) -> None:
+        """``tcp://`` only with CURVE: any local user can reach a TCP port."""
+        if not addr.startswith("tcp://"):
+            return
+        if self._curve is None:
+            raise ControlError(
+                f"{addr}: a tcp:// socket needs authentication — any local user could read the PSK "
+                "and every key and run load, initiate, terminate and shutdown. Use ipc:// (only its "
+                "owner may connect) or give a CURVE key directory (--curve DIR)"
+            )
+        make_server(sock, self._curve)
+
     async def run(self, *, handle_signals: bool = False, ready: Callable[[], None] | None = None) -> None:
         """Bind everything, serve until ``shutdown`` (or SIGINT/SIGTERM), then close."""
         self._stopping = asyncio.Event()
         ctx = zmq.asyncio.Context()
+        auth: AsyncioAuthenticator | None = None
+        if self.curve_dir is not None:
+            self._curve = ensure_keys(self.curve_dir)
+            auth = AsyncioAuthenticator(ctx)
+            auth.start()
+            auth.configure_curve(domain="*", location=str(self._curve.clients))
         ctl = ctx.socket(zmq.ROUTER)
         ctl.setsockopt(zmq.LINGER, 500)
         pub: zmq.Socket | None = None
         bound: list[str] = []
         try:
+            ctl.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST + 1024)  # a larger message drops the connection
             try:
-                ctl.bind(self.control_addr)
+                self._secure(ctl, self.control_addr)
+                _bind_private(ctl, self.control_addr)
                 bound.append(self.control_addr)
                 if self.events_addr:
                     pub = zmq.Context.shadow(ctx.underlying).socket(zmq.PUB)
                     pub.setsockopt(zmq.LINGER, 0)
                     pub.setsockopt(zmq.SNDHWM, 100_000)
-                    pub.bind(self.events_addr)
+                    self._secure(pub, self.events_addr)
+                    _bind_private(pub, self.events_addr)
                     bound.append(self.events_addr)
             except zmq.ZMQError as exc:
                 raise ControlError(f"cannot bind the control/event socket: {exc}") from None
@@ -508,6 +564,8 @@ class PeerDaemon:
             if pub is not None:
                 pub.close()
             ctl.close()
+            if auth is not None:
+                auth.stop()
             ctx.term()
             for addr in (a for a in bound if a.startswith("ipc://")):  # no stale socket files
                 with contextlib.suppress(OSError):
@@ -517,11 +575,56 @@ class PeerDaemon:
         while not self._stopping.is_set():
             if not await ctl.poll(100, zmq.POLLIN):
                 continue
-            frames = await ctl.recv_multipart()
+            frames = await ctl.recv_multipart(copy=False)
             # REQ clients send [identity, b"", body]; a DEALER may leave out the delimiter
-            envelope, body = frames[:-1], frames[-1]
-            reply = await self.handle(body)
+            envelope, body = [bytes(f.buffer) for f in frames[:-1]], frames[-1]
+            reply = await self.handle(bytes(body.buffer), self._asker(body))
             await ctl.send_multipart([*envelope, json.dumps(reply).encode()])
+
+    def _asker(self, frame: zmq.Frame) -> str:
+        """Who sent a request: the CURVE key's name where the socket authenticates, else the
+        socket's owner (an ipc socket only its owner may open)."""
+        with contextlib.suppress(zmq.ZMQError, KeyError, UnicodeDecodeError):
+            user = frame.get("User-Id")
+            if user:
+                return f"CURVE client {user}"
+        return f"the owner of {self.control_addr} (uid {os.geteuid()})"
+
+
+def _nesting(body: bytes) -> int:
+    """How deep brackets nest in a JSON text (counted outside strings), without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _bind_private(sock: zmq.Socket, addr: str) -> None:
+    """Bind; an ipc socket file is created 0600 — only its owner may connect (connecting to
+    a Unix socket needs write permission on it) — whatever the umask."""
+    if not addr.startswith("ipc://"):
+        sock.bind(addr)
+        return
+    old = os.umask(0o077)
+    try:
+        sock.bind(addr)
+    finally:
+        os.umask(old)
+    os.chmod(addr.removeprefix("ipc://"), 0o600)
 
 
 def run_daemon(
@@ -535,10 +638,13 @@ def run_daemon(
     announce: Callable[[str], None] | None = None,
     dataplane: bool = False,
     tun: str | None = None,
+    history: int = DEFAULT_HISTORY,
+    curve: str | None = None,
 ) -> None:
     """Run a daemon in this process until ``shutdown`` or SIGINT/SIGTERM (the CLI's ``peer``)."""
     daemon = PeerDaemon(
-        config, control, events, include_secrets=include_secrets, hold=hold, seed=seed, dataplane=dataplane, tun=tun
+        config, control, events, include_secrets=include_secrets, hold=hold, seed=seed, dataplane=dataplane, tun=tun,
+        history=history, curve=curve,
     )
 
     def ready() -> None:

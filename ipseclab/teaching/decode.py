@@ -228,6 +228,57 @@ class CaptureDecoder:
         return plaintext, ""
 
 
+_PCAP_MAGIC = {b"\xd4\xc3\xb2\xa1": "<", b"\x4d\x3c\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">", b"\xa1\xb2\x3c\x4d": ">"}
+_PCAPNG = b"\x0a\x0d\x0d\x0a"
+_MAX_RECORD = 1 << 18  # no link type captures more than 256 KiB per packet
+
+
+def capture_problem(path: str | os.PathLike[str]) -> str | None:
+    """What is wrong with a capture file's framing — cut short, or corrupt — else ``None``.
+
+    Walks the pcap record headers (or pcapng block lengths) without reading the packets,
+    as tshark does before it says a file "appears to have been cut short".
+    """
+    import struct
+
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(24)
+        if len(head) < 24:
+            return f"shorter than a capture file header ({len(head)} bytes)"
+        if head[:4] == _PCAPNG:
+            order = "<" if head[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+            off, n = 0, 0
+            while off < size:
+                f.seek(off)
+                block = f.read(8)
+                if len(block) < 8:
+                    return f"cut short in the header of block {n + 1}"
+                length = struct.unpack(order + "I", block[4:8])[0]
+                if length < 12 or length % 4 or length > _MAX_RECORD + 64:
+                    return f"block {n + 1} has an impossible length ({length} bytes): the file is corrupt"
+                if off + length > size:
+                    return f"cut short in the middle of block {n + 1} ({size - off} of {length} bytes)"
+                off, n = off + length, n + 1
+            return None
+        order = _PCAP_MAGIC.get(head[:4])
+        if order is None:
+            return "not a pcap or pcapng file"
+        off, n = 24, 0
+        while off < size:
+            f.seek(off)
+            record = f.read(16)
+            if len(record) < 16:
+                return f"cut short in the header of packet {n + 1}"
+            caplen, wirelen = struct.unpack(order + "II", record[8:16])
+            if caplen > _MAX_RECORD or caplen > wirelen:
+                return f"packet {n + 1} has an impossible length ({caplen} bytes captured of {wirelen}): the file is corrupt"
+            if off + 16 + caplen > size:
+                return f"cut short in the middle of packet {n + 1} ({size - off - 16} of {caplen} bytes)"
+            off, n = off + 16 + caplen, n + 1
+    return None
+
+
 def decode_pcap(path: str | os.PathLike[str], keys: dict[bytes, bytes] | None = None) -> list[DecodedPacket]:
     """Decode every IKE/NAT-T packet of a pcap or pcapng file."""
     from scapy.layers.inet import IP, UDP

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ipseclab.errors import IpsecLabError
+from ipseclab.files import open_private
 from ipseclab.runtime.netlab import charonlog
 from ipseclab.runtime.netlab.agreement import (
     Check,
@@ -201,8 +202,7 @@ def dn_text(cert: Any) -> str:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
+    with open_private(path, "wb") as f:
         f.write(data)
 
 
@@ -289,7 +289,7 @@ class _Run:
     def start_peer(self) -> None:
         spec = self.peer_spec()
         path = self.work / "ipseclab.spec.json"
-        path.write_text(spec.to_json())
+        _write_private(path, spec.to_json().encode())  # it holds the PSK
         src = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
         with open(self.work / "ipseclab.out", "wb") as out:

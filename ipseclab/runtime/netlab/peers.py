@@ -22,6 +22,7 @@ from pathlib import Path
 from ipseclab.config import PeerConfig
 from ipseclab.demo import DemoOptions, demo_configs
 from ipseclab.errors import ControlError, NetlabError
+from ipseclab.files import open_private
 from ipseclab.runtime.netlab.topology import Topology, attach, nat, site_to_site
 
 ROLES = ("left", "right")
@@ -129,8 +130,8 @@ def spawn_daemon(
     ``topo.down()`` stops it (by PID).  :func:`wait_for_daemon` waits until it answers."""
     state = Path(topo.state_dir)
     path = state / f"{role}.toml"
-    path.write_text(config_text)
-    path.chmod(0o600)
+    with open_private(path) as f:  # it holds the PSK
+        f.write(config_text)
     argv = [sys.executable, "-m", "ipseclab.cli", "peer", "--config", str(path),
             "--control", f"ipc://{state}/{role}.ctl", "--events", f"ipc://{state}/{role}.ev"]
     if seed is not None:

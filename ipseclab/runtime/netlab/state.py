@@ -34,7 +34,7 @@ def claim(name: str) -> Path:
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     path = lab_dir(name)
     try:
-        path.mkdir(mode=0o755)
+        path.mkdir(mode=0o700)  # configurations with keys, control sockets, captures: root's only
     except FileExistsError as exc:
         raise NetlabError(
             f"lab {name!r} already exists (state in {path}); "
