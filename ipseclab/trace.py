@@ -137,10 +137,21 @@ class MessageEvent(Event):
     summary: str
     encrypted: bool = False
     plaintext: bytes | None = None
-    tree: dict[str, Any] = field(default_factory=dict)
     retransmission: bool = False
     non_esp_marker: bool = False
     ike_version: int = 1
+
+    @property
+    def tree(self) -> dict[str, Any]:
+        """The decoded payload tree, derived from ``raw`` and ``plaintext`` on first use
+        (by the codec of ``ike_version``): not computed for events nobody inspects, not
+        sent over the control API (a client derives it from the same bytes)."""
+        cached = self.__dict__.get("_tree")
+        if cached is None:
+            from ipseclab.wire.v1.tree import message_tree
+
+            cached = self.__dict__["_tree"] = message_tree(self.raw, self.plaintext)
+        return cached
 
     def describe(self) -> str:
         arrow = "->" if self.direction == "sent" else "<-"

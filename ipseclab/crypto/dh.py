@@ -137,9 +137,9 @@ class DHGroup:
 
     def _modp_pair(self, x: int) -> DHKeyPair:
         p, g, _ = MODP_PRIMES[self.number]
-        y = pow(g, x, p)
         with _ffdh_allowed():
             params = dh.DHParameterNumbers(p, g)
+            y = _modp_public(x, params)
             key = dh.DHPrivateNumbers(x, dh.DHPublicNumbers(y, params)).private_key()
         return DHKeyPair(self, y.to_bytes(self.public_size, "big"), key)
 
@@ -157,6 +157,20 @@ class DHGroup:
                 f"DH group {self.number} ({self.name}) expects a {self.public_size}-byte "
                 f"public value, got {len(peer_public)} bytes"
             )
+
+
+def _modp_public(x: int, params: dh.DHParameterNumbers) -> int:
+    """g^x mod p computed by OpenSSL (constant-time Montgomery, ~5x Python's ``pow``).
+
+    cryptography has no "public key of this private value" call for FFDH, but a key
+    agreement with ``g`` as the peer's public value is exactly g^x mod p; the private key
+    used for it carries a placeholder public value that the agreement does not read.
+    """
+    try:
+        helper = dh.DHPrivateNumbers(x, dh.DHPublicNumbers(2, params)).private_key()
+        return int.from_bytes(helper.exchange(dh.DHPublicNumbers(params.g, params).public_key()), "big")
+    except ValueError:  # an OpenSSL that checks the placeholder: the slow way
+        return pow(params.g, x, params.p)
 
 
 def _draw_bits(rng: Rng, bits: int) -> int:

@@ -44,7 +44,6 @@ from ipseclab.wire.v1.isakmp import (
     decode_payloads,
     encode_payloads,
 )
-from ipseclab.wire.v1.tree import message_tree
 
 if TYPE_CHECKING:
     from ipseclab.config import Connection, PeerConfig
@@ -295,7 +294,6 @@ class TaskManagerV1:
             ),
             encrypted=encrypt,
             plaintext=plaintext,
-            tree=message_tree(raw, plaintext),
             non_esp_marker=sa.floated,
         )
         self.emit(MessageEvent, **flight.last_sent_fields)
@@ -491,7 +489,6 @@ class TaskManagerV1:
             summary=summary,
             encrypted=encrypted,
             plaintext=plaintext,
-            tree=message_tree(raw, plaintext),
         )
         if payloads is None:
             ex.on_undecryptable(error or "decryption failed", index)
