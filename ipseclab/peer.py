@@ -26,6 +26,8 @@ rekeying and deleting child SAs, ``terminate`` and the SA table.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -94,6 +96,8 @@ class Peer:
         self._half_open_by_address: Counter[str] = Counter()
         self._failed: dict[bytes, float] = {}  # failed IKE SAs: when they leave the table
         self._limit_reports: dict[str, list[float]] = {}  # rate-limited events: [last, suppressed]
+        self._timers: list[tuple[float, int, str, Any]] = []  # see _schedule
+        self._timer_ticks = itertools.count()
         self.engines: dict[int, IkeEngine] = create_engines(self)
 
     def __repr__(self) -> str:
@@ -245,12 +249,44 @@ class Peer:
 
     # -- timers ------------------------------------------------------------------
 
+    # SA lifetimes, rekeys and keepalives wait in one heap (pushed when set, checked against the
+    # SA when they come up: an entry whose SA moved on or went is stale and dropped), so a
+    # datagram costs O(log n) in timers, not a scan of every SA.
+
+    def _schedule(self, kind: str, obj: Any) -> None:
+        when = self._timer_value(kind, obj)
+        if when is not None:
+            heapq.heappush(self._timers, (when, next(self._timer_ticks), kind, obj))
+
+    def _timer_value(self, kind: str, obj: Any) -> float | None:
+        if kind in ("ike_expiry", "keepalive"):
+            if self.ike_sas.get(obj.spi_i) is not obj:
+                return None
+            return obj.expires_at if kind == "ike_expiry" else obj.next_keepalive
+        if obj.state == ChildState.DELETED:
+            return None
+        return obj.expires_at if kind == "child_expiry" else obj.rekey_at
+
+    def _next_sa_timer(self) -> float | None:
+        while self._timers:
+            when, _, kind, obj = self._timers[0]
+            if self._timer_value(kind, obj) == when:
+                return when
+            heapq.heappop(self._timers)
+        return None
+
+    def _due(self, now: float) -> dict[str, list[Any]]:
+        due: dict[str, list[Any]] = {"keepalive": [], "ike_expiry": [], "child_expiry": [], "child_rekey": []}
+        while self._timers and self._timers[0][0] <= now:
+            when, _, kind, obj = heapq.heappop(self._timers)
+            if self._timer_value(kind, obj) == when:
+                due[kind].append(obj)
+        return due
+
     def get_timer(self) -> float | None:
         times = [t for engine in self.engines.values() for t in engine.timers()]
-        times += [sa.expires_at for sa in self.ike_sas.values() if sa.expires_at is not None]
-        times += [p.expires_at for p in self.child_sas]
-        times += [p.rekey_at for p in self.child_sas if p.rekey_at is not None]
-        times += [sa.next_keepalive for sa in self.ike_sas.values() if sa.next_keepalive is not None]
+        if (sa_timer := self._next_sa_timer()) is not None:
+            times.append(sa_timer)
         if self._half_open:  # oldest first
             times.append(next(iter(self._half_open.values())).created_at + self.config.half_open_timeout)
         if self._failed:
@@ -262,18 +298,21 @@ class Peer:
         for engine in self.engines.values():
             engine.on_timer(now)
         self._expire_half_open(now)
-        for sa in self.ike_sas.values():
-            if sa.next_keepalive is not None and sa.next_keepalive <= now:
-                self._keepalive(sa)
+        due = self._due(now)
+        for sa in due["keepalive"]:
+            self._keepalive(sa)
         # IKE SAs first: a child SA expiring at the same moment is then renewed under
         # the new IKE SA (ike_established starts children without SAs) instead of
         # under the dying one.
-        for sa in [s for s in self.ike_sas.values() if s.expires_at is not None and s.expires_at <= now]:
-            self._expire_ike(sa)
-        for pair in [p for p in self.child_sas if p.expires_at <= now]:
-            self._expire_child(pair)
-        for pair in [p for p in self.child_sas if p.rekey_at is not None and p.rekey_at <= now]:
-            self.rekey_child(pair, now, f"soft lifetime of {now - pair.established_at:.0f} s of {pair.lifetime} s reached")
+        for sa in due["ike_expiry"]:
+            if self._timer_value("ike_expiry", sa) is not None:
+                self._expire_ike(sa)
+        for pair in due["child_expiry"]:
+            if pair.state != ChildState.DELETED:
+                self._expire_child(pair)
+        for pair in due["child_rekey"]:
+            if pair.rekey_at is not None and pair.state != ChildState.DELETED:
+                self.rekey_child(pair, now, f"soft lifetime of {now - pair.established_at:.0f} s of {pair.lifetime} s reached")
 
     # -- initiating ----------------------------------------------------------------
 
@@ -323,6 +362,7 @@ class Peer:
         self.queue(Datagram(NATT_KEEPALIVE, sa.local, sa.remote))
         self.emit(NatKeepalive, sa=sa.ref, src=sa.local, dst=sa.remote)
         sa.next_keepalive = self.now + self.config.natt_keepalive
+        self._schedule("keepalive", sa)
 
     # -- what engines report -----------------------------------------------------------
 
@@ -331,8 +371,10 @@ class Peer:
         self._no_longer_half_open(sa)
         sa.established_at = self.now
         sa.expires_at = self.now + lifetime
+        self._schedule("ike_expiry", sa)
         if sa.floated and sa.nat_local and self.config.natt_keepalive > 0:
             sa.next_keepalive = self.now + self.config.natt_keepalive
+            self._schedule("keepalive", sa)
         self.emit(SaEstablished, sa=sa.ref, ike=info)
         if sa.initiator and sa.connection is not None:
             live = {p.child for p in self.child_sas}
@@ -351,6 +393,8 @@ class Peer:
     def child_established(self, sa: IkeSa, pair: IpsecSaPair, *, initiator: bool) -> None:
         sa.children.append(pair)
         self.child_sas.append(pair)
+        self._schedule("child_expiry", pair)
+        self._schedule("child_rekey", pair)
         # make-before-break: the pairs this negotiation replaces go now (RFC 4301 §4.4.2.1)
         if initiator:
             for old in [p for p in self.child_sas if p.child == pair.child and p.state == ChildState.REKEYING]:

@@ -556,11 +556,31 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def _to_plain(value: Any) -> Any:
+    """JSON-ready data: the common types first (this runs for every event the daemon sends)."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is float or kind is bool:
+        return value
+    if kind is bytes or kind is bytearray:
+        return {"hex": bytes(value).hex()}
+    if kind is dict:
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_to_plain(v) for v in value]
+    if hasattr(kind, "__dataclass_fields__"):
+        return {name: _to_plain(getattr(value, name)) for name in _field_names(kind)}
     if isinstance(value, bytes | bytearray):
         return {"hex": bytes(value).hex()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
         return {str(k): _to_plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -571,8 +591,8 @@ def _to_plain(value: Any) -> Any:
 def event_to_dict(event: Event, *, include_secrets: bool = False) -> dict[str, Any]:
     """Serialise an event to JSON-ready data; secrets are masked unless asked for."""
     data = {"kind": event.kind}
-    for f in dataclasses.fields(event):
-        data[f.name] = _to_plain(getattr(event, f.name))
+    for name in _field_names(type(event)):
+        data[name] = _to_plain(getattr(event, name))
     if isinstance(event, KeyDerived) and event.secret and not include_secrets:
         data["value"] = SECRET_PLACEHOLDER
     return data

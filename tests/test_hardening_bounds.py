@@ -132,3 +132,30 @@ def test_the_limits_are_configurable_in_toml() -> None:
     back = parse_peer_config(text)
     assert (back.half_open_timeout, back.max_half_open, back.max_half_open_per_address, back.failed_sa_grace) == (10.0, 20, 2, 3.0)
     assert not events_of([], ErrorEvent)
+
+
+def test_timers_come_from_a_heap_and_agree_with_every_sa() -> None:
+    """get_timer() no longer scans every SA; what it returns is still the earliest deadline."""
+    pair = peer_pair().initiate().run()
+    left = pair.left
+    for _ in range(12):  # more ISAKMP SAs, each with a child: many lifetimes and rekeys
+        sa = left.initiate("site", pair.network.now)
+        pair.network.collect()
+        pair.run()
+        if not sa.children:
+            left.start_child(sa, "net1", pair.network.now)
+            pair.network.collect()
+            pair.run()
+
+    def brute(peer: Peer) -> float | None:
+        times = [s.expires_at for s in peer.ike_sas.values() if s.expires_at is not None]
+        times += [p.expires_at for p in peer.child_sas] + [p.rekey_at for p in peer.child_sas if p.rekey_at is not None]
+        times += [t for e in peer.engines.values() for t in e.timers()]
+        return min(times) if times else None
+
+    assert len(left.child_sas) >= 12
+    for _ in range(6):
+        for peer in (pair.left, pair.right):
+            assert peer.get_timer() == brute(peer)
+        pair.network.advance(700)  # rekeys, expiries, renegotiations
+    assert pair.left.child_sas and pair.right.child_sas

@@ -62,14 +62,33 @@ MAX_PENDING_BYTES = 64 * 1024
 
 @dataclass
 class Flight:
-    """Transport state of one exchange: the last message each way and the retransmission timer."""
+    """Transport state of one exchange: the last message each way and the retransmission timer.
+
+    A registered flight (``seq`` set) keeps itself in its manager's ``armed`` table while its
+    timer is set, so timers cost nothing for the many exchanges that wait for nothing.
+    """
 
     last_sent: Datagram | None = None
     last_sent_fields: dict[str, Any] = field(default_factory=dict)
     last_received: bytes | None = None
     replied: bool = False  # was our last message sent after the last one received?
-    timer: float | None = None
     attempts: int = 0
+    seq: int = -1  # registration order: timers that fire together fire in this order
+    armed: dict[int, Flight] | None = field(default=None, repr=False)
+    _timer: float | None = field(default=None, repr=False)
+
+    @property
+    def timer(self) -> float | None:
+        return self._timer
+
+    @timer.setter
+    def timer(self, when: float | None) -> None:
+        self._timer = when
+        if self.armed is not None:
+            if when is None:
+                self.armed.pop(self.seq, None)
+            else:
+                self.armed[self.seq] = self
 
 
 class TaskManagerV1:
@@ -81,6 +100,10 @@ class TaskManagerV1:
         self.peer = peer
         self.exchanges: dict[Key, Exchange] = {}
         self.flights: dict[Key, Flight] = {}
+        self._armed: dict[int, Flight] = {}  # flights whose timer is set, by registration seq
+        self._keys: dict[int, Key] = {}
+        self._by_sa: dict[bytes, dict[Key, None]] = {}  # each ISAKMP SA's exchanges
+        self._registered = 0
         self._pending: dict[bytes, list[tuple[Message, bytes, Address, Address]]] = {}
 
     # -- what exchanges may ask (ExchangeOwner) ------------------------------------
@@ -170,7 +193,10 @@ class TaskManagerV1:
     def _register(self, ex: Exchange) -> None:
         key = (ex.sa.icookie, ex.message_id)
         self.exchanges[key] = ex
-        self.flights[key] = Flight()
+        self._registered += 1
+        self.flights[key] = Flight(seq=self._registered, armed=self._armed)
+        self._keys[self._registered] = key
+        self._by_sa.setdefault(key[0], {})[key] = None
 
     def _new_message_id(self, sa: IsakmpSa) -> int:
         while True:
@@ -235,7 +261,7 @@ class TaskManagerV1:
 
     def peer_notify(self, sa: IsakmpSa, notify: NotifyPayload) -> None:
         """Route an error notification to the exchange it concerns."""
-        targets = [ex for (cookie, _), ex in self.exchanges.items() if cookie == sa.icookie and not ex.done]
+        targets = [ex for key in self._by_sa.get(sa.icookie, {}) if not (ex := self.exchanges[key]).done]
         if notify.protocol_id == ProtocolId.IPSEC_ESP:
             targets = [ex for ex in targets if isinstance(ex, QuickMode)]
         elif not sa.established:
@@ -244,15 +270,20 @@ class TaskManagerV1:
             ex.on_peer_notify(notify)
 
     def forget_exchange(self, ex: Exchange) -> None:
-        key = (ex.sa.icookie, ex.message_id)
+        self._drop((ex.sa.icookie, ex.message_id))
+
+    def _drop(self, key: Key) -> None:
+        self._by_sa.get(key[0], {}).pop(key, None)
         self.exchanges.pop(key, None)
-        self.flights.pop(key, None)
+        flight = self.flights.pop(key, None)
+        if flight is not None:
+            flight.timer = None
+            self._keys.pop(flight.seq, None)
 
     def forget(self, sa: IsakmpSa) -> None:
         """The SA is gone: so are its exchanges and held messages."""
-        for key in [k for k in self.exchanges if k[0] == sa.icookie]:
-            del self.exchanges[key]
-            self.flights.pop(key, None)
+        for key in list(self._by_sa.pop(sa.icookie, {})):
+            self._drop(key)
         self._pending.pop(sa.icookie, None)
 
     # -- transport: sending, retransmission ------------------------------------------------
@@ -313,12 +344,14 @@ class TaskManagerV1:
         self.emit(MessageEvent, **{**flight.last_sent_fields, "retransmission": True})
 
     def timers(self) -> list[float]:
-        return [f.timer for f in self.flights.values() if f.timer is not None]
+        return [f.timer for f in self._armed.values() if f.timer is not None]
 
     def on_timer(self, now: float) -> None:
-        for key, ex in list(self.exchanges.items()):
-            flight = self.flights.get(key)
-            if flight is None or flight.timer is None or now < flight.timer:
+        for seq in sorted(s for s, f in self._armed.items() if f.timer is not None and f.timer <= now):
+            key = self._keys.get(seq)
+            ex = self.exchanges.get(key) if key is not None else None
+            flight = self.flights.get(key) if key is not None else None
+            if ex is None or flight is None or flight.timer is None or now < flight.timer:
                 continue
             if ex.done:
                 flight.timer = None

@@ -344,6 +344,7 @@ class PeerDaemon:
         cfg, r = self.peer.config, self.runner
         return {
             "name": cfg.name,
+            "pid": os.getpid(),
             "address": cfg.address,
             "port": cfg.port,
             "natt_port": cfg.natt_port,
