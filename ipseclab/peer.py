@@ -216,7 +216,7 @@ class Peer:
             self._forget_ike(victim)
         return True
 
-    def _limited_report(self, key: str, message: str) -> None:
+    def _limited_report(self, key: str, message: str, code: str = "LIMIT") -> None:
         """An ErrorEvent at most once a second per kind, saying how many were suppressed."""
         state = self._limit_reports.setdefault(key, [float("-inf"), 0])
         if self.now - state[0] < 1.0:
@@ -224,7 +224,7 @@ class Peer:
             return
         more = f" ({int(state[1])} more since the last report)" if state[1] else ""
         state[0], state[1] = self.now, 0
-        self.emit(ErrorEvent, sa=NO_SA, code="LIMIT", message=message + more)
+        self.emit(ErrorEvent, sa=NO_SA, code=code, message=message + more)
 
     def _forget_ike(self, sa: IkeSa) -> None:
         """Drop an IKE SA that never came up, without a word to the peer and without an event
@@ -410,7 +410,9 @@ class Peer:
     def remote_deleted_child(self, sa: IkeSa, spi: int) -> None:
         """The peer deleted the child SA it receives on ``spi`` (our outbound SPI), in a
         message authenticated under ``sa``: only pairs negotiated with that same peer go."""
-        pairs = [p for p in self.child_sas if p.outbound.spi == spi and self._same_peer(sa, p)]
+        # the peer names the SPI it receives on (our outbound); a Delete naming our inbound
+        # SPI (charon after a failed install) means the same pair
+        pairs = [p for p in self.child_sas if spi in (p.outbound.spi, p.inbound.spi) and self._same_peer(sa, p)]
         if not pairs:
             self.count("delete_unknown_spi")
             self.emit(Info, sa=sa.ref, message=f"the peer deleted SPI {spi:08x}, which names no IPsec SA we hold with it: nothing to do")
@@ -537,6 +539,15 @@ class Peer:
                 return
             if data[:4] != NON_ESP_MARKER:
                 self.count("esp_without_data_plane")
+                looks_like_ike = major_version(data) is not None and data[17] >> 4 in self.engines
+                self._limited_report(
+                    "no-marker",
+                    f"a datagram from {src[0]}:{src[1]} on the NAT-T port without the non-ESP marker: "
+                    + ("it looks like an IKE message sent without the four zero bytes RFC 3948 §2.2 requires"
+                       if looks_like_ike else "ESP in UDP, and no data plane runs here")
+                    + " — dropped",
+                    code="NO_NON_ESP_MARKER",
+                )
                 return
             data = data[4:]
         version = major_version(data)

@@ -153,15 +153,18 @@ class TaskManagerV1:
 
     def initiate(self, conn: Connection) -> IsakmpSa:
         """Phase 1 as initiator: Main or Aggressive Mode per the connection."""
+        # a connection whose remote port is the NAT-T port starts there (non-ESP marker on)
+        on_natt = conn.remote_port == self.config.natt_port
         sa = IsakmpSa(
             icookie=self.peer.new_ike_spi(),
             rcookie=bytes(8),
             initiator=True,
-            local=(self.config.address, self.config.port),
+            local=(self.config.address, self.config.natt_port if on_natt else self.config.port),
             remote=(conn.remote_address, conn.remote_port),
             connection=conn,
             mode=conn.mode,
             state=first_state(conn.mode),
+            floated=on_natt,
         )
         self.peer.add_ike_sa(sa)
         ex = MainModeInitiator(self, sa, True) if conn.mode == "main" else AggressiveModeInitiator(self, sa, True)
@@ -428,6 +431,9 @@ class TaskManagerV1:
             connection=conn,
             mode=mode,
             state=first_state(mode),
+            # IKE that starts on 4500 (charon re-authenticating a floated SA, or configured so)
+            # is answered there, with the non-ESP marker, from the first reply on
+            floated=dst[1] == self.config.natt_port,
         )
         self.peer.add_ike_sa(sa)
         ex = AggressiveModeResponder(self, sa, False) if mode == "aggressive" else MainModeResponder(self, sa, False)

@@ -220,6 +220,8 @@ class Message:
     version: int = 0x10
     encrypted_body: bytes | None = None
     first_payload: int = 0
+    #: zero bytes after the last payload of a cleartext message (libreswan's ``ikepad``)
+    padding: int = 0
 
     def _header(self, next_type: int, length: int) -> bytes:
         if len(self.icookie) != 8 or len(self.rcookie) != 8:
@@ -274,5 +276,13 @@ class Message:
             msg.encrypted_body = body
             msg.first_payload = next_type
         else:
-            msg.payloads = decode_payloads(next_type, body, HEADER_LENGTH)
+            # libreswan pads every message to a multiple of 4 bytes (``ikepad=yes``): up to
+            # three zero bytes after the last payload, inside the header's Length, are padding
+            slots = list(iter_payloads(next_type, body, HEADER_LENGTH))
+            end = slots[-1].offset - HEADER_LENGTH + slots[-1].length if slots else 0
+            trailing = body[end:]
+            if trailing and (len(trailing) >= 4 or trailing.strip(b"\x00")):
+                raise ParseError(f"{len(trailing)} bytes after the last payload", HEADER_LENGTH + end)
+            msg.payloads = [s.payload for s in slots]
+            msg.padding = len(trailing)
         return msg

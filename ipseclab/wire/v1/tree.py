@@ -318,7 +318,8 @@ class _Builder:
             out.append(self.malformed(exc.reason, exc.offset, limit))
             return out
         if end < limit:
-            if padding_ok:
+            trailing = data[end - base:]
+            if padding_ok or (len(trailing) < 4 and not trailing.strip(b"\x00")):  # or libreswan's ikepad
                 out.append(self.leaf("Padding", _size(limit - end), end, limit - end))
             else:
                 reason = f"{limit - end} bytes after the last payload"

@@ -1,0 +1,74 @@
+"""A real gateway's life, first slices: IKE that starts on 4500, Deletes naming either SPI,
+libreswan's padded messages, and IKE sent to 4500 without the non-ESP marker."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from engine_support import LEFT, RIGHT, events_of, peer_config, peer_pair
+
+from ipseclab.crypto.rng import SeededRng
+from ipseclab.peer import NON_ESP_MARKER, Peer
+from ipseclab.trace import ErrorEvent, MessageEvent, SaDeleted
+from ipseclab.wire.v1.constants import ExchangeType
+from ipseclab.wire.v1.isakmp import Message
+
+
+def test_ike_that_starts_on_4500_is_answered_there_with_the_marker() -> None:
+    pair = peer_pair()
+    pair.left.config.connections[0] = dataclasses.replace(pair.left.config.connections[0], remote_port=4500)
+    pair.initiate().run()
+    assert all(sa.established for p in (pair.left, pair.right) for sa in p.ike_sas.values())
+    assert len(pair.right.child_sas) == 1
+    sent = [e for e in events_of(pair.events, MessageEvent) if e.direction == "sent"]
+    assert {(e.src[1], e.dst[1]) for e in sent} == {(4500, 4500)}
+    assert all(e.non_esp_marker for e in sent), "every message, from MM1 and MM2 on, carries the marker"
+
+
+def test_ike_sent_to_4500_without_the_marker_is_dropped_with_an_event() -> None:
+    right = Peer(peer_config("right", RIGHT, LEFT, mirrored=True), rng=SeededRng(1, "r"))
+    left = Peer(peer_config("left", LEFT, RIGHT), rng=SeededRng(1, "l"))
+    left.initiate("site", 0.0)
+    (mm1,) = left.datagrams_to_send()
+    for _ in range(3):
+        right.receive_datagram(mm1.data, (LEFT, 4500), (RIGHT, 4500), 0.0)
+    errors = []
+    while (e := right.next_event()) is not None:
+        errors += [e] if isinstance(e, ErrorEvent) else []
+    (err,) = errors  # rate-limited
+    assert err.code == "NO_NON_ESP_MARKER" and "looks like an IKE message" in err.message
+    assert not right.ike_sas and right.counters["esp_without_data_plane"] == 3
+    right.receive_datagram(NON_ESP_MARKER + mm1.data, (LEFT, 4500), (RIGHT, 4500), 0.0)
+    assert len(right.ike_sas) == 1
+
+
+def test_a_delete_naming_our_inbound_spi_removes_the_pair() -> None:
+    pair = peer_pair().initiate().run()
+    left_pair = pair.left.child_sas[0]
+    sa = next(iter(pair.right.ike_sas.values()))
+    # right names the SPI *left* receives on as if it were its own (charon after a failed install)
+    fake = dataclasses.replace(pair.right.child_sas[0], inbound=dataclasses.replace(pair.right.child_sas[0].inbound, spi=left_pair.outbound.spi))
+    pair.right.engine(1).send_delete_child(sa, fake)
+    pair.network.collect()
+    pair.run()
+    assert left_pair not in pair.left.child_sas  # gone (and, as the initiator, renewed)
+    assert [e.reason for e in events_of(pair.events, SaDeleted, "left")] == ["deleted by the peer"]
+
+
+def test_libreswans_padded_messages_are_accepted() -> None:
+    """ikepad=yes: up to three zero bytes after the last payload, inside the header's length."""
+    right = Peer(peer_config("right", RIGHT, LEFT, mirrored=True), rng=SeededRng(1, "r"))
+    left = Peer(peer_config("left", LEFT, RIGHT), rng=SeededRng(1, "l"))
+    left.initiate("site", 0.0)
+    (mm1,) = left.datagrams_to_send()
+    padded = bytearray(mm1.data + b"\x00\x00")
+    padded[24:28] = len(padded).to_bytes(4, "big")
+    right.receive_datagram(bytes(padded), (LEFT, 500), (RIGHT, 500), 0.0)
+    (mm2,) = right.datagrams_to_send()
+    assert Message.decode(mm2.data).exchange_type == ExchangeType.MAIN
+    assert Message.decode(bytes(padded)).padding == 2
+    nonzero = bytearray(padded)
+    nonzero[-1] = 1
+    right2 = Peer(peer_config("right", RIGHT, LEFT, mirrored=True), rng=SeededRng(1, "r"))
+    right2.receive_datagram(bytes(nonzero), (LEFT, 500), (RIGHT, 500), 0.0)
+    assert right2.counters["malformed"] == 1, "non-zero bytes after the last payload stay malformed"
