@@ -72,3 +72,44 @@ def test_libreswans_padded_messages_are_accepted() -> None:
     right2 = Peer(peer_config("right", RIGHT, LEFT, mirrored=True), rng=SeededRng(1, "r"))
     right2.receive_datagram(bytes(nonzero), (LEFT, 500), (RIGHT, 500), 0.0)
     assert right2.counters["malformed"] == 1, "non-zero bytes after the last payload stay malformed"
+
+
+def _wide_left(pair, local: str, remote: str) -> None:  # noqa: ANN001
+    conn = pair.left.config.connections[0]
+    child = dataclasses.replace(conn.children[0], local_ts=local, remote_ts=remote)
+    pair.left.config.connections[0] = dataclasses.replace(conn, children=(child,))
+
+
+def test_the_responder_narrows_and_the_initiator_installs_what_it_returned() -> None:
+    """We propose 10.0.0.0/8 <-> 10.0.0.0/8, the responder is configured for two /24s."""
+    from ipseclab.trace import PolicyDecision
+
+    pair = peer_pair()
+    _wide_left(pair, "10.0.0.0/8", "10.0.0.0/8")
+    pair.initiate().run()
+    (left_pair,), (right_pair,) = pair.left.child_sas, pair.right.child_sas
+    assert (left_pair.local_ts, left_pair.remote_ts) == ("10.1.1.0/24", "10.2.1.0/24")
+    assert (right_pair.local_ts, right_pair.remote_ts) == ("10.2.1.0/24", "10.1.1.0/24")
+    table = pair.left.sa_table()["ipsec"][0]
+    assert (table["local_ts"], table["remote_ts"]) == ("10.1.1.0/24", "10.2.1.0/24")
+    said = [x for e in events_of(pair.events, PolicyDecision) for x in e.explanation if "narrowed" in x]
+    assert any(e.startswith("The responder narrowed") for e in said) and any("narrowed to" in e for e in said)
+    qm2 = [e for e in events_of(pair.events, MessageEvent, "right") if e.direction == "sent" and e.exchange_type == ExchangeType.QUICK][0]
+    assert "IDci, IDcr" in qm2.summary
+
+
+def test_selectors_outside_the_proposal_are_refused(monkeypatch) -> None:  # noqa: ANN001
+    from ipseclab.ikev1.quick_mode import QuickModeResponder
+
+    real = QuickModeResponder._find_child
+
+    def widening(self, ids):  # noqa: ANN001, ANN202 - a responder that answers wider than asked
+        child = real(self, ids)
+        self.narrowed = ("10.0.0.0/8", "10.0.0.0/8")
+        return child
+
+    monkeypatch.setattr(QuickModeResponder, "_find_child", widening)
+    pair = peer_pair().initiate().run()
+    assert not pair.left.child_sas
+    (err,) = [e for e in events_of(pair.events, ErrorEvent, "left")]
+    assert err.code == "INVALID_ID_INFORMATION" and "not inside what we proposed" in err.message

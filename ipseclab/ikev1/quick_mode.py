@@ -78,7 +78,7 @@ from ipseclab.wire.v1.isakmp import (
 from ipseclab.wire.v1.sa import decode_attributes
 
 if TYPE_CHECKING:
-    from ipseclab.config import ChildConfig
+    from ipseclab.config import ChildConfig, IpNetwork
     from ipseclab.ikev1.exchange import ExchangeOwner
     from ipseclab.ikev1.isakmp_sa import IsakmpSa
 
@@ -131,6 +131,7 @@ class QuickMode(Exchange):
         self.pair: IpsecSaPair | None = None
         self.original_addresses: tuple[str, str] | None = None
         self.offered: SAPayload | None = None
+        self.narrowed: tuple[str, str] | None = None  # responder: (IDci, IDcr) after narrowing
 
     @property
     def ref(self) -> SaRef:
@@ -321,6 +322,30 @@ class QuickModeInitiator(QuickMode):
         self.send_hashed(self.hash1, payloads, expect_reply=True)
         self.set_state(QuickModeState.QM_I1_SENT)
 
+    def _accept_selectors(self, ids: list[IDPayload]) -> None:
+        """RFC 2409 §5.5: the responder may return narrower IDci/IDcr; install those, refuse
+        anything that is not inside what we proposed."""
+        if len(ids) != 2:
+            return
+        local, remote = ts_network(ids[0]), ts_network(ids[1])
+        proposed_local, proposed_remote = ipaddress.ip_network(self.local_ts), ipaddress.ip_network(self.remote_ts)
+        if local == proposed_local and remote == proposed_remote:
+            return
+        if local is None or remote is None or _narrow(proposed_local, local) != local or _narrow(proposed_remote, remote) != remote:
+            raise Reject(
+                NotifyType.INVALID_ID_INFORMATION,
+                f"the responder returned selectors {local} <-> {remote} (IDci, IDcr), which are not inside "
+                f"what we proposed, {proposed_local} <-> {proposed_remote}",
+            )
+        self.owner.emit(
+            PolicyDecision, phase=2, exchange=self.name, accepted=True,
+            explanation=[
+                f"The responder narrowed the traffic selectors: we proposed {proposed_local} <-> {proposed_remote}, "
+                f"it returned {local} <-> {remote} (IDci, IDcr); those are installed."
+            ],
+        )
+        self.local_ts, self.remote_ts = str(local), str(remote)
+
     def _on_qm2(self, m: Received) -> None:
         payloads = m.payloads
         self.nr = m.first(NoncePayload).data
@@ -357,6 +382,7 @@ class QuickModeInitiator(QuickMode):
             checks=[check], chosen=choice.as_dict(),
         )
         self.spi_out = int.from_bytes(prop.spi, "big")
+        self._accept_selectors([p for p in payloads if isinstance(p, IDPayload)])
         self.learn_nat_oa(payloads)
         self.public("Nr (Quick Mode)", self.nr, "responder's Quick Mode nonce")
         self.public("SPI (peer's inbound)", prop.spi, "chosen by the peer: we send to it")
@@ -368,6 +394,23 @@ class QuickModeInitiator(QuickMode):
         Step("initiator", 2, _on_qm2, QuickModeState.QM_ESTABLISHED, required=(NoncePayload,),
              story="HASH(2) verified, transform accepted: send HASH(3), install the SAs"),
     )
+
+
+def _narrow(proposed: IpNetwork, configured: IpNetwork) -> IpNetwork | None:
+    """The intersection of two selectors when one contains the other (CIDR blocks either
+    nest or are disjoint), else ``None``."""
+    if proposed.version != configured.version:
+        return None
+    if configured.subnet_of(proposed):  # type: ignore[arg-type]
+        return configured
+    if proposed.subnet_of(configured):  # type: ignore[arg-type]
+        return proposed
+    return None
+
+
+def _with_ports(ident: IDPayload, like: IDPayload) -> IDPayload:
+    ident.protocol_id, ident.port = like.protocol_id, like.port
+    return ident
 
 
 def _responder_lifetime(n: NotifyPayload, kind: int = LifeType.SECONDS) -> int | None:
@@ -404,6 +447,22 @@ class QuickModeResponder(QuickMode):
             return None
         for child in conn.children:
             if child.local_net == local and child.remote_net == remote:
+                return child
+        # narrowing, as charon does: the intersection of what was proposed and what a child
+        # is configured for, when each pair of selectors nests one in the other
+        for child in conn.children:
+            narrowed_remote, narrowed_local = _narrow(remote, child.remote_net), _narrow(local, child.local_net)
+            if narrowed_remote is not None and narrowed_local is not None:
+                self.narrowed = (str(narrowed_remote), str(narrowed_local))
+                self.owner.emit(
+                    PolicyDecision, phase=2, exchange=self.name, accepted=True,
+                    explanation=[
+                        f"The initiator proposed {remote} <-> {local} (IDci, IDcr); child {child.name} is "
+                        f"configured for {child.remote_net} <-> {child.local_net}: narrowed to "
+                        f"{narrowed_remote} <-> {narrowed_local}, returned in IDci/IDcr and installed.",
+                    ],
+                )
+                self.remote_ts, self.local_ts = self.narrowed
                 return child
         return None
 
@@ -467,7 +526,10 @@ class QuickModeResponder(QuickMode):
         if choice.pfs_group:
             reply.append(KEPayload(self.pfs_dh(choice.pfs_group)))
             self.pfs_secret(ke)
-        reply += ids
+        if self.narrowed is not None and len(ids) == 2:
+            reply += [_with_ports(ts_payload(ipaddress.ip_network(net)), ident) for net, ident in zip(self.narrowed, ids, strict=True)]
+        else:
+            reply += ids
         if choice.mode in (EncapsulationMode.UDP_TRANSPORT, EncapsulationMode.UDP_TRANSPORT_DRAFT):
             reply += nat_oa_payloads(self.sa, initiator=False)
         shorter_seconds = bool(choice.offered_lifetime and choice.offered_lifetime > choice.lifetime)
