@@ -400,6 +400,24 @@ class Peer:
             for old in [p for p in self.child_sas if p.child == pair.child and p.state == ChildState.REKEYING]:
                 self.delete_child(old, f"rekeyed: replaced by SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}")
 
+    def initial_contact(self, sa: IkeSa) -> None:
+        """INITIAL-CONTACT (RFC 2407 §4.6.3.3), received authenticated under ``sa``: the peer
+        restarted and holds no other SA with us — ours with it are dead; delete them (without
+        telling it: it has nothing to delete)."""
+        older = [s for s in self.ike_sas.values() if s is not sa and s.remote[0] == sa.remote[0]]
+        pairs = [p for p in self.child_sas if p not in sa.children and self._same_peer(sa, p)]
+        if not older and not pairs:
+            return
+        self.emit(
+            Info, sa=sa.ref,
+            message=f"INITIAL-CONTACT from {sa.remote[0]}: it restarted — deleting {len(older)} older ISAKMP "
+            f"SA(s) and {len(pairs)} IPsec SA pair(s) with it",
+        )
+        for pair in pairs:
+            self.delete_child(pair, "INITIAL-CONTACT: the peer restarted", notify_peer=False)
+        for old in older:
+            self.delete_ike(old, "INITIAL-CONTACT: the peer restarted", notify_peer=False)
+
     def remote_deleted_ike(self, sa: IkeSa) -> None:
         conn = sa.connection
         self.delete_ike(sa, "deleted by the peer", notify_peer=False)

@@ -177,6 +177,9 @@ class FakeOwner:
     def peer_notify(self, sa: IsakmpSa, notify: NotifyPayload) -> None:
         pass
 
+    def initial_contact(self, sa: IsakmpSa) -> None:
+        pass
+
     def suspect_key_mismatch(self, sa: IsakmpSa) -> None:
         pass
 

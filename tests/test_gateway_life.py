@@ -113,3 +113,47 @@ def test_selectors_outside_the_proposal_are_refused(monkeypatch) -> None:  # noq
     assert not pair.left.child_sas
     (err,) = [e for e in events_of(pair.events, ErrorEvent, "left")]
     assert err.code == "INVALID_ID_INFORMATION" and "not inside what we proposed" in err.message
+
+
+def test_initial_contact_from_a_restarted_gateway_leaves_one_sa_per_child(monkeypatch) -> None:  # noqa: ANN001
+    """The gateway restarts and reconnects saying INITIAL-CONTACT (as charon does): our SAs
+    with its former self go, and exactly one ISAKMP SA and one IPsec pair per child remain."""
+    from ipseclab.ikev1 import phase1
+    from ipseclab.runtime.transport.memory import MemoryNetwork
+    from ipseclab.trace import Info
+    from ipseclab.wire.v1.constants import NotifyType, ProtocolId
+    from ipseclab.wire.v1.isakmp import NotifyPayload
+
+    pair = peer_pair().initiate().run()
+    left = pair.left
+    old_ike, old_child = next(iter(left.ike_sas.values())), left.child_sas[0]
+    real = phase1.auth_payloads
+
+    def with_initial_contact(owner, sa, ident, *, initiator):  # noqa: ANN001, ANN202
+        out = real(owner, sa, ident, initiator=initiator)
+        if owner.config.name == "right" and initiator:
+            out.append(NotifyPayload(NotifyType.INITIAL_CONTACT, ProtocolId.ISAKMP, sa.icookie + sa.rcookie))
+        return out
+
+    monkeypatch.setattr(phase1, "auth_payloads", with_initial_contact)
+    reborn = Peer(pair.right.config, rng=SeededRng(99, "right"))  # the gateway after its restart
+    net = MemoryNetwork([left, reborn])
+    net.initiate("right", "site")
+    net.run()
+    assert len(left.ike_sas) == 1 and next(iter(left.ike_sas.values())) is not old_ike
+    assert len(left.child_sas) == 1 and left.child_sas[0] is not old_child
+    assert any("INITIAL-CONTACT" in e.message for e in net.events if isinstance(e, Info) and e.peer == "left")
+    gone = [e.reason for e in net.events if isinstance(e, SaDeleted) and e.peer == "left"]
+    assert gone.count("INITIAL-CONTACT: the peer restarted") == 2
+
+
+def test_initial_contact_in_clear_deletes_nothing() -> None:
+    from ipseclab.wire.v1.constants import NotifyType, ProtocolId
+    from ipseclab.wire.v1.isakmp import NotifyPayload
+
+    pair = peer_pair().initiate().run()
+    sa = next(iter(pair.right.ike_sas.values()))
+    msg = Message(sa.icookie, sa.rcookie, ExchangeType.INFORMATIONAL, message_id=5,
+                  payloads=[NotifyPayload(NotifyType.INITIAL_CONTACT, ProtocolId.ISAKMP, sa.icookie + sa.rcookie)])
+    pair.right.receive_datagram(msg.encode(), (LEFT, 500), (RIGHT, 500), 1.0)
+    assert len(pair.right.ike_sas) == 1 and len(pair.right.child_sas) == 1

@@ -80,6 +80,9 @@ class ExchangeOwner(Protocol):
 
     def peer_notify(self, sa: IsakmpSa, notify: NotifyPayload) -> None: ...
 
+    def initial_contact(self, sa: IsakmpSa) -> None:
+        """The peer, authenticated under ``sa``, says it has no other SA with us."""
+
     def suspect_key_mismatch(self, sa: IsakmpSa) -> None:
         """The peer sent something our phase-1 keys cannot decrypt: give phase 1 one
         retransmission timeout to go on, then conclude the keys differ."""

@@ -137,6 +137,9 @@ class Informational(Exchange):
             self.owner.send_notify(self.sa, NotifyType.R_U_THERE_ACK, protect=True, spi=n.spi, data=n.data)
             return
         self.owner.emit(Info, sa=self.ref, message=f"notification received: {name}")
+        if n.notify_type == NotifyType.INITIAL_CONTACT and self.sa.established:
+            self.owner.initial_contact(self.sa)
+            return
         self.owner.peer_notify(self.sa, n)
 
     def _on_delete(self, d: DeletePayload) -> None:

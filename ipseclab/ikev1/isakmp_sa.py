@@ -84,6 +84,7 @@ class IsakmpSa:
     used_message_ids: set[int] = field(default_factory=set)
     _id_order: deque[int] = field(default_factory=deque, repr=False)
     key_mismatch_suspected: bool = False
+    initial_contact: bool = False  # the peer said INITIAL-CONTACT in an authenticated message
     next_keepalive: float | None = None
 
     @property

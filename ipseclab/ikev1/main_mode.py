@@ -89,6 +89,8 @@ class Phase1Exchange(Exchange):
         self.sa.finish_phase1()
         self.set_state(S.QM_IDLE)
         self.owner.phase1_established(self.sa)
+        if self.sa.initial_contact:
+            self.owner.initial_contact(self.sa)
 
     def make_dh(self) -> bytes:
         assert self.sa.group is not None
@@ -173,6 +175,8 @@ class Phase1Exchange(Exchange):
         self.check_remote_identity(next((p for p in payloads if isinstance(p, IDPayload)), None))
         self.owner.emit(Info, sa=self.ref, message=reason)
         self.authenticated(m)
+        if any(isinstance(p, NotifyPayload) and p.notify_type == NotifyType.INITIAL_CONTACT for p in m.payloads):
+            self.sa.initial_contact = True  # acted on once the SA is up (RFC 2407 §4.6.3.3)
 
     def choose(self, offer: SAPayload) -> phase1.Phase1Choice:
         """Responder: pick a transform or reject with NO-PROPOSAL-CHOSEN — also when it

@@ -135,6 +135,9 @@ class TaskManagerV1:
     def child_established(self, sa: IsakmpSa, pair: IpsecSaPair, *, initiator: bool) -> None:
         self.peer.child_established(sa, pair, initiator=initiator)
 
+    def initial_contact(self, sa: IsakmpSa) -> None:
+        self.peer.initial_contact(sa)
+
     def suspect_key_mismatch(self, sa: IsakmpSa) -> None:
         flight = self.flights.get((sa.icookie, 0))
         if flight is not None and flight.timer is None and not sa.established:
