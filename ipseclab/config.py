@@ -171,10 +171,19 @@ class Connection:
     nat_traversal: bool = True
     force_encapsulation: bool = False
     keep_up: bool = True
+    #: Dead Peer Detection from our side (RFC 3706), swanctl's names: an R-U-THERE every
+    #: ``dpd_delay`` seconds (0: off, charon's default); no acknowledgement for ``dpd_timeout``
+    #: seconds and the peer is dead: ``dpd_action`` "clear" deletes its SAs, "restart" also
+    #: negotiates anew
+    dpd_delay: float = 0.0
+    dpd_timeout: float = 150.0
+    dpd_action: str = "clear"
     psk: bytes | None = field(default=None, repr=False)
     version: int = 1  # the IKE version this connection speaks
 
     def __post_init__(self) -> None:
+        if self.dpd_action not in ("clear", "restart", "none"):
+            raise ConfigError(f"connection {self.name}: dpd_action must be clear, restart or none (got {self.dpd_action!r})")
         if self.version != 1:
             raise ConfigError(f"connection {self.name}: only IKEv1 is implemented (version {self.version})")
         if self.mode not in ("main", "aggressive"):

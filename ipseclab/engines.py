@@ -47,6 +47,9 @@ class IkeEngine(Protocol):
     def send_delete_child(self, sa: IkeSa, pair: IpsecSaPair) -> None:
         """Tell the peer a child SA is gone."""
 
+    def send_liveness_check(self, sa: IkeSa, seq: int) -> None:
+        """Ask the peer whether it is alive (IKEv1: DPD R-U-THERE, RFC 3706)."""
+
     def forget(self, sa: IkeSa) -> None:
         """Drop the running exchanges of a deleted IKE SA."""
 

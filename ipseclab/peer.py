@@ -259,10 +259,10 @@ class Peer:
             heapq.heappush(self._timers, (when, next(self._timer_ticks), kind, obj))
 
     def _timer_value(self, kind: str, obj: Any) -> float | None:
-        if kind in ("ike_expiry", "keepalive"):
+        if kind in ("ike_expiry", "keepalive", "dpd"):
             if self.ike_sas.get(obj.spi_i) is not obj:
                 return None
-            return obj.expires_at if kind == "ike_expiry" else obj.next_keepalive
+            return {"ike_expiry": obj.expires_at, "keepalive": obj.next_keepalive, "dpd": obj.dpd_at}[kind]
         if obj.state == ChildState.DELETED:
             return None
         return obj.expires_at if kind == "child_expiry" else obj.rekey_at
@@ -276,7 +276,7 @@ class Peer:
         return None
 
     def _due(self, now: float) -> dict[str, list[Any]]:
-        due: dict[str, list[Any]] = {"keepalive": [], "ike_expiry": [], "child_expiry": [], "child_rekey": []}
+        due: dict[str, list[Any]] = {"keepalive": [], "dpd": [], "ike_expiry": [], "child_expiry": [], "child_rekey": []}
         while self._timers and self._timers[0][0] <= now:
             when, _, kind, obj = heapq.heappop(self._timers)
             if self._timer_value(kind, obj) == when:
@@ -301,6 +301,8 @@ class Peer:
         due = self._due(now)
         for sa in due["keepalive"]:
             self._keepalive(sa)
+        for sa in due["dpd"]:
+            self._dead_peer_detection(sa)
         # IKE SAs first: a child SA expiring at the same moment is then renewed under
         # the new IKE SA (ike_established starts children without SAs) instead of
         # under the dying one.
@@ -376,6 +378,10 @@ class Peer:
             sa.next_keepalive = self.now + self.config.natt_keepalive
             self._schedule("keepalive", sa)
         self.emit(SaEstablished, sa=sa.ref, ike=info)
+        if sa.connection is not None and sa.connection.dpd_delay > 0:
+            sa.dpd_seq = int.from_bytes(self.rng.random_bytes(4), "big") >> 1  # RFC 3706 §7: a random start
+            sa.dpd_at = self.now + sa.connection.dpd_delay
+            self._schedule("dpd", sa)
         if sa.initiator and sa.connection is not None:
             live = {p.child for p in self.child_sas}
             for child in sa.connection.children:
@@ -399,6 +405,51 @@ class Peer:
         if initiator:
             for old in [p for p in self.child_sas if p.child == pair.child and p.state == ChildState.REKEYING]:
                 self.delete_child(old, f"rekeyed: replaced by SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}")
+
+    # -- Dead Peer Detection (RFC 3706) ----------------------------------------------------
+
+    def _dead_peer_detection(self, sa: IkeSa) -> None:
+        """Every ``dpd_delay``: an R-U-THERE; no ACK for ``dpd_timeout``: the peer is dead."""
+        conn = sa.connection
+        if conn is None or not sa.established:
+            return
+        if sa.dpd_unacked_since is not None and self.now - sa.dpd_unacked_since >= conn.dpd_timeout:
+            self._peer_dead(sa, conn)
+            return
+        sa.dpd_seq = (sa.dpd_seq + 1) % (1 << 32)
+        if sa.dpd_unacked_since is None:
+            sa.dpd_unacked_since = self.now
+        self._engine_of(sa).send_liveness_check(sa, sa.dpd_seq)
+        self.emit(Info, sa=sa.ref, message=f"DPD: R-U-THERE #{sa.dpd_seq} (dpd_delay {conn.dpd_delay:g} s)")
+        sa.dpd_at = min(self.now + conn.dpd_delay, sa.dpd_unacked_since + conn.dpd_timeout)
+        self._schedule("dpd", sa)
+
+    def peer_alive(self, sa: IkeSa, seq: int) -> None:
+        """An authenticated R-U-THERE-ACK: the peer lives (only the sequence numbers we sent count)."""
+        if sa.dpd_unacked_since is None or not 0 <= (sa.dpd_seq - seq) % (1 << 32) < 16:
+            self.count("dpd_ack_unexpected")
+            return
+        sa.dpd_unacked_since = None
+        self.emit(Info, sa=sa.ref, message=f"DPD: R-U-THERE-ACK #{seq}: the peer is alive")
+
+    def _peer_dead(self, sa: IkeSa, conn: Connection) -> None:
+        action = conn.dpd_action
+        self.count("dpd_dead_peers")
+        self.emit(
+            ErrorEvent, sa=sa.ref, code="DPD_DEAD",
+            message=f"no R-U-THERE-ACK from {sa.remote[0]} for {conn.dpd_timeout:g} s (dpd_timeout): the peer is "
+            f"considered dead — dpd_action = {action}"
+            + {"clear": ": its SAs are deleted", "restart": ": its SAs are deleted and the connection negotiated anew",
+               "none": ": nothing is done"}[action],
+        )
+        if action == "none":
+            sa.dpd_unacked_since = None
+            return
+        for pair in [p for p in self.child_sas if p in sa.children or self._same_peer(sa, p)]:
+            self.delete_child(pair, "dead peer (DPD)", notify_peer=False)
+        self.delete_ike(sa, "dead peer (DPD)", notify_peer=False)
+        if action == "restart" and not conn.accepts_any:
+            self._start_ike(conn)
 
     def initial_contact(self, sa: IkeSa) -> None:
         """INITIAL-CONTACT (RFC 2407 §4.6.3.3), received authenticated under ``sa``: the peer

@@ -36,6 +36,9 @@ class IkeSa(Protocol):
     created_at: float
     expires_at: float | None
     next_keepalive: float | None
+    dpd_at: float | None
+    dpd_seq: int
+    dpd_unacked_since: float | None
     children: list[IpsecSaPair]
 
     @property

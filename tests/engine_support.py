@@ -177,6 +177,9 @@ class FakeOwner:
     def peer_notify(self, sa: IsakmpSa, notify: NotifyPayload) -> None:
         pass
 
+    def peer_alive(self, sa: IsakmpSa, seq: int) -> None:
+        pass
+
     def initial_contact(self, sa: IsakmpSa) -> None:
         pass
 

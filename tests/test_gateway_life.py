@@ -157,3 +157,63 @@ def test_initial_contact_in_clear_deletes_nothing() -> None:
                   payloads=[NotifyPayload(NotifyType.INITIAL_CONTACT, ProtocolId.ISAKMP, sa.icookie + sa.rcookie)])
     pair.right.receive_datagram(msg.encode(), (LEFT, 500), (RIGHT, 500), 1.0)
     assert len(pair.right.ike_sas) == 1 and len(pair.right.child_sas) == 1
+
+
+def _with_dpd(pair, **dpd: object) -> None:  # noqa: ANN001
+    pair.left.config.connections[0] = dataclasses.replace(pair.left.config.connections[0], **dpd)
+
+
+def test_dpd_from_our_side_keeps_a_live_peer() -> None:
+    from ipseclab.trace import Info
+
+    pair = peer_pair()
+    _with_dpd(pair, dpd_delay=10.0, dpd_timeout=30.0)
+    pair.initiate().run()
+    pair.network.advance(35)
+    said = [e.message for e in events_of(pair.events, Info, "left") if e.message.startswith("DPD")]
+    assert len([m for m in said if "R-U-THERE #" in m]) == 3
+    assert len([m for m in said if "is alive" in m]) == 3
+    acks = [e for e in events_of(pair.events, MessageEvent, "right") if e.direction == "sent" and "N(R_U_THERE_ACK)" in e.summary]
+    assert len(acks) == 3 and all(e.encrypted for e in acks)
+    assert pair.left.child_sas and not events_of(pair.events, SaDeleted)
+
+
+def test_a_silent_peer_is_declared_dead_within_dpd_timeout_and_cleared() -> None:
+    pair = peer_pair()
+    _with_dpd(pair, dpd_delay=10.0, dpd_timeout=30.0)
+    pair.initiate().run()
+    start = pair.network.now
+    pair.network.drop = lambda d: True  # the gateway is gone
+    pair.network.advance(45)
+    (dead,) = [e for e in events_of(pair.events, ErrorEvent, "left") if e.code == "DPD_DEAD"]
+    assert dead.time - start <= 10 + 30 and "dpd_action = clear" in dead.message
+    assert not pair.left.ike_sas and not pair.left.child_sas
+    assert {e.reason for e in events_of(pair.events, SaDeleted, "left")} == {"dead peer (DPD)"}
+
+
+def test_dpd_action_restart_negotiates_anew() -> None:
+    pair = peer_pair()
+    _with_dpd(pair, dpd_delay=5.0, dpd_timeout=15.0, dpd_action="restart")
+    pair.initiate().run()
+    pair.network.drop = lambda d: True
+    pair.network.advance(22)
+    pair.network.drop = None  # the gateway is back: our retransmitted MM1 reaches it
+    pair.network.advance(5)
+    pair.network.run()
+    assert any(e.code == "DPD_DEAD" for e in events_of(pair.events, ErrorEvent, "left"))
+    assert any(sa.established for sa in pair.left.ike_sas.values()) and pair.left.child_sas
+
+
+def test_dpd_settings_in_toml() -> None:
+    from ipseclab.runtime.config_toml import dump_peer_config, parse_peer_config
+
+    cfg = peer_config("left", LEFT, RIGHT)
+    cfg.connections[0] = dataclasses.replace(cfg.connections[0], dpd_delay=30.0, dpd_timeout=90.0, dpd_action="restart")
+    back = parse_peer_config(dump_peer_config(cfg)).connections[0]
+    assert (back.dpd_delay, back.dpd_timeout, back.dpd_action) == (30.0, 90.0, "restart")
+    import pytest
+
+    from ipseclab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dpd_action"):
+        parse_peer_config(dump_peer_config(cfg).replace('dpd_action = "restart"', 'dpd_action = "hold"'))

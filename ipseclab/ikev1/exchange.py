@@ -80,6 +80,9 @@ class ExchangeOwner(Protocol):
 
     def peer_notify(self, sa: IsakmpSa, notify: NotifyPayload) -> None: ...
 
+    def peer_alive(self, sa: IsakmpSa, seq: int) -> None:
+        """An authenticated R-U-THERE-ACK with this sequence number arrived."""
+
     def initial_contact(self, sa: IsakmpSa) -> None:
         """The peer, authenticated under ``sa``, says it has no other SA with us."""
 

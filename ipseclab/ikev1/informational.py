@@ -136,6 +136,9 @@ class Informational(Exchange):
             self.owner.emit(Info, sa=self.ref, message="DPD R-U-THERE received: answering R-U-THERE-ACK")
             self.owner.send_notify(self.sa, NotifyType.R_U_THERE_ACK, protect=True, spi=n.spi, data=n.data)
             return
+        if n.notify_type == NotifyType.R_U_THERE_ACK:
+            self.owner.peer_alive(self.sa, int.from_bytes(n.data[:4], "big") if len(n.data) >= 4 else -1)
+            return
         self.owner.emit(Info, sa=self.ref, message=f"notification received: {name}")
         if n.notify_type == NotifyType.INITIAL_CONTACT and self.sa.established:
             self.owner.initial_contact(self.sa)

@@ -85,6 +85,10 @@ class IsakmpSa:
     _id_order: deque[int] = field(default_factory=deque, repr=False)
     key_mismatch_suspected: bool = False
     initial_contact: bool = False  # the peer said INITIAL-CONTACT in an authenticated message
+    #: DPD (RFC 3706): the next R-U-THERE's time, its sequence number, and since when one waits for an ACK
+    dpd_at: float | None = None
+    dpd_seq: int = 0
+    dpd_unacked_since: float | None = None
     next_keepalive: float | None = None
 
     @property

@@ -35,7 +35,7 @@ from ipseclab.ikev1.notation import summarize
 from ipseclab.ikev1.quick_mode import QuickMode, QuickModeInitiator, QuickModeResponder
 from ipseclab.ikev1.states import first_state
 from ipseclab.trace import NO_SA, ErrorEvent, IkeSaInfo, Info, MessageEvent, Retransmitted
-from ipseclab.wire.v1.constants import ExchangeType, HeaderFlag, ProtocolId
+from ipseclab.wire.v1.constants import ExchangeType, HeaderFlag, NotifyType, ProtocolId
 from ipseclab.wire.v1.isakmp import (
     DeletePayload,
     Message,
@@ -254,6 +254,13 @@ class TaskManagerV1:
 
     def send_delete_ike(self, sa: IsakmpSa) -> None:
         self._send_informational(sa, [DeletePayload(ProtocolId.ISAKMP, 16, [sa.icookie + sa.rcookie])], protect=True)
+
+    def send_liveness_check(self, sa: IsakmpSa, seq: int) -> None:
+        """RFC 3706 §5.4: R-U-THERE, protected, the sequence number as notification data."""
+        self.send_notify(sa, NotifyType.R_U_THERE, protect=True, data=seq.to_bytes(4, "big"))
+
+    def peer_alive(self, sa: IsakmpSa, seq: int) -> None:
+        self.peer.peer_alive(sa, seq)
 
     def send_delete_child(self, sa: IsakmpSa, pair: IpsecSaPair) -> None:
         self._send_informational(sa, [DeletePayload(ProtocolId.IPSEC_ESP, 4, [pair.inbound.spi.to_bytes(4, "big")])], protect=True)

@@ -121,6 +121,9 @@ _CONNECTION_KEYS = (
     "remote_id",
     "psk",
     "encap",
+    "dpd_delay",
+    "dpd_timeout",
+    "dpd_action",
     "children",
 )
 _CHILD_KEYS = ("local_ts", "remote_ts", "esp_proposals", "mode", "life_time", "life_bytes", "life_packets", "rekey_bytes", "rekey_packets")
@@ -418,6 +421,9 @@ def _connection(name: str, data: object, secrets: dict[str, Any]) -> Connection:
         "mode": "aggressive" if t.boolean("aggressive", False) else "main",
         "remote_identity": Identity.parse(remote_id) if remote_id else None,
         "force_encapsulation": t.boolean("encap", False),
+        "dpd_delay": t.number("dpd_delay", None) or 0.0,
+        "dpd_timeout": t.number("dpd_timeout", 150.0),
+        "dpd_action": t.choice("dpd_action", ("clear", "restart", "none"), "clear"),
         "psk": _secret(psk, t.path("psk") if t.has("psk") else f"peer.secrets.{name}") if psk is not None else None,
     }
     return _guard(where, lambda: Connection(name, remote, children=children, **kwargs))
@@ -617,6 +623,8 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
         if secrets and c.psk is not None:
             lines.append(f"psk = {_q(_secret_text(c.psk))}")
         lines.append(f"encap = {_q(c.force_encapsulation)}")
+        if c.dpd_delay:
+            lines += [f"dpd_delay = {c.dpd_delay}", f"dpd_timeout = {c.dpd_timeout}", f"dpd_action = {_q(c.dpd_action)}"]
         for ch in c.children:
             first = ch.transform_sets[0]
             limits = ("mode", "lifetime", "life_kilobytes", "life_packets", "rekey_bytes", "rekey_packets")
