@@ -217,3 +217,23 @@ def test_dpd_settings_in_toml() -> None:
 
     with pytest.raises(ConfigError, match="dpd_action"):
         parse_peer_config(dump_peer_config(cfg).replace('dpd_action = "restart"', 'dpd_action = "hold"'))
+
+
+def test_an_ack_for_a_sequence_number_we_never_sent_proves_nothing() -> None:
+    from ipseclab.wire.v1.constants import NotifyType
+
+    pair = peer_pair()
+    _with_dpd(pair, dpd_delay=10.0, dpd_timeout=30.0)
+    pair.initiate().run()
+    pair.network.drop = lambda d: True
+    pair.network.advance(11)  # one R-U-THERE out, unanswered
+    sa = next(iter(pair.right.ike_sas.values()))
+    mine = next(iter(pair.left.ike_sas.values()))
+    pair.right.engine(1).send_notify(sa, NotifyType.R_U_THERE_ACK, protect=True, data=((mine.dpd_seq + 1000) % (1 << 32)).to_bytes(4, "big"))
+    pair.network.drop = None
+    pair.network.collect()
+    pair.network.drop = lambda d: d.src[0] == LEFT  # only right's (wrong) ACK gets through
+    pair.run()
+    assert pair.left.counters["dpd_ack_unexpected"] == 1 and mine.dpd_unacked_since is not None
+    pair.network.advance(30)
+    assert any(e.code == "DPD_DEAD" for e in events_of(pair.events, ErrorEvent, "left"))
