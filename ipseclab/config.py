@@ -240,12 +240,14 @@ class PeerConfig:
         if len(set(priorities)) != len(priorities):
             raise ConfigError(f"peer {self.name}: ISAKMP policy priorities must be unique")
 
+    def connections_for(self, remote_address: str) -> list[Connection]:
+        """The connections whose remote address is ``remote_address``, else those with ``%any``."""
+        exact = [c for c in self.connections if c.remote_address == remote_address]
+        return exact or [c for c in self.connections if c.accepts_any]
+
     def connection_for(self, remote_address: str) -> Connection | None:
-        """The connection whose remote address is ``remote_address``, else one with ``%any``."""
-        for conn in self.connections:
-            if conn.remote_address == remote_address:
-                return conn
-        return next((c for c in self.connections if c.accepts_any), None)
+        """The first of :meth:`connections_for`."""
+        return next(iter(self.connections_for(remote_address)), None)
 
     def connection_named(self, name: str) -> Connection:
         for conn in self.connections:

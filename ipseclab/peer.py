@@ -445,7 +445,7 @@ class Peer:
         if action == "none":
             sa.dpd_unacked_since = None
             return
-        for pair in [p for p in self.child_sas if p in sa.children or self._same_peer(sa, p)]:
+        for pair in [p for p in self.child_sas if self._same_peer(sa, p)]:
             self.delete_child(pair, "dead peer (DPD)", notify_peer=False)
         self.delete_ike(sa, "dead peer (DPD)", notify_peer=False)
         if action == "restart" and not conn.accepts_any:
@@ -490,8 +490,12 @@ class Peer:
             self._renew_child(pair)
 
     def _same_peer(self, sa: IkeSa, pair: IpsecSaPair) -> bool:
+        """Was ``pair`` negotiated with the peer of ``sa``? The cheap tests first: the scan for
+        the pair's own IKE SA (whose peer may have moved) runs only when they fail."""
+        if pair in sa.children or pair.outbound.dst == sa.remote[0]:
+            return True
         owner = next((s for s in self.ike_sas.values() if pair in s.children), None)
-        return pair in sa.children or (owner is not None and owner.remote[0] == sa.remote[0]) or pair.outbound.dst == sa.remote[0]
+        return owner is not None and owner.remote[0] == sa.remote[0]
 
     # -- child SA life cycle ---------------------------------------------------------------
 

@@ -294,8 +294,7 @@ def connection_for(config: PeerConfig, address: str, ident: IDPayload | None) ->
     """The connection for a peer at ``address`` that presented ``ident`` (when known, as
     in Aggressive Mode's first message): among those for the address (or ``%any``), the
     one whose ``remote_id`` is that identity, else one that accepts any identity."""
-    exact = [c for c in config.connections if c.remote_address == address]
-    candidates = exact or [c for c in config.connections if c.accepts_any]
+    candidates = config.connections_for(address)
     if ident is not None:
         named = [c for c in candidates if c.remote_identity is not None and identity_mismatch(c.remote_identity, ident, None) is None]
         anyone = [c for c in candidates if c.remote_identity is None]
@@ -375,13 +374,14 @@ def identity_mismatch(want: Identity, ident: IDPayload, cert: x509.Certificate |
 
 
 def _same_dn(a: bytes, b: bytes) -> bool:
+    """Two DER DNs compared per RFC 5280 §7.1 (see :func:`dn_matches`)."""
     from asn1crypto import x509 as asn1_x509
 
     if a == b:
         return True
     try:
         return asn1_x509.Name.load(a) == asn1_x509.Name.load(b)
-    except (ValueError, TypeError, UnicodeDecodeError):
+    except (ValueError, TypeError, UnicodeDecodeError):  # malformed DER in the peer's ID payload
         return False
 
 
@@ -486,14 +486,7 @@ def dn_matches(der: bytes, name: x509.Name) -> bool:
     never byte for byte: strongSwan encodes a DN typed in its configuration with
     PrintableString where the certificate has UTF8String.
     """
-    from asn1crypto import x509 as asn1_x509
-
-    if der == name.public_bytes():
-        return True
-    try:
-        return asn1_x509.Name.load(der) == asn1_x509.Name.load(name.public_bytes())
-    except (ValueError, TypeError, UnicodeDecodeError):  # malformed DER in the peer's ID payload
-        return False
+    return _same_dn(der, name.public_bytes())
 
 
 def _identity_text(ident: IDPayload) -> str:
