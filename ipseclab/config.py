@@ -158,6 +158,12 @@ class ChildConfig:
         return self.transform_sets[0].pfs_group
 
 
+#: seconds between the peer deleting an SA and ``close_action = start`` negotiating again:
+#: charon deletes a connection's children and then its ISAKMP SA in separate messages, and
+#: a new Quick Mode must not start on the ISAKMP SA about to go
+CLOSE_ACTION_DELAY = 1.0
+
+
 @dataclass(frozen=True)
 class Connection:
     """A connection to one remote peer (``swanctl.conf`` ``connections.<name>``)."""
@@ -170,7 +176,13 @@ class Connection:
     remote_identity: Identity | None = None
     nat_traversal: bool = True
     force_encapsulation: bool = False
-    keep_up: bool = True
+    #: swanctl's ``start_action`` (``none``: wait to be asked or for the peer; ``start``: the
+    #: daemon initiates when the configuration is loaded) and ``close_action`` — what to do
+    #: when the peer deletes a child or the ISAKMP SA (``none``/``clear``: stay down, so the
+    #: gateway's administrator can take the tunnel down; ``start``: negotiate again, after
+    #: :data:`CLOSE_ACTION_DELAY`); strongSwan's defaults. Our own lifetimes always renew.
+    start_action: str = "none"
+    close_action: str = "none"
     #: Dead Peer Detection from our side (RFC 3706), swanctl's names: an R-U-THERE every
     #: ``dpd_delay`` seconds (0: off, charon's default); no acknowledgement for ``dpd_timeout``
     #: seconds and the peer is dead: ``dpd_action`` "clear" deletes its SAs, "restart" also
@@ -182,6 +194,15 @@ class Connection:
     version: int = 1  # the IKE version this connection speaks
 
     def __post_init__(self) -> None:
+        for key, allowed in (("start_action", ("none", "start")), ("close_action", ("none", "clear", "start"))):
+            value = getattr(self, key)
+            if value == "trap":
+                raise ConfigError(
+                    f"connection {self.name}: {key} = trap needs on-demand negotiation (an acquire when traffic "
+                    "hits a trap policy), which ipseclab does not implement yet: use start or none"
+                )
+            if value not in allowed:
+                raise ConfigError(f"connection {self.name}: {key} must be {' or '.join(allowed)} (got {value!r})")
         if self.dpd_action not in ("clear", "restart", "none"):
             raise ConfigError(f"connection {self.name}: dpd_action must be clear, restart or none (got {self.dpd_action!r})")
         if self.version != 1:
@@ -228,6 +249,10 @@ class PeerConfig:
     max_half_open: int = 1000
     max_half_open_per_address: int = 5
     failed_sa_grace: float = 10.0
+    #: load shedding: of the datagrams read from a socket at once, first messages from
+    #: addresses no connection names (a ``%any`` connection or the default key) beyond this
+    #: many are dropped, after everything else is handled; idle batches are never this large
+    max_strangers_per_batch: int = 4
 
     def __post_init__(self) -> None:
         try:

@@ -32,11 +32,18 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ipseclab.config import Connection, PeerConfig
+from ipseclab.config import CLOSE_ACTION_DELAY, Connection, PeerConfig
 from ipseclab.crypto.rng import Rng, SystemRng
 from ipseclab.engines import IkeEngine, create_engines
 from ipseclab.errors import ConfigError
-from ipseclab.sa import DELETED, ChildState, IkeSa, IpsecSaPair
+from ipseclab.sa import (
+    DELETED,
+    RESPONDER_REAUTH_FRACTION,
+    SOFT_FRACTION,
+    ChildState,
+    IkeSa,
+    IpsecSaPair,
+)
 from ipseclab.trace import (
     NO_SA,
     Address,
@@ -56,6 +63,8 @@ from ipseclab.wire.header import major_version
 
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
 NATT_KEEPALIVE = b"\xff"
+#: seconds a peer's re-authenticated ISAKMP SA stays after the new one is up, for its Delete
+REAUTH_GRACE = 10.0
 
 
 class Stateful(Protocol):
@@ -65,6 +74,17 @@ class Stateful(Protocol):
 
     @property
     def ref(self) -> SaRef: ...
+
+
+@dataclass(eq=False)
+class PendingRestart:
+    """A ``close_action = start`` waiting its turn: the connection, the child (None: the
+    whole connection) and when."""
+
+    connection: str
+    child: str | None
+    at: float
+    done: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,7 @@ class Peer:
         self._failed: dict[bytes, float] = {}  # failed IKE SAs: when they leave the table
         self._limit_reports: dict[str, list[float]] = {}  # rate-limited events: [last, suppressed]
         self._timers: list[tuple[float, int, str, Any]] = []  # see _schedule
+        self._superseded: dict[bytes, bytes] = {}  # an IKE SA the peer re-authenticated → its successor
         self._timer_ticks = itertools.count()
         self.engines: dict[int, IkeEngine] = create_engines(self)
 
@@ -142,8 +163,8 @@ class Peer:
     def queue(self, dgram: Datagram) -> None:
         self._out.append(dgram)
 
-    def count(self, what: str) -> None:
-        self.counters[what] = self.counters.get(what, 0) + 1
+    def count(self, what: str, n: int = 1) -> None:
+        self.counters[what] = self.counters.get(what, 0) + n
 
     def make_datagram(self, sa: IkeSa, raw: bytes) -> Datagram:
         data = NON_ESP_MARKER + raw if sa.floated else raw
@@ -259,10 +280,12 @@ class Peer:
             heapq.heappush(self._timers, (when, next(self._timer_ticks), kind, obj))
 
     def _timer_value(self, kind: str, obj: Any) -> float | None:
-        if kind in ("ike_expiry", "keepalive", "dpd"):
+        if kind in ("ike_expiry", "ike_rekey", "keepalive", "dpd"):
             if self.ike_sas.get(obj.spi_i) is not obj:
                 return None
-            return {"ike_expiry": obj.expires_at, "keepalive": obj.next_keepalive, "dpd": obj.dpd_at}[kind]
+            return {"ike_expiry": obj.expires_at, "ike_rekey": obj.rekey_at, "keepalive": obj.next_keepalive, "dpd": obj.dpd_at}[kind]
+        if kind == "restart":
+            return None if obj.done else obj.at
         if obj.state == ChildState.DELETED:
             return None
         return obj.expires_at if kind == "child_expiry" else obj.rekey_at
@@ -276,7 +299,9 @@ class Peer:
         return None
 
     def _due(self, now: float) -> dict[str, list[Any]]:
-        due: dict[str, list[Any]] = {"keepalive": [], "dpd": [], "ike_expiry": [], "child_expiry": [], "child_rekey": []}
+        due: dict[str, list[Any]] = {
+            "keepalive": [], "dpd": [], "ike_expiry": [], "ike_rekey": [], "child_expiry": [], "child_rekey": [], "restart": [],
+        }
         while self._timers and self._timers[0][0] <= now:
             when, _, kind, obj = heapq.heappop(self._timers)
             if self._timer_value(kind, obj) == when:
@@ -306,6 +331,9 @@ class Peer:
         # IKE SAs first: a child SA expiring at the same moment is then renewed under
         # the new IKE SA (ike_established starts children without SAs) instead of
         # under the dying one.
+        for sa in due["ike_rekey"]:
+            if self._timer_value("ike_rekey", sa) is not None:
+                self._reauthenticate(sa)
         for sa in due["ike_expiry"]:
             if self._timer_value("ike_expiry", sa) is not None:
                 self._expire_ike(sa)
@@ -315,6 +343,9 @@ class Peer:
         for pair in due["child_rekey"]:
             if pair.rekey_at is not None and pair.state != ChildState.DELETED:
                 self.rekey_child(pair, now, f"soft lifetime of {now - pair.established_at:.0f} s of {pair.lifetime} s reached")
+        for restart in due["restart"]:
+            if not restart.done:
+                self._restart(restart)
 
     # -- initiating ----------------------------------------------------------------
 
@@ -325,6 +356,12 @@ class Peer:
         if conn.accepts_any:
             raise ConfigError(f"connection {conn.name} accepts any peer ({conn.remote_address}): it can only respond")
         return self._start_ike(conn)
+
+    def start_connections(self, now: float) -> list[IkeSa]:
+        """swanctl's ``start_action = start``: initiate each such connection (when a
+        configuration is loaded); the others wait for ``initiate`` or the peer."""
+        self.now = now
+        return [self._start_ike(c) for c in self.config.connections if c.start_action == "start" and not c.accepts_any]
 
     def _start_ike(self, conn: Connection) -> IkeSa:
         return self.engine(conn.version).initiate(conn)
@@ -374,6 +411,11 @@ class Peer:
         sa.established_at = self.now
         sa.expires_at = self.now + lifetime
         self._schedule("ike_expiry", sa)
+        conn = sa.connection
+        if conn is not None and not conn.accepts_any:
+            # either side re-authenticates (charon does); the connection's initiator first
+            sa.rekey_at = self.now + lifetime * (SOFT_FRACTION if sa.initiator else RESPONDER_REAUTH_FRACTION)
+            self._schedule("ike_rekey", sa)
         if sa.floated and sa.nat_local and self.config.natt_keepalive > 0:
             sa.next_keepalive = self.now + self.config.natt_keepalive
             self._schedule("keepalive", sa)
@@ -382,6 +424,11 @@ class Peer:
             sa.dpd_seq = int.from_bytes(self.rng.random_bytes(4), "big") >> 1  # RFC 3706 §7: a random start
             sa.dpd_at = self.now + sa.connection.dpd_delay
             self._schedule("dpd", sa)
+        old = self.ike_sas.get(sa.replaces) if sa.replaces is not None else None
+        if old is not None:
+            self._hand_over(old, sa, f"re-authenticated: replaced by {sa.ref.label}")
+        elif not sa.initiator and not sa.initial_contact:
+            self._peer_reauthenticated(sa)
         if sa.initiator and sa.connection is not None:
             live = {p.child for p in self.child_sas}
             for child in sa.connection.children:
@@ -405,6 +452,14 @@ class Peer:
         if initiator:
             for old in [p for p in self.child_sas if p.child == pair.child and p.state == ChildState.REKEYING]:
                 self.delete_child(old, f"rekeyed: replaced by SPIs {pair.inbound.spi:08x}/{pair.outbound.spi:08x}")
+            return
+        # the peer rekeyed: its older pairs for this child carry packets still in flight
+        # until it deletes them (charon keeps them until they expire)
+        for old in [p for p in self.child_sas if p is not pair and p.child == pair.child
+                    and p.state == ChildState.ESTABLISHED and self._same_peer(sa, p)]:
+            self.set_state(old, ChildState.REKEYED)
+            self.emit(Info, sa=old.ref, message=f"child {pair.child} rekeyed by the peer: SPIs {old.inbound.spi:08x}/"
+                      f"{old.outbound.spi:08x} superseded by {pair.inbound.spi:08x}/{pair.outbound.spi:08x}")
 
     # -- Dead Peer Detection (RFC 3706) ----------------------------------------------------
 
@@ -470,10 +525,98 @@ class Peer:
             self.delete_ike(old, "INITIAL-CONTACT: the peer restarted", notify_peer=False)
 
     def remote_deleted_ike(self, sa: IkeSa) -> None:
-        conn = sa.connection
+        """The peer deleted ``sa``. If it holds a newer established one with us, it
+        re-authenticated: the IPsec SAs stay and move to that one; else ``close_action``."""
+        successor = self._successor(sa)
+        if successor is not None:
+            self._hand_over(sa, successor, f"deleted by the peer: re-authenticated as {successor.ref.label}", notify_peer=False)
+            return
         self.delete_ike(sa, "deleted by the peer", notify_peer=False)
-        if sa.initiator and conn is not None and conn.keep_up:
-            self.emit(Info, sa=sa.ref, message=f"re-negotiating connection {conn.name}: new ISAKMP SA")
+        self._close_action(sa, None)
+
+    def _successor(self, sa: IkeSa) -> IkeSa | None:
+        """The newest established IKE SA, other than ``sa``, with the same peer."""
+        newer = [s for s in self.ike_sas.values() if s is not sa and s.established and s.remote[0] == sa.remote[0]]
+        return max(newer, key=lambda s: s.established_at or 0.0, default=None)
+
+    def _hand_over(self, old: IkeSa, new: IkeSa, reason: str, *, notify_peer: bool = True) -> None:
+        """Make-before-break re-authentication: ``old``'s IPsec SA pairs carry on under
+        ``new`` (in IKEv1 they never depended on it), then ``old`` is deleted."""
+        moved = [p for p in old.children if p not in new.children]
+        new.children.extend(moved)
+        old.children.clear()
+        self.emit(Info, sa=new.ref, message=f"{old.ref.label} re-authenticated as {new.ref.label}: "
+                  f"{len(moved)} IPsec SA pair(s) kept")
+        self.delete_ike(old, reason, notify_peer=notify_peer)
+
+    def _peer_reauthenticated(self, sa: IkeSa) -> None:
+        """The peer set up a new ISAKMP SA for a connection that has one with it already:
+        a re-authentication. The IPsec SAs move to the new SA now; the old one is left
+        :data:`REAUTH_GRACE` seconds for the peer's Delete (ours sends one; charon drops
+        its old SA silently), then deleted."""
+        conn = sa.connection
+        for old in [s for s in self.ike_sas.values() if s is not sa and s.established and s.remote[0] == sa.remote[0]
+                    and s.connection is not None and conn is not None and s.connection.name == conn.name]:
+            moved = [p for p in old.children if p not in sa.children]
+            sa.children.extend(moved)
+            old.children.clear()
+            self.emit(Info, sa=sa.ref, message=f"the peer re-authenticated {old.ref.label} as {sa.ref.label}: "
+                      f"{len(moved)} IPsec SA pair(s) kept; the old SA goes in {REAUTH_GRACE:g} s unless the peer deletes it first")
+            old.rekey_at = None
+            self._superseded[old.spi_i] = sa.spi_i
+            if old.expires_at is None or old.expires_at > self.now + REAUTH_GRACE:
+                old.expires_at = self.now + REAUTH_GRACE
+                self._schedule("ike_expiry", old)
+
+    def _reauthenticate(self, sa: IkeSa) -> None:
+        """The soft lifetime of an ISAKMP SA: a new Main/Aggressive Mode to the same peer,
+        the old SA kept until the new one is up (make-before-break). No INITIAL-CONTACT on
+        the new one: the old one is still established."""
+        conn = sa.connection
+        sa.rekey_at = None
+        if conn is None or not sa.established or self._successor(sa) is not None:
+            return
+        if any(s.replaces == sa.spi_i for s in self.ike_sas.values()):
+            return  # one already under way
+        self.emit(Info, sa=sa.ref, message=f"re-authenticating {sa.ref.label}: soft lifetime of "
+                  f"{self.now - (sa.established_at or 0.0):.0f} s of {sa.lifetime} s reached")
+        new = self._start_ike(conn)
+        new.replaces = sa.spi_i
+
+    def _close_action(self, sa: IkeSa, child: str | None) -> None:
+        """The peer deleted ``sa`` (``child`` None) or one of its children: swanctl's
+        ``close_action``. ``none``/``clear`` stay down — the peer's administrator took the
+        tunnel down, and it is not ours to put it back; ``start`` negotiates again after
+        :data:`~ipseclab.config.CLOSE_ACTION_DELAY`, once the peer's other Deletes are in."""
+        conn = sa.connection
+        if conn is None:
+            return
+        what = f"child {child}" if child else f"the ISAKMP SA of connection {conn.name}"
+        if conn.close_action != "start" or conn.accepts_any:
+            self.emit(Info, sa=sa.ref, message=f"the peer deleted {what}; close_action = {conn.close_action}: it stays down")
+            return
+        restart = PendingRestart(conn.name, child, self.now + CLOSE_ACTION_DELAY)
+        self.emit(Info, sa=sa.ref, message=f"the peer deleted {what}; close_action = start: negotiating again in {CLOSE_ACTION_DELAY:g} s")
+        self._schedule("restart", restart)
+
+    def _restart(self, restart: PendingRestart) -> None:
+        """A close action falls due: the child under an established ISAKMP SA of the
+        connection, else the whole connection (its children follow)."""
+        restart.done = True
+        try:
+            conn = self.config.connection_named(restart.connection)
+        except ConfigError:
+            return  # the configuration was replaced meanwhile
+        sas = [s for s in self.ike_sas.values() if s.connection is not None and s.connection.name == conn.name]
+        if restart.child is not None and any(p.child == restart.child for p in self.child_sas):
+            return
+        up = next((s for s in sas if s.established), None)
+        if up is not None and restart.child is not None:
+            if not any(engine.negotiating_child(restart.child) for engine in self.engines.values()):
+                self.emit(Info, sa=up.ref, message=f"close_action = start: negotiating child {restart.child} again")
+                self._engine_of(up).start_child(up, restart.child)
+        elif not [s for s in sas if not s.failed]:
+            self.emit(Info, sa=NO_SA, message=f"close_action = start: negotiating connection {conn.name} again")
             self._start_ike(conn)
 
     def remote_deleted_child(self, sa: IkeSa, spi: int) -> None:
@@ -487,7 +630,7 @@ class Peer:
             self.emit(Info, sa=sa.ref, message=f"the peer deleted SPI {spi:08x}, which names no IPsec SA we hold with it: nothing to do")
         for pair in pairs:
             self.delete_child(pair, "deleted by the peer", notify_peer=False)
-            self._renew_child(pair)
+            self._close_action(sa, pair.child)
 
     def _same_peer(self, sa: IkeSa, pair: IpsecSaPair) -> bool:
         """Was ``pair`` negotiated with the peer of ``sa``? The cheap tests first: the scan for
@@ -524,8 +667,9 @@ class Peer:
 
     def _expire_child(self, pair: IpsecSaPair, reason: str | None = None) -> None:
         self.delete_child(pair, reason or f"lifetime of {pair.lifetime} s expired")
-        # a rekey may still be under way: no second one (if it failed, renew)
-        if not any(engine.negotiating_child(pair.child) for engine in self.engines.values()):
+        # a rekey may still be under way, or a newer pair carries on: no second one
+        newer = any(p.child == pair.child and p.state == ChildState.ESTABLISHED for p in self.child_sas)
+        if not newer and not any(engine.negotiating_child(pair.child) for engine in self.engines.values()):
             self._renew_child(pair)
 
     def sa_lifetime_reached(self, spi: int, stage: str, now: float, reason: str = "") -> IpsecSaPair | None:
@@ -551,7 +695,7 @@ class Peer:
     def _renew_child(self, pair: IpsecSaPair) -> None:
         """The peer that initiates the connection negotiates replacement child SAs."""
         sa = self._initiating_sa()
-        if sa is None or sa.connection is None or not sa.connection.keep_up:
+        if sa is None or sa.connection is None:
             return
         if any(c.name == pair.child for c in sa.connection.children):
             self.emit(Info, sa=sa.ref, message=f"negotiating new IPsec SAs for child {pair.child}")
@@ -566,6 +710,7 @@ class Peer:
         self.ike_sas.pop(sa.spi_i, None)
         self._no_longer_half_open(sa)
         self._failed.pop(sa.spi_i, None)
+        self._superseded.pop(sa.spi_i, None)
         engine.forget(sa)
         self.set_state(sa, DELETED)
         sa.expires_at = None
@@ -584,8 +729,14 @@ class Peer:
 
     def _expire_ike(self, sa: IkeSa) -> None:
         conn = sa.connection
+        successor = self.ike_sas.get(self._superseded.pop(sa.spi_i, b""))
+        if successor is not None and successor.established:
+            self._hand_over(sa, successor, f"re-authenticated by the peer: replaced by {successor.ref.label}")
+            return
         self.delete_ike(sa, f"lifetime of {sa.lifetime if sa.lifetime is not None else '?'} s expired")
-        if sa.initiator and conn is not None and conn.keep_up:
+        if any(s.replaces == sa.spi_i for s in self.ike_sas.values()):
+            return  # its re-authentication is under way
+        if sa.initiator and conn is not None:
             self.emit(Info, sa=sa.ref, message=f"re-negotiating connection {conn.name}: new ISAKMP SA")
             self._start_ike(conn)
 
@@ -598,6 +749,49 @@ class Peer:
             self.delete_ike(sa, "terminated", notify_peer=sa.established)
 
     # -- receiving ---------------------------------------------------------------
+
+    def receive_batch(self, datagrams: list[tuple[bytes, Address, Address]], now: float) -> None:
+        """Feed the datagrams a runner read at once (``(data, src, dst)`` each), shedding load.
+
+        A flood of first messages from spoofed addresses must not starve the peers we have
+        configured, and nothing in a first message can be verified. So the batch is handled
+        in two passes: everything else first — messages of existing SAs (an initiator's
+        third message included), first messages from addresses a connection names, NAT-T
+        keepalives — then first messages from strangers (addresses only a ``%any``
+        connection or the default key would accept), at most ``max_strangers_per_batch``
+        of them; the rest are dropped, counted (``shed_first_messages``) and reported at
+        most once a second. A runner that keeps up reads one or two datagrams at a time
+        and never sheds; one that falls behind reads full batches and sheds most of a flood
+        cheaply, from the header alone.
+        """
+        named = {c.remote_address for c in self.config.connections}
+        strangers: list[tuple[bytes, Address, Address]] = []
+        for item in datagrams:
+            if self._first_from_stranger(item[0], item[1], item[2], named):
+                strangers.append(item)
+            else:
+                self.receive_datagram(item[0], item[1], item[2], now)
+        budget = self.config.max_strangers_per_batch
+        for item in strangers[:budget]:
+            self.receive_datagram(item[0], item[1], item[2], now)
+        if len(strangers) > budget:
+            self.now = now
+            shed = len(strangers) - budget
+            self.count("shed_first_messages", shed)
+            self._limited_report(
+                "shed", f"{len(datagrams)} datagrams waited at once, {len(strangers)} of them first messages from "
+                f"addresses no connection names: {shed} dropped unread (max_strangers_per_batch = {budget}) "
+                "so that configured peers and running exchanges are served first — a flood?",
+            )
+
+    def _first_from_stranger(self, data: bytes, src: Address, dst: Address, named: set[str]) -> bool:
+        """From the header alone: the first message of a new IKE SA from an unnamed address."""
+        offset = 4 if dst[1] == self.config.natt_port and dst[1] != self.config.port else 0
+        if len(data) < offset + 28 or (offset and data[:4] != NON_ESP_MARKER):
+            return False
+        if data[offset + 8 : offset + 16] != bytes(8) or data[offset : offset + 8] in self.ike_sas:
+            return False
+        return src[0] not in named
 
     def receive_datagram(self, data: bytes, src: Address, dst: Address, now: float) -> None:
         """Feed one UDP payload received from ``src`` on local address ``dst``."""

@@ -35,6 +35,9 @@ class IkeSa(Protocol):
     established_at: float | None
     created_at: float
     expires_at: float | None
+    rekey_at: float | None
+    replaces: bytes | None
+    initial_contact: bool
     next_keepalive: float | None
     dpd_at: float | None
     dpd_seq: int
@@ -69,11 +72,17 @@ class ChildState(StrEnum):
 
     ESTABLISHED = "ESTABLISHED"
     REKEYING = "REKEYING"
+    #: the peer negotiated a newer pair for the same child (its rekey, as responder we do not
+    #: delete the old one: the rekey's initiator does, or the lifetime ends it)
+    REKEYED = "REKEYED"
     DELETED = "DELETED"
 
 
 #: soft limits (rekey) are this fraction of the hard ones, as strongSwan's defaults (RFC 4301 §4.4.2.1)
 SOFT_FRACTION = 0.9
+#: a connection's responder re-authenticates later than its initiator, so that normally only
+#: one side starts (when its own lifetime is the shorter, it still does, in time)
+RESPONDER_REAUTH_FRACTION = 0.95
 
 
 @dataclass

@@ -183,6 +183,12 @@ class FakeOwner:
     def initial_contact(self, sa: IsakmpSa) -> None:
         pass
 
+    def has_contact(self, sa: IsakmpSa) -> bool:
+        return False
+
+    def send_delete_ike(self, sa: IsakmpSa) -> None:
+        self.notifies.append((-1, True))
+
     def suspect_key_mismatch(self, sa: IsakmpSa) -> None:
         pass
 

@@ -52,7 +52,7 @@ MAIN_RSA = [
 AGGRESSIVE = [
     (*I2R, "Aggressive Mode", 1, "HDR, SA, KE, Ni, IDii, VID, VID, VID, VID, VID"),
     (*R2I, "Aggressive Mode", 2, "HDR, SA, KE, Nr, IDir, HASH_R, VID, VID, NAT-D, NAT-D"),
-    (*I2R, "Aggressive Mode", 3, "HDR, HASH_I, NAT-D, NAT-D"),
+    (*I2R, "Aggressive Mode", 3, "HDR*, HASH_I, NAT-D, NAT-D"),
 ]
 
 

@@ -37,21 +37,29 @@ from ipseclab.trace import Event, Info
 
 
 class StubRunner:
-    """What DataPlaneRunner uses of a UdpPeerRunner: peer, host, listeners, now, on_datagram."""
+    """What DataPlaneRunner uses of a UdpPeerRunner: peer, host, listeners, now, its sockets, receive."""
 
     def __init__(self, peer: Peer) -> None:
         self.peer = peer
         self.host = peer.config.address
         self.listeners: list[Any] = []
-        self._transports: dict[int, Any] = {}
         self._loop = None
         self.ike: list[tuple[bytes, tuple[str, int], int]] = []
 
     def now(self) -> float:
         return self.peer.now
 
-    def on_datagram(self, data: bytes, src: tuple[str, int], port: int) -> None:
-        self.ike.append((data, src, port))
+    def socket(self, port: int) -> None:
+        return None
+
+    def stop_reading(self, port: int) -> None:
+        pass
+
+    def resume_reading(self, port: int) -> None:
+        pass
+
+    def receive(self, batch: list[tuple[bytes, tuple[str, int], int]]) -> None:
+        self.ike.extend(batch)
 
     def flush(self) -> None:
         self.sent = [*getattr(self, "sent", []), *self.peer.datagrams_to_send()]

@@ -100,12 +100,18 @@ def test_shorter_responder_lifetimes_are_used_and_renegotiated() -> None:
     assert run.established()
     assert {p.inbound.spi for p in run.left.child_sas}.isdisjoint(old_spis)
     old_cookie = next(iter(run.left.ike_sas))
-    run.network.advance(3600)
+    run.network.advance(3420 - run.network.now - 1)
+    assert old_cookie in run.left.ike_sas
+    kept = {p.inbound.spi for p in run.left.child_sas}
+    run.network.advance(1)  # 95 % of right's 3600 s: right, the responder, re-authenticates
     deleted = [e for e in run.network.events if isinstance(e, SaDeleted) and e.sa.kind == "ike"]
-    assert any(e.peer == "right" and "expired" in e.reason for e in deleted)
-    assert any(e.peer == "left" and "deleted by the peer" in e.reason for e in deleted)
-    assert old_cookie not in run.left.ike_sas
-    assert run.established(), "a new ISAKMP SA is negotiated"
+    assert any(e.peer == "right" and e.reason.startswith("re-authenticated: replaced by") for e in deleted)
+    assert any(e.peer == "left" and "deleted by the peer: re-authenticated as" in e.reason for e in deleted)
+    assert old_cookie not in run.left.ike_sas and len(run.left.ike_sas) == len(run.right.ike_sas) == 1
+    assert run.established(), "a new ISAKMP SA, made before the old one broke"
+    assert {p.inbound.spi for p in run.left.child_sas} == kept, "the IPsec SAs carry on under it"
+    (new_left,) = run.left.ike_sas.values()
+    assert not new_left.initiator and {id(p) for p in new_left.children} == {id(p) for p in run.left.child_sas}
     ups = [e for e in run.network.events if isinstance(e, SaEstablished) and e.sa.kind == "ike" and e.peer == "left"]
     assert len(ups) == 2
 

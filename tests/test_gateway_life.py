@@ -115,31 +115,53 @@ def test_selectors_outside_the_proposal_are_refused(monkeypatch) -> None:  # noq
     assert err.code == "INVALID_ID_INFORMATION" and "not inside what we proposed" in err.message
 
 
-def test_initial_contact_from_a_restarted_gateway_leaves_one_sa_per_child(monkeypatch) -> None:  # noqa: ANN001
-    """The gateway restarts and reconnects saying INITIAL-CONTACT (as charon does): our SAs
-    with its former self go, and exactly one ISAKMP SA and one IPsec pair per child remain."""
-    from ipseclab.ikev1 import phase1
+def _naming_each_other(pair):  # noqa: ANN001, ANN202
+    """Each side's connection names the other's identity (its address), as remote_id."""
+    from ipseclab.config import Identity
+
+    for me, other in ((pair.left, RIGHT), (pair.right, LEFT)):
+        me.config.connections[0] = dataclasses.replace(me.config.connections[0], remote_identity=Identity.parse(other))
+    return pair
+
+
+def _mm5_summaries(events: list, peer: str) -> list[str]:
+    return [e.summary for e in events if isinstance(e, MessageEvent) and e.peer == peer and e.direction == "sent"
+            and e.exchange_type == ExchangeType.MAIN and e.index == 5]
+
+
+def test_the_first_isakmp_sa_to_a_named_peer_says_initial_contact() -> None:
+    """RFC 2407 §4.6.3.3 as charon sends it: in MM5, encrypted, SPI = both cookies; not on a
+    second SA while one is up, not when the connection accepts any identity."""
+    pair = _naming_each_other(peer_pair()).initiate().run()
+    (mm5,) = [e for e in pair.network.events if isinstance(e, MessageEvent) and e.peer == "left" and e.direction == "sent"
+              and e.exchange_type == ExchangeType.MAIN and e.index == 5]
+    assert mm5.encrypted and mm5.summary.endswith("N(INITIAL_CONTACT)"), mm5.summary
+    sa = next(iter(pair.left.ike_sas.values()))
+    assert (sa.icookie + sa.rcookie).hex() in str(mm5.tree)
+    pair.network.events.clear()
+    pair.network.initiate("left", "site")  # a second ISAKMP SA while the first is up
+    pair.network.run()
+    (second,) = _mm5_summaries(pair.network.events, "left")
+    assert "INITIAL_CONTACT" not in second and len(pair.left.ike_sas) == 2
+
+    anyone = peer_pair().initiate().run()  # no remote_id: %any
+    assert not [s for s in _mm5_summaries(anyone.network.events, "left") if "INITIAL_CONTACT" in s]
+
+
+def test_initial_contact_from_a_restarted_gateway_leaves_one_sa_per_child() -> None:
+    """The gateway restarts and reconnects; its MM5 says INITIAL-CONTACT: our SAs with its
+    former self go, and exactly one ISAKMP SA and one IPsec pair per child remain."""
     from ipseclab.runtime.transport.memory import MemoryNetwork
     from ipseclab.trace import Info
-    from ipseclab.wire.v1.constants import NotifyType, ProtocolId
-    from ipseclab.wire.v1.isakmp import NotifyPayload
 
-    pair = peer_pair().initiate().run()
+    pair = _naming_each_other(peer_pair()).initiate().run()
     left = pair.left
     old_ike, old_child = next(iter(left.ike_sas.values())), left.child_sas[0]
-    real = phase1.auth_payloads
-
-    def with_initial_contact(owner, sa, ident, *, initiator):  # noqa: ANN001, ANN202
-        out = real(owner, sa, ident, initiator=initiator)
-        if owner.config.name == "right" and initiator:
-            out.append(NotifyPayload(NotifyType.INITIAL_CONTACT, ProtocolId.ISAKMP, sa.icookie + sa.rcookie))
-        return out
-
-    monkeypatch.setattr(phase1, "auth_payloads", with_initial_contact)
     reborn = Peer(pair.right.config, rng=SeededRng(99, "right"))  # the gateway after its restart
     net = MemoryNetwork([left, reborn])
     net.initiate("right", "site")
     net.run()
+    assert [s for s in _mm5_summaries(net.events, "right") if "INITIAL_CONTACT" in s]
     assert len(left.ike_sas) == 1 and next(iter(left.ike_sas.values())) is not old_ike
     assert len(left.child_sas) == 1 and left.child_sas[0] is not old_child
     assert any("INITIAL-CONTACT" in e.message for e in net.events if isinstance(e, Info) and e.peer == "left")
@@ -237,3 +259,116 @@ def test_an_ack_for_a_sequence_number_we_never_sent_proves_nothing() -> None:
     assert pair.left.counters["dpd_ack_unexpected"] == 1 and mine.dpd_unacked_since is not None
     pair.network.advance(30)
     assert any(e.code == "DPD_DEAD" for e in events_of(pair.events, ErrorEvent, "left"))
+
+
+# -- what the peer's Deletes mean: close_action; start_action; re-authentication -------------
+
+
+def _connection(peer: Peer, **changes: object) -> None:
+    peer.config.connections[0] = dataclasses.replace(peer.config.connections[0], **changes)
+
+
+def test_a_gateway_that_takes_the_tunnel_down_is_obeyed_by_default() -> None:
+    """charon's ``swanctl --terminate --ike``: Deletes for the child, then for the ISAKMP SA.
+    With strongSwan's default close_action = none we stay down — no new Quick Mode on the
+    SA being deleted, no new Main Mode later."""
+    from engine_support import terminate
+
+    from ipseclab.trace import Info
+
+    pair = peer_pair().initiate().run()
+    net = pair.network
+    before = len(net.events)
+    terminate(net, "right")
+    net.advance(60)
+    assert not pair.left.ike_sas and not pair.left.child_sas
+    after = net.events[before:]
+    assert not [e for e in after if isinstance(e, MessageEvent) and e.peer == "left" and e.direction == "sent"
+                and e.exchange_type in (ExchangeType.QUICK, ExchangeType.MAIN)]
+    said = [e.message for e in after if isinstance(e, Info) and e.peer == "left"]
+    assert "the peer deleted child net1; close_action = none: it stays down" in said
+
+
+def test_close_action_start_negotiates_again_once_the_deletes_are_in() -> None:
+    from engine_support import terminate
+
+    pair = peer_pair()
+    _connection(pair.left, close_action="start")
+    pair.initiate().run()
+    net = pair.network
+    old = set(pair.left.ike_sas)
+    before = len(net.events)
+    terminate(net, "right")
+    assert not pair.left.ike_sas and not pair.left.child_sas, "nothing started on the SA being deleted"
+    assert not [e for e in net.events[before:] if isinstance(e, MessageEvent) and e.peer == "left" and e.direction == "sent"]
+    net.advance(1.0)  # CLOSE_ACTION_DELAY
+    assert len(pair.left.ike_sas) == 1 and not set(pair.left.ike_sas) & old
+    assert len(pair.left.child_sas) == len(pair.right.child_sas) == 1
+
+
+def test_start_action_start_initiates_when_loaded_and_trap_is_refused_plainly() -> None:
+    import pytest
+
+    from ipseclab.errors import ConfigError
+    from ipseclab.runtime.config_toml import dump_peer_config, parse_peer_config
+
+    pair = peer_pair()
+    assert pair.left.start_connections(0.0) == [], "start_action = none: nothing starts"
+    _connection(pair.left, start_action="start")
+    (sa,) = pair.left.start_connections(0.0)
+    pair.network.collect()
+    pair.network.run()
+    assert sa.established and len(pair.right.child_sas) == 1
+    text = dump_peer_config(pair.left.config)
+    assert 'start_action = "start"' in text and parse_peer_config(text).connections[0].start_action == "start"
+    with pytest.raises(ConfigError, match="trap needs on-demand negotiation"):
+        _connection(pair.left, close_action="trap")
+
+
+def test_the_initiator_re_authenticates_before_the_isakmp_sa_expires_and_keeps_the_ipsec_sas() -> None:
+    """IKEv1 has no ISAKMP SA rekey: at 90 % of its lifetime a new Main Mode, make before
+    break; the IPsec SAs are not renegotiated; the old ISAKMP SA goes with a Delete; the new
+    one says no INITIAL-CONTACT (it would tell the peer to drop the SAs we keep)."""
+    from ipseclab.ikev1.policy import IsakmpPolicy
+
+    pair = _naming_each_other(peer_pair(policy=IsakmpPolicy(10, lifetime=1000))).initiate().run()
+    net = pair.network
+    old = next(iter(pair.left.ike_sas.values()))
+    spis = {p.inbound.spi for p in pair.left.child_sas} | {p.inbound.spi for p in pair.right.child_sas}
+    before = len(net.events)
+    net.advance(899)
+    assert list(pair.left.ike_sas.values()) == [old]
+    net.advance(1)
+    (new,) = pair.left.ike_sas.values()
+    assert new is not old and new.initiator and new.established
+    assert len(pair.right.ike_sas) == 1 and next(iter(pair.right.ike_sas.values())).established
+    assert {p.inbound.spi for p in pair.left.child_sas} | {p.inbound.spi for p in pair.right.child_sas} == spis
+    assert len(new.children) == 1
+    after = net.events[before:]
+    assert not [e for e in after if isinstance(e, MessageEvent) and e.exchange_type == ExchangeType.QUICK]
+    assert not [s for s in _mm5_summaries(after, "left") if "INITIAL_CONTACT" in s]
+    gone = {(e.peer, e.reason.split(":")[0]) for e in after if isinstance(e, SaDeleted)}
+    assert gone == {("left", "re-authenticated"), ("right", "deleted by the peer")}
+    net.advance(1000)  # and again, under the new one
+    assert len(pair.left.ike_sas) == 1 and len(pair.left.child_sas) == 1 and pair.left.child_sas[0].state == "ESTABLISHED"
+
+
+def test_a_peer_that_re_authenticates_without_a_delete_leaves_one_isakmp_sa() -> None:
+    """charon re-authenticates an IKEv1 SA with a new Main Mode and drops the old SA without
+    a Delete. As responder the IPsec SAs move to the new SA at once; the old one goes after
+    REAUTH_GRACE (with a Delete, which tells a peer that still holds it)."""
+    from ipseclab.peer import REAUTH_GRACE
+
+    pair = _naming_each_other(peer_pair()).initiate().run()
+    net = pair.network
+    old = next(iter(pair.left.ike_sas.values()))
+    kept = [p.inbound.spi for p in pair.left.child_sas]
+    net.initiate("right", "site")  # the gateway re-authenticates (it holds an SA: no INITIAL-CONTACT)
+    net.run()
+    new = next(s for s in pair.left.ike_sas.values() if s is not old)
+    assert [p.inbound.spi for p in new.children] == kept and not old.children
+    net.advance(REAUTH_GRACE)
+    assert list(pair.left.ike_sas.values()) == [new] and len(pair.right.ike_sas) == 1
+    assert [p.inbound.spi for p in pair.left.child_sas] == kept, "the IPsec SAs were never renegotiated"
+    gone = [e.reason for e in net.events if isinstance(e, SaDeleted) and e.sa.kind == "ike"]
+    assert any(r.startswith("re-authenticated by the peer") for r in gone)

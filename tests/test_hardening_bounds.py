@@ -159,3 +159,45 @@ def test_timers_come_from_a_heap_and_agree_with_every_sa() -> None:
             assert peer.get_timer() == brute(peer)
         pair.network.advance(700)  # rekeys, expiries, renegotiations
     assert pair.left.child_sas and pair.right.child_sas
+
+
+def test_under_a_flood_configured_peers_are_served_before_strangers() -> None:
+    """A runner that falls behind reads full batches: the real peer's first message, last in
+    a batch of 300 spoofed ones, is answered; strangers beyond the budget are shed unread."""
+    pair = peer_pair()
+    right = pair.right
+    right.config.connections.append(dataclasses.replace(right.config.connections[0], name="any", remote_address="%any"))
+    pair.left.initiate("site", 0.0)
+    (mm1,) = pair.left.datagrams_to_send()
+    flood = [(_mm1(n), (f"198.18.{n // 250}.{n % 250 + 1}", 500), (RIGHT, 500)) for n in range(1, 301)]
+    right.receive_batch([*flood, (mm1.data, mm1.src, mm1.dst)], 0.0)
+    replies = right.datagrams_to_send()
+    assert [d.dst for d in replies if d.dst[0] == LEFT] == [mm1.src], "the configured peer is answered"
+    budget = right.config.max_strangers_per_batch
+    assert budget == 4
+    assert len(replies) == 1 + budget, "and only max_strangers_per_batch of the strangers"
+    assert right.counters["shed_first_messages"] == 300 - budget
+    (shed,) = [e for e in _drain(right) if isinstance(e, ErrorEvent) and e.code == "LIMIT"]
+    assert "296 dropped unread" in shed.message and "max_strangers_per_batch = 4" in shed.message
+    right.receive_batch(flood[:budget], 1.0)
+    assert len(right.datagrams_to_send()) == budget and right.counters["shed_first_messages"] == 296, "a small batch sheds nothing"
+
+
+def test_messages_of_running_exchanges_are_never_shed() -> None:
+    pair = peer_pair()
+    right = pair.right
+    right.config.max_strangers_per_batch = 1
+    right.config.connections.append(dataclasses.replace(right.config.connections[0], name="any", remote_address="%any"))
+    net = pair.network
+    net.initiate("left", "site")
+    net.step()  # MM1 answered
+    net.step()  # MM2 at left, MM3 in flight
+    mm3 = net.in_flight.popleft()
+    flood = [(_mm1(n), (f"198.18.0.{n}", 500), (RIGHT, 500)) for n in range(1, 50)]
+    right.receive_batch([*flood, (mm3.data, mm3.src, mm3.dst)], net.now)
+    replies = right.datagrams_to_send()
+    assert [d.dst[0] for d in replies].count(LEFT) == 1, "MM4 goes out"
+    assert right.counters["shed_first_messages"] == 48
+    net.in_flight.extend(d for d in replies if d.dst[0] == LEFT)
+    net.run()
+    assert len(right.child_sas) == 1, "the flood cost the real peer nothing"

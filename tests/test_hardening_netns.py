@@ -130,6 +130,9 @@ def test_a_spoofed_first_message_flood_is_capped_and_a_real_peer_still_connects(
         _wait(lambda: right.status()["received"] - start >= 2900, timeout=30, what="the flood to arrive")
         table = right.list_sas()
         assert len(table["isakmp"]) <= 1000, "max_half_open"
-        assert table["counters"].get("half_open_evicted", 0) >= 1900
+        counters = table["counters"]
+        # beyond the cap, each first message either evicts a half-open SA or, when the daemon
+        # reads a batch of them at once, is shed unread
+        assert counters.get("half_open_evicted", 0) + counters.get("shed_first_messages", 0) >= 1900
         left.initiate("site")  # during the flood's aftermath: the real peer gets in
         _wait(lambda: _up(lab), what="the real peer's SAs")

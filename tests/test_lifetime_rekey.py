@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from ipseclab.config import PeerConfig
+from ipseclab.config import CLOSE_ACTION_DELAY, PeerConfig
 from ipseclab.demo import DemoOptions, demo_configs
 from ipseclab.errors import ConfigError
 from ipseclab.ikev1.policy import TransformSet
@@ -104,7 +104,13 @@ def test_kilobyte_limit_rekeys() -> None:
 
 
 def test_hard_limit_on_the_responder_deletes_and_the_initiator_renews() -> None:
+    """The responder never rekeys; its hard limit deletes the pair, and an initiator whose
+    connection says close_action = start negotiates it again."""
     session = _session({}, {})
+    conn = dataclasses.replace(session.left.config.connections[0], close_action="start")
+    session.left.config.connections[0] = conn
+    for sa in session.left.ike_sas.values():
+        sa.connection = conn
     pair = session.right.child_sas[0]
     # the responder never starts a Quick Mode: a soft limit there does nothing
     assert session.right.sa_lifetime_reached(pair.inbound.spi, "soft", session.network.now, "soft packets limit reached") is pair
@@ -115,6 +121,7 @@ def test_hard_limit_on_the_responder_deletes_and_the_initiator_renews() -> None:
     session.network.run()
     assert pair not in session.right.child_sas
     assert any(isinstance(e, SaDeleted) and e.peer == "right" and e.reason.startswith("hard packets limit") for e in session.events)
+    session.network.advance(CLOSE_ACTION_DELAY)
     assert len(_ipsec_up(session, "left")) == 2 and session.established()
 
 

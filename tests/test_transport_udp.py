@@ -63,11 +63,15 @@ class LossyRunner(UdpPeerRunner):
         self.lose = lose
         self.lost: list[bytes] = []
 
-    def on_datagram(self, data: bytes, src: tuple[str, int], local_port: int) -> None:
-        if len(self.lost) < self.lose:
-            self.lost.append(data)
-            return
-        super().on_datagram(data, src, local_port)
+    def receive(self, batch: list[tuple[bytes, tuple[str, int], int]]) -> None:
+        kept = []
+        for item in batch:
+            if len(self.lost) < self.lose:
+                self.lost.append(item[0])
+            else:
+                kept.append(item)
+        if kept:
+            super().receive(kept)
 
 
 @dataclasses.dataclass

@@ -414,6 +414,10 @@ class DataPlane:
         header = packet[: (packet[0] & 0x0F) * 4] if packet[0] >> 4 == 4 else packet[:40]
         return self.inbound_esp(esp, src, dst, now, header=header, wire=packet)
 
+    def knows_spi(self, spi: bytes) -> bool:
+        """Is there an inbound SA with this (4-byte, network order) SPI?"""
+        return spi in self._sad
+
     def inbound_esp(
         self, esp: bytes, src: str, dst: str, now: float, *, header: bytes | None = None, wire: bytes = b""
     ) -> bytes | None:

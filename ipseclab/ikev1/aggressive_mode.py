@@ -3,7 +3,7 @@
     Initiator                                   Responder
     HDR, SA, KE, Ni, IDii, VID             -->
                                            <--  HDR, SA, KE, Nr, IDir, HASH_R, VID, NAT-D, NAT-D
-    HDR, HASH_I, NAT-D, NAT-D              -->
+    HDR*, HASH_I, NAT-D, NAT-D             -->
 
 Half the messages of Main Mode, paid for with identity protection: the identities
 travel in clear, and so does HASH_R — whose inputs are all on the wire except the
@@ -11,8 +11,10 @@ pre-shared key, which is why a captured Aggressive Mode exchange with a PSK can 
 attacked offline with a dictionary.  The initiator's KE is sent with the first
 message, so every transform it offers must use the same DH group.
 
-The responder accepts a final message sent in clear (as most implementations do)
-or encrypted (RFC 2409 allows either).
+The third message goes encrypted (under the keys the first two derived, with the
+phase-1 IV of Appendix B), as libreswan and most gateways send and expect it; its last
+ciphertext block then seeds every phase-2 IV. As responder both forms are accepted
+(RFC 2409 allows either): a third message in clear leaves the phase-1 IV as the seed.
 """
 
 from __future__ import annotations
@@ -84,8 +86,12 @@ class AggressiveModeInitiator(Phase1Exchange):
         phase1.float_ports(self.owner, self.sa)
         ident = self.ident  # HASH_I covers the IDii sent in message 1
         self.send(
-            [*phase1.auth_payloads(self.owner, self.sa, ident, initiator=True), *phase1.nat_d_payloads(self.owner, self.sa)],
-            encrypt=False,
+            [
+                *phase1.auth_payloads(self.owner, self.sa, ident, initiator=True),
+                *phase1.nat_d_payloads(self.owner, self.sa),
+                *phase1.initial_contact(self.owner, self.sa),
+            ],
+            encrypt=True,
             expect_reply=False,
         )
         self.complete()

@@ -86,6 +86,9 @@ class ExchangeOwner(Protocol):
     def initial_contact(self, sa: IsakmpSa) -> None:
         """The peer, authenticated under ``sa``, says it has no other SA with us."""
 
+    def has_contact(self, sa: IsakmpSa) -> bool:
+        """Do we hold an established ISAKMP SA, other than ``sa``, with ``sa``'s peer?"""
+
     def suspect_key_mismatch(self, sa: IsakmpSa) -> None:
         """The peer sent something our phase-1 keys cannot decrypt: give phase 1 one
         retransmission timeout to go on, then conclude the keys differ."""
@@ -93,6 +96,9 @@ class ExchangeOwner(Protocol):
     def authenticated(self, sa: IsakmpSa, received: Received) -> None:
         """``received`` proved to come from the peer (its HASH or signature verified): only
         now may the SA follow it to a new address (RFC 3947 §7)."""
+
+    def send_delete_ike(self, sa: IsakmpSa) -> None:
+        """A protected Delete for ``sa`` (RFC 2408 §3.15)."""
 
     def remote_deleted_ike(self, sa: IsakmpSa) -> None: ...
 

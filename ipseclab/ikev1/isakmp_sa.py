@@ -80,6 +80,10 @@ class IsakmpSa:
     established_at: float | None = None
     created_at: float = 0.0
     expires_at: float | None = None
+    #: re-authentication (IKEv1 has no rekeying of the ISAKMP SA): when a new one is started,
+    #: and the SPI of the SA a new one replaces
+    rekey_at: float | None = None
+    replaces: bytes | None = None
     children: list[IpsecSaPair] = field(default_factory=list)
     used_message_ids: set[int] = field(default_factory=set)
     _id_order: deque[int] = field(default_factory=deque, repr=False)

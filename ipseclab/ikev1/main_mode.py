@@ -69,9 +69,14 @@ class Phase1Exchange(Exchange):
         The notification is protected once both sides share keys (a peer like charon
         ignores unprotected ones by then); in clear before, or when our keys are the
         very thing that differs (a wrong PSK), since the peer could not decrypt it.
+        An initiator refusing message 6 also deletes the ISAKMP SA the responder holds.
         """
         protect = bool(self.sa.enc_key) and not reject.keys_differ
         self.owner.send_notify(self.sa, reject.notify_type, protect=protect)
+        if protect and self.initiator and self.sa.state == S.MM_AUTH_SENT:
+            # the responder completed phase 1 when it sent message 6 (charon keeps such an SA
+            # until DPD or its lifetime ends it): a Delete tells it the SA is gone
+            self.owner.send_delete_ike(self.sa)
         self.fail(reject.code, reject.message, reject.notify_type)
 
     def on_timer(self, now: float) -> bool:
@@ -253,7 +258,8 @@ class MainModeInitiator(Phase1Exchange):
         phase1.check_nat_d(self.owner, self.sa, m.payloads, m.src, m.dst)
         phase1.float_ports(self.owner, self.sa)
         ident = self.own_identity()
-        self.send([ident, *phase1.auth_payloads(self.owner, self.sa, ident, initiator=True)], encrypt=True, expect_reply=True)
+        auth = phase1.auth_payloads(self.owner, self.sa, ident, initiator=True)
+        self.send([ident, *auth, *phase1.initial_contact(self.owner, self.sa)], encrypt=True, expect_reply=True)
         self.set_state(S.MM_AUTH_SENT)
 
     def _on_mm6(self, m: Received) -> None:

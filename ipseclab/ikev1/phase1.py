@@ -28,6 +28,7 @@ from ipseclab.wire.v1.constants import (
     AuthMethod,
     CertEncoding,
     IdType,
+    NotifyType,
     PayloadType,
     ProtocolId,
 )
@@ -36,6 +37,7 @@ from ipseclab.wire.v1.isakmp import (
     CertReqPayload,
     IDPayload,
     NatDPayload,
+    NotifyPayload,
     Payload,
     Proposal,
     SAPayload,
@@ -417,6 +419,18 @@ def own_identity(owner: ExchangeOwner, sa: IsakmpSa) -> IDPayload:
     ident = owner.config.identity.to_payload()
     ident.protocol_id, ident.port = 17, 500
     return ident
+
+
+def initial_contact(owner: ExchangeOwner, sa: IsakmpSa) -> list[Payload]:
+    """INITIAL-CONTACT (RFC 2407 §4.6.3.3) for the initiator's authenticating message, as
+    charon sends it: when the connection names the peer's identity (not ``%any``) and we
+    hold no established ISAKMP SA with that peer — we start afresh, so whatever the peer
+    still holds of ours is stale. SPI: both cookies. Inside the encrypted message, so only
+    the authenticated peer can say it."""
+    conn = sa.connection
+    if conn is None or conn.remote_identity is None or owner.has_contact(sa):
+        return []
+    return [NotifyPayload(NotifyType.INITIAL_CONTACT, ProtocolId.ISAKMP, sa.icookie + sa.rcookie)]
 
 
 def auth_payloads(owner: ExchangeOwner, sa: IsakmpSa, ident: IDPayload, *, initiator: bool) -> list[Payload]:

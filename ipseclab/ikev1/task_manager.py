@@ -138,6 +138,9 @@ class TaskManagerV1:
     def initial_contact(self, sa: IsakmpSa) -> None:
         self.peer.initial_contact(sa)
 
+    def has_contact(self, sa: IsakmpSa) -> bool:
+        return any(s is not sa and s.established and s.remote[0] == sa.remote[0] for s in self.peer.ike_sas.values())
+
     def suspect_key_mismatch(self, sa: IsakmpSa) -> None:
         flight = self.flights.get((sa.icookie, 0))
         if flight is not None and flight.timer is None and not sa.established:

@@ -111,6 +111,7 @@ _PEER_KEYS = (
     "max_half_open",
     "max_half_open_per_address",
     "failed_sa_grace",
+    "max_strangers_per_batch",
 )
 _POLICY_KEYS = ("priority", "proposal", "auth", "lifetime")
 _CONNECTION_KEYS = (
@@ -124,6 +125,8 @@ _CONNECTION_KEYS = (
     "dpd_delay",
     "dpd_timeout",
     "dpd_action",
+    "start_action",
+    "close_action",
     "children",
 )
 _CHILD_KEYS = ("local_ts", "remote_ts", "esp_proposals", "mode", "life_time", "life_bytes", "life_packets", "rekey_bytes", "rekey_packets")
@@ -424,6 +427,8 @@ def _connection(name: str, data: object, secrets: dict[str, Any]) -> Connection:
         "dpd_delay": t.number("dpd_delay", None) or 0.0,
         "dpd_timeout": t.number("dpd_timeout", 150.0),
         "dpd_action": t.choice("dpd_action", ("clear", "restart", "none"), "clear"),
+        "start_action": t.string("start_action", "none"),
+        "close_action": t.string("close_action", "none"),
         "psk": _secret(psk, t.path("psk") if t.has("psk") else f"peer.secrets.{name}") if psk is not None else None,
     }
     return _guard(where, lambda: Connection(name, remote, children=children, **kwargs))
@@ -478,6 +483,7 @@ def parse_peer_config(
         "max_half_open": peer.integer("max_half_open", 1000, low=1),
         "max_half_open_per_address": peer.integer("max_half_open_per_address", 5, low=1),
         "failed_sa_grace": peer.number("failed_sa_grace", 10.0),
+        "max_strangers_per_batch": peer.integer("max_strangers_per_batch", 4, low=1),
     }
     dataplane = peer.boolean("dataplane", False)
 
@@ -592,7 +598,7 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
     if cfg.retransmit_tries != 5:
         lines.append(f"retransmit_tries = {cfg.retransmit_tries}")
     defaults = PeerConfig(name="x", address="127.0.0.1")
-    for key in ("half_open_timeout", "max_half_open", "max_half_open_per_address", "failed_sa_grace"):
+    for key in ("half_open_timeout", "max_half_open", "max_half_open_per_address", "failed_sa_grace", "max_strangers_per_batch"):
         if getattr(cfg, key) != getattr(defaults, key):
             lines.append(f"{key} = {getattr(cfg, key)}")
     if cfg.dataplane:
@@ -623,6 +629,9 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
         if secrets and c.psk is not None:
             lines.append(f"psk = {_q(_secret_text(c.psk))}")
         lines.append(f"encap = {_q(c.force_encapsulation)}")
+        for key in ("start_action", "close_action"):
+            if getattr(c, key) != "none":
+                lines.append(f"{key} = {_q(getattr(c, key))}")
         if c.dpd_delay:
             lines += [f"dpd_delay = {c.dpd_delay}", f"dpd_timeout = {c.dpd_timeout}", f"dpd_action = {_q(c.dpd_action)}"]
         for ch in c.children:

@@ -152,9 +152,9 @@ class HoldingRunner(UdpPeerRunner):
         real = self._paused_at if self._paused_at is not None else self._loop.time()
         return real - self._offset
 
-    def on_datagram(self, data: bytes, src: tuple[str, int], local_port: int) -> None:
-        self.received += 1
-        super().on_datagram(data, src, local_port)
+    def receive(self, batch: list[tuple[bytes, tuple[str, int], int]]) -> None:
+        self.received += len(batch)
+        super().receive(batch)
 
     def send(self, d: Datagram) -> None:
         if self.holding:
@@ -392,7 +392,15 @@ class PeerDaemon:
         else:
             await self._start_dataplane()
         self._note(f"configuration loaded: peer {config.name} at {config.address}, connections {[c.name for c in config.connections]}")
+        self._start_connections()
         return {"name": config.name, "discarded": discarded}
+
+    def _start_connections(self) -> None:
+        """start_action = start: the configuration's connections that start on their own."""
+        started = self.peer.start_connections(self.runner.now())
+        if started:
+            self._note(f"start_action = start: initiating {', '.join(sa.ref.label for sa in started)}")
+            self.runner.flush()
 
     def _cmd_initiate(self, req: dict[str, Any]) -> Reply:
         name = _field(req, "connection", str, f"a connection name ({', '.join(c.name for c in self.peer.config.connections) or 'none configured'})")
@@ -549,6 +557,7 @@ class PeerDaemon:
             await self._start_dataplane()
             if self._start_holding:
                 self._cmd_hold({"cmd": "hold", "on": True})
+            self._start_connections()
             if handle_signals:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):

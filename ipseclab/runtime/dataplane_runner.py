@@ -111,7 +111,6 @@ class DataPlaneRunner:
         self.io_errors: dict[str, int] = {}
         self._udp: socket.socket | None = None
         self._udp_port = 0
-        self._udp_transport: asyncio.DatagramTransport | None = None
         self._buf = bytearray(65536)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tick: asyncio.TimerHandle | None = None
@@ -162,12 +161,8 @@ class DataPlaneRunner:
             if self._loop is not None:
                 with contextlib.suppress(Exception):
                     self._loop.remove_reader(self._udp.fileno())
-            self._udp.close()
             self._udp = None
-        if self._udp_transport is not None and not self._udp_transport.is_closing():
-            with contextlib.suppress(Exception):
-                self._udp_transport.resume_reading()  # type: ignore[attr-defined]
-        self._udp_transport = None
+            runner.resume_reading(self._udp_port)
         for key in list(self.installed):
             self._uninstall(key)
         self.runner = None
@@ -191,16 +186,11 @@ class DataPlaneRunner:
 
     def _take_udp(self, runner: UdpPeerRunner) -> None:
         port = runner.peer.config.natt_port
-        transport = runner._transports.get(port)
-        if transport is None or self._loop is None:
+        sock = runner.socket(port)
+        if sock is None or self._loop is None:
             return
-        sock = transport.get_extra_info("socket").dup()
-        sock.setblocking(False)
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-        transport.pause_reading()  # type: ignore[attr-defined]
-        self._udp, self._udp_port, self._udp_transport = sock, port, transport
+        runner.stop_reading(port)
+        self._udp, self._udp_port = sock, port
         self._loop.add_reader(sock.fileno(), self._from_udp)
 
     # -- SAs: reconcile the data plane with the peer --------------------------------------
@@ -368,21 +358,36 @@ class DataPlaneRunner:
         buf = self._buf
         view = memoryview(buf)
         port, host = self._udp_port, runner.host
+        ike: list[tuple[bytes, tuple[str, int], int]] = []
         for _ in range(BATCH):
             try:
                 n, addr = sock.recvfrom_into(buf)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError:  # e.g. ICMP port unreachable reported on the socket
                 runner.peer.count("socket_errors")
                 continue
             data = bytes(view[:n])
-            if n > 4 and data[:4] != NON_ESP_MARKER:
+            if n > 4 and data[:4] != NON_ESP_MARKER and not self._ike_without_marker(data):
                 inner = self.dp.inbound_esp(data, addr[0], host, runner.now())
                 if inner is not None and self.tun is not None and not self.tun.write(inner):
                     self._io_error("tun write")
             else:  # IKE after the non-ESP marker, a NAT-keepalive (0xFF), or a runt: the peer's
-                runner.on_datagram(data, (addr[0], addr[1]), port)
+                ike.append((data, (addr[0], addr[1]), port))
+        if ike:
+            runner.receive(ike)
+
+    def _ike_without_marker(self, data: bytes) -> bool:
+        """An IKE message sent to 4500 without the non-ESP marker (charon with ``remote_port
+        = 4500`` but ``local_port`` 500 does that): no inbound SA has its first four bytes as
+        SPI and its header reads as IKE — the peer drops it with an event that says why,
+        instead of an "unknown SPI" ESP drop."""
+        return (
+            len(data) >= 28
+            and data[17] in (0x10, 0x20)  # version 1.0 or 2.0
+            and int.from_bytes(data[24:28], "big") == len(data)  # the header's length: exact
+            and not self.dp.knows_spi(data[:4])
+        )
 
     def _io_error(self, what: str) -> None:
         self.io_errors[what] = self.io_errors.get(what, 0) + 1

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,14 @@ def _remote_address(topo: Any, role: str) -> str:
     return topo.hosts[OURS if role == THEIRS else THEIRS].address
 
 
-def our_config(topo: Any, role: str = OURS, *, esp: str, ike: str = IKE_PROPOSAL, encap: bool = False) -> str:
+def our_config(
+    topo: Any, role: str = OURS, *, esp: str, ike: str = IKE_PROPOSAL, encap: bool = False, connection: str = "",
+    local_ts: str | None = None, remote_ts: str | None = None,
+) -> str:
     """TOML for our daemon in ``role``: connection ``lab`` to the other host, child ``c1``
-    (first protected hosts), data plane on; identities ``<role>@lab``.  In the :func:`nat`
-    lab ``right`` accepts ``%any`` (see :func:`_remote_address`)."""
+    (first protected hosts, or ``local_ts``/``remote_ts``), data plane on; identities
+    ``<role>@lab``; ``connection`` adds TOML lines to ``[connections.lab]`` (``close_action =
+    "start"``).  In the :func:`nat` lab ``right`` accepts ``%any`` (see :func:`_remote_address`)."""
     other_role = THEIRS if role == OURS else OURS
     me, other = topo.hosts[role], topo.hosts[other_role]
     return f"""[peer]
@@ -71,10 +76,10 @@ auth = "psk"
 remote_addrs = "{_remote_address(topo, role)}"
 remote_id = "{other_role}@lab"
 encap = {"true" if encap else "false"}
-
+{connection}
 [connections.lab.children.c1]
-local_ts = "{me.protected[0]}/32"
-remote_ts = "{other.protected[0]}/32"
+local_ts = "{local_ts or f"{me.protected[0]}/32"}"
+remote_ts = "{remote_ts or f"{other.protected[0]}/32"}"
 esp_proposals = ["{esp}"]
 """
 
@@ -97,8 +102,12 @@ def _charon_child_up(charon: Charon) -> bool:
     return False
 
 
-def start_charon(topo: Any, role: str, workdir: Path, *, esp: str, ike: str = IKE_PROPOSAL) -> Charon:
-    """A charon in ``role`` with connection ``lab`` loaded (not initiated)."""
+def start_charon(
+    topo: Any, role: str, workdir: Path, *, esp: str, ike: str = IKE_PROPOSAL,
+    conn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Charon:
+    """A charon in ``role`` with connection ``lab`` loaded (not initiated); ``conn`` may
+    rewrite the connection first."""
     problem = Charon.available()
     if problem:
         raise EspInteropError(problem)
@@ -106,7 +115,8 @@ def start_charon(topo: Any, role: str, workdir: Path, *, esp: str, ike: str = IK
     charon.start(topology_spawner(topo, role))
     try:
         charon.load_psk(PSK)
-        charon.load_conn("lab", charon_conn(topo, role, esp=esp, ike=ike))
+        body = charon_conn(topo, role, esp=esp, ike=ike)
+        charon.load_conn("lab", conn(body) if conn is not None else body)
     except Exception:
         charon.stop()
         raise
@@ -119,8 +129,10 @@ class CharonTunnel:
     may be the one behind the NAT; the one in ``right`` accepts ``%any``."""
 
     def __init__(
-        self, topo: Any, workdir: str | Path, *, esp: str = "aes128-sha1", ike: str = IKE_PROPOSAL, ours: str = OURS
+        self, topo: Any, workdir: str | Path, *, esp: str = "aes128-sha1", ike: str = IKE_PROPOSAL, ours: str = OURS,
+        config: Callable[[str], str] | None = None, charon_conn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
+        """``config`` may rewrite our daemon's TOML, ``charon_conn`` charon's VICI connection."""
         if ours not in (OURS, THEIRS):
             raise EspInteropError(f"ours must be {OURS!r} or {THEIRS!r}, not {ours!r}")
         self.ours = ours
@@ -131,15 +143,32 @@ class CharonTunnel:
         self.ike = ike
         self.charon: Charon | None = None
         self.client: Any = None
+        self.config = config or (lambda text: text)
+        self.charon_conn = charon_conn or (lambda conn: conn)
+        self._charon_runs = 0
 
     def start(self) -> CharonTunnel:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.start_charon()
+        self.start_ours()
+        return self
+
+    def start_charon(self) -> Charon:
+        """(Re)start charon — a gateway restart loses every SA it held."""
+        self._charon_runs += 1
+        self.charon = start_charon(
+            self.topo, self.theirs, self.workdir / f"charon{self._charon_runs}", esp=self.esp, ike=self.ike,
+            conn=self.charon_conn,
+        )
+        return self.charon
+
+    def start_ours(self) -> Any:
+        """(Re)start our daemon."""
         from ipseclab.runtime.netlab.peers import spawn_daemon, wait_for_daemon
 
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.charon = start_charon(self.topo, self.theirs, self.workdir / "charon", esp=self.esp, ike=self.ike)
-        spawn_daemon(self.topo, self.ours, our_config(self.topo, self.ours, esp=self.esp, ike=self.ike))
+        spawn_daemon(self.topo, self.ours, self.config(our_config(self.topo, self.ours, esp=self.esp, ike=self.ike)))
         self.client = wait_for_daemon(self.topo, self.ours)
-        return self
+        return self.client
 
     def establish(self, initiator: str = "ipseclab", timeout: float = 15.0) -> None:
         """Bring the child up (``initiator`` "ipseclab" or "charon") and wait until both sides
