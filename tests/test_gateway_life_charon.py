@@ -259,3 +259,26 @@ def test_a_remote_id_mismatch_is_explained_on_our_side(tmp_path: Path) -> None:
         (err,) = [e for e in t.client.event_dicts_since(0) if e.get("code") == "ID_MISMATCH"]
         assert "right@lab" in err["message"] and "gateway@lab" in err["message"]
         assert not _ours(t)[1] and not _theirs(t)[0]
+
+
+def test_the_shipped_example_policies_accept_charons_default_proposal(tmp_path: Path) -> None:
+    """A gateway left at ``proposals = default`` offers, in IKEv1, AES-CBC-128/SHA2-256/
+    Curve25519 first (and an AEAD transform IKEv1 cannot use): the example configurations'
+    policies take it."""
+    import re
+
+    example = (Path(__file__).resolve().parent.parent / "containers" / "peer-right.toml").read_text()
+    policies = "".join(re.findall(r"\[\[peer\.ike_policies\]\][^\[]*", example))
+    assert "curve25519" in policies
+
+    def with_example_policies(text: str) -> str:
+        return re.sub(r"\[\[peer\.ike_policies\]\][^\[]*", lambda _m: policies, text, count=1)
+
+    def default(conn: dict[str, Any]) -> dict[str, Any]:
+        return {**conn, "proposals": ["default"]}
+
+    with _tunnel(tmp_path, "x", config=with_example_policies, charon_conn=default) as t:
+        t.establish("charon")
+        _settled(t, "charon's default proposal")
+        (ike,) = _ours(t)[0]
+        assert "SHA2-256" in ike["suite"] and ("31" in ike["suite"] or "25519" in ike["suite"]), ike["suite"]
