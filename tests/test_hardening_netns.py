@@ -136,3 +136,55 @@ def test_a_spoofed_first_message_flood_is_capped_and_a_real_peer_still_connects(
         assert counters.get("half_open_evicted", 0) + counters.get("shed_first_messages", 0) >= 1900
         left.initiate("site")  # during the flood's aftermath: the real peer gets in
         _wait(lambda: _up(lab), what="the real peer's SAs")
+
+
+_PROBE = """
+import json, sys
+from ipseclab.errors import ControlError
+from ipseclab.runtime.control import PeerClient
+control, curve = sys.argv[1], sys.argv[2] or None
+out = {}
+for cmd in ("status", "config"):
+    try:
+        with PeerClient(control, timeout=1.5, curve=curve) as c:
+            reply = c.call(cmd)
+        out[cmd] = "ipseclab-esp-interop" in json.dumps(reply) or "psk" in json.dumps(reply) if cmd == "config" else "ok"
+    except ControlError as exc:
+        out[cmd] = "refused: " + str(exc)[:80]
+print(json.dumps(out))
+"""
+
+
+def test_the_tcp_control_socket_answers_only_curve_key_holders_across_the_lab_network(tmp_path) -> None:  # noqa: ANN001
+    """Item 9 from another host of the lab: a daemon in ``right`` serving tcp:// on its lab
+    address with CURVE; a process in ``left`` without the client key gets nothing (not even
+    status), one with it gets answers; a daemon asked for tcp:// without keys refuses to start."""
+    import json
+    import subprocess
+
+    from ipseclab.runtime.netlab.esp_interop import our_config
+    from ipseclab.runtime.netlab.topology import site_to_site
+
+    with site_to_site(f"cz{os.getpid() % 10000}", routes=False) as topo:
+        right = topo.hosts["right"].address
+        cfg = tmp_path / "right.toml"
+        cfg.write_text(our_config(topo, "right", esp="aes128-sha1").replace("dataplane = true", "dataplane = false"))
+        control = f"tcp://{right}:7350"
+        keys = tmp_path / "keys"
+        argv = [sys.executable, "-m", "ipseclab.cli", "peer", "--config", str(cfg), "--control", control]
+        refused = topo.run("right", argv, capture_output=True, timeout=30)
+        assert refused.returncode == 2 and "--curve" in (refused.stdout + refused.stderr).decode()
+        log = open(tmp_path / "right.log", "wb")  # noqa: SIM115 - handed to the child
+        topo.spawn("right", [*argv, "--curve", str(keys)], stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        _wait(lambda: (keys / "client.key_secret").exists(), what="the CURVE keys")
+
+        def probe(curve: str) -> dict:
+            done = topo.run("left", [sys.executable, "-c", _PROBE, control, curve], capture_output=True, timeout=60)
+            assert done.returncode == 0, done.stderr.decode()
+            return json.loads(done.stdout.decode().strip().splitlines()[-1])
+
+        _wait(lambda: probe(str(keys))["status"] == "ok", what="the daemon to answer a key holder")
+        assert probe(str(keys))["config"] is True, "a key holder reads the configuration"
+        stranger = probe("")
+        assert stranger["status"].startswith("refused") and stranger["config"].startswith("refused"), stranger
