@@ -630,7 +630,9 @@ class Peer:
             self.emit(Info, sa=sa.ref, message=f"the peer deleted SPI {spi:08x}, which names no IPsec SA we hold with it: nothing to do")
         for pair in pairs:
             self.delete_child(pair, "deleted by the peer", notify_peer=False)
-            self._close_action(sa, pair.child)
+            # the end of the peer's rekey (a newer pair carries the child) is not a close
+            if not any(p.child == pair.child and p.state == ChildState.ESTABLISHED and self._same_peer(sa, p) for p in self.child_sas):
+                self._close_action(sa, pair.child)
 
     def _same_peer(self, sa: IkeSa, pair: IpsecSaPair) -> bool:
         """Was ``pair`` negotiated with the peer of ``sa``? The cheap tests first: the scan for

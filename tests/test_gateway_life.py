@@ -372,3 +372,20 @@ def test_a_peer_that_re_authenticates_without_a_delete_leaves_one_isakmp_sa() ->
     assert [p.inbound.spi for p in pair.left.child_sas] == kept, "the IPsec SAs were never renegotiated"
     gone = [e.reason for e in net.events if isinstance(e, SaDeleted) and e.sa.kind == "ike"]
     assert any(r.startswith("re-authenticated by the peer") for r in gone)
+
+
+def test_the_delete_that_ends_a_peers_rekey_is_not_a_close() -> None:
+    from ipseclab.trace import Info
+
+    pair = peer_pair()
+    _connection(pair.right, close_action="start")
+    pair.initiate().run()
+    net = pair.network
+    before = len(net.events)
+    assert pair.left.rekey_child(pair.left.child_sas[0], net.now, "test")
+    net.collect()
+    net.run()
+    net.advance(2)
+    said = [e.message for e in net.events[before:] if isinstance(e, Info) and e.peer == "right"]
+    assert not [m for m in said if "close_action" in m], said
+    assert len(pair.right.child_sas) == len(pair.left.child_sas) == 1

@@ -48,6 +48,7 @@ def test_the_labs_are_there() -> None:
         "04_quick_mode.ipynb",
         "05_esp.ipynb",
         "06_nat_traversal.ipynb",
+        "07_sa_life_cycle.ipynb",
     ]
 
 
