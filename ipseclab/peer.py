@@ -542,11 +542,10 @@ class Peer:
     def _hand_over(self, old: IkeSa, new: IkeSa, reason: str, *, notify_peer: bool = True) -> None:
         """Make-before-break re-authentication: ``old``'s IPsec SA pairs carry on under
         ``new`` (in IKEv1 they never depended on it), then ``old`` is deleted."""
-        moved = [p for p in old.children if p not in new.children]
-        new.children.extend(moved)
-        old.children.clear()
-        self.emit(Info, sa=new.ref, message=f"{old.ref.label} re-authenticated as {new.ref.label}: "
-                  f"{len(moved)} IPsec SA pair(s) kept")
+        moved = self._move_children(old, new)
+        if moved:  # (none left when the peer's re-authentication moved them already)
+            self.emit(Info, sa=new.ref, message=f"{old.ref.label} re-authenticated as {new.ref.label}: "
+                      f"{moved} IPsec SA pair(s) kept")
         self.delete_ike(old, reason, notify_peer=notify_peer)
 
     def _peer_reauthenticated(self, sa: IkeSa) -> None:
@@ -557,16 +556,22 @@ class Peer:
         conn = sa.connection
         for old in [s for s in self.ike_sas.values() if s is not sa and s.established and s.remote[0] == sa.remote[0]
                     and s.connection is not None and conn is not None and s.connection.name == conn.name]:
-            moved = [p for p in old.children if p not in sa.children]
-            sa.children.extend(moved)
-            old.children.clear()
+            moved = self._move_children(old, sa)
             self.emit(Info, sa=sa.ref, message=f"the peer re-authenticated {old.ref.label} as {sa.ref.label}: "
-                      f"{len(moved)} IPsec SA pair(s) kept; the old SA goes in {REAUTH_GRACE:g} s unless the peer deletes it first")
+                      f"{moved} IPsec SA pair(s) kept; the old SA goes in {REAUTH_GRACE:g} s unless the peer deletes it first")
             old.rekey_at = None
             self._superseded[old.spi_i] = sa.spi_i
             if old.expires_at is None or old.expires_at > self.now + REAUTH_GRACE:
                 old.expires_at = self.now + REAUTH_GRACE
                 self._schedule("ike_expiry", old)
+
+    @staticmethod
+    def _move_children(old: IkeSa, new: IkeSa) -> int:
+        """``old``'s IPsec SA pairs now belong to ``new``; how many moved."""
+        moved = [p for p in old.children if p not in new.children]
+        new.children.extend(moved)
+        old.children.clear()
+        return len(moved)
 
     def _reauthenticate(self, sa: IkeSa) -> None:
         """The soft lifetime of an ISAKMP SA: a new Main/Aggressive Mode to the same peer,
