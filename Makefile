@@ -7,12 +7,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv tshark tcpdump nftables iproute2 iputils-ping chromium \
 	strongswan-charon strongswan-swanctl libcharon-extra-plugins \
-	libstrongswan-extra-plugins libstrongswan-standard-plugins
+	libstrongswan-extra-plugins libstrongswan-standard-plugins \
+	podman runc mmdebstrap uidmap fuse-overlayfs aardvark-dns gcc libc6-dev
 LAB_PORT ?= 8888
 
 .PHONY: lab test system-deps venv lint clean
 
-# Debian packages the labs and tests use (tshark dissects, charon is the interop peer).
+# Debian packages the labs and tests use (tshark dissects, charon is the interop peer;
+# podman + mmdebstrap run libreswan, the second one, in a container; gcc builds its XFRM shim).
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \

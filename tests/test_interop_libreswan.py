@@ -1,0 +1,126 @@
+"""Interop with libreswan 4.10 (pluto in a podman container) in namespaces (root).
+
+A second independent IKEv1 implementation beside charon. libreswan joins ``right``'s namespace
+of a site-to-site lab, our daemon runs in ``left``. Main Mode and Aggressive Mode, each started
+by either side, PFS and forced UDP encapsulation. This kernel has no ESP, so no packet flows
+through libreswan; instead every key pluto asked the kernel to install (caught by the XFRM shim,
+see :mod:`ipseclab.runtime.containers.libreswan`) is compared with ours: both SPIs of the pair,
+and both keys of each direction.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+
+def _why_not() -> str | None:
+    from ipseclab.runtime.containers.podman import Podman
+
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, rootful podman); CI runs as root"
+    return Podman.available()
+
+
+_REASON = _why_not()
+if _REASON:
+    print(f"skipping the libreswan interop tests: {_REASON}", file=sys.stderr)
+    pytest.skip(_REASON, allow_module_level=True)
+
+from ipseclab.export import write_keys  # noqa: E402
+from ipseclab.runtime.containers.libreswan import Conn, Libreswan  # noqa: E402
+from ipseclab.runtime.containers.podman import Podman  # noqa: E402
+from ipseclab.runtime.netlab.esp_interop import PSK, our_config  # noqa: E402
+from ipseclab.runtime.netlab.peers import spawn_daemon, wait_for_daemon  # noqa: E402
+from ipseclab.runtime.netlab.topology import site_to_site  # noqa: E402
+
+
+def _wait(condition, what: str, timeout: float = 25.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@contextmanager
+def _pair(tmp_path: Path, tag: str, *, aggressive: bool = False, pfs: bool = False, encap: bool = False) -> Iterator[tuple]:
+    with site_to_site(f"ls{tag}{os.getpid() % 10000}", routes=False) as topo:
+        me, other = topo.hosts["right"], topo.hosts["left"]
+        conn = Conn(
+            local=me.address, remote=other.address, local_id="right@lab", remote_id="left@lab",
+            local_subnet=f"{me.protected[0]}/32", remote_subnet=f"{other.protected[0]}/32", psk=PSK,
+            esp="aes128-sha1;modp2048" if pfs else "aes128-sha1", pfs=pfs, aggressive=aggressive, encapsulation=encap,
+        )
+        esp = "aes128-sha1-modp2048" if pfs else "aes128-sha1"
+        text = our_config(topo, "left", esp=esp, encap=encap).replace("dataplane = true", "dataplane = false")
+        if aggressive:
+            text = text.replace("[connections.lab]", "[connections.lab]\naggressive = true")
+        with Libreswan(Podman(), f"ipl-lsw-{tag}-{os.getpid()}", me.netns, tmp_path / "libreswan", conn) as pluto:
+            spawn_daemon(topo, "left", text)
+            client = wait_for_daemon(topo, "left")
+            try:
+                yield client, pluto
+            finally:
+                client.close()
+
+
+def _ours_up(client) -> bool:  # noqa: ANN001
+    table = client.list_sas()
+    return any(s["state"] == "QM_IDLE" for s in table["isakmp"]) and bool(table["ipsec"])
+
+
+def _assert_same_keys(client, pluto: Libreswan, tmp_path: Path) -> None:  # noqa: ANN001
+    """Each of our ESP SAs (both directions) is an SA pluto installed, with the same keys."""
+    rows = write_keys(client.events_since(0), tmp_path / "keys")["esp_sa"].read_text().splitlines()
+    assert len(rows) == 2, rows
+    installs = {i.spi: i for i in pluto.installs()}
+    for row in rows:
+        fields = [f.strip('"') for f in row.split(",")]
+        spi, enc_key, auth_key = int(fields[3], 16), bytes.fromhex(fields[5][2:]), bytes.fromhex(fields[7][2:])
+        assert spi in installs, f"pluto installed no SA with SPI {spi:08x}: {sorted(hex(s) for s in installs)}"
+        assert installs[spi].holds(enc_key), f"SPI {spi:08x}: encryption keys differ"
+        assert installs[spi].holds(auth_key), f"SPI {spi:08x}: integrity keys differ"
+
+
+@pytest.mark.parametrize("starter", ["ipseclab", "libreswan"])
+@pytest.mark.parametrize("mode", ["main", "aggressive"])
+def test_phase_1_and_2_with_libreswan(tmp_path: Path, mode: str, starter: str) -> None:
+    with _pair(tmp_path, f"{mode[0]}{starter[0]}", aggressive=mode == "aggressive") as (client, pluto):
+        if starter == "ipseclab":
+            client.initiate("lab")
+        else:
+            pluto.up()
+        _wait(lambda: _ours_up(client) and all(pluto.established()), "both sides to establish")
+        _assert_same_keys(client, pluto, tmp_path)
+        errors = [e for e in client.event_dicts_since(0) if e.get("kind") == "error"]
+        assert not errors, errors
+        assert "malformed" not in pluto.log().lower()
+
+
+def test_pfs_with_libreswan(tmp_path: Path) -> None:
+    with _pair(tmp_path, "pfs", pfs=True) as (client, pluto):
+        client.initiate("lab")
+        _wait(lambda: _ours_up(client) and all(pluto.established()), "both sides to establish")
+        (pair,) = client.list_sas()["ipsec"]
+        assert pair["pfs_group"] == 14
+        _assert_same_keys(client, pluto, tmp_path)
+
+
+def test_forced_encapsulation_with_libreswan(tmp_path: Path) -> None:
+    with _pair(tmp_path, "enc", encap=True) as (client, pluto):
+        client.initiate("lab")
+        _wait(lambda: _ours_up(client) and all(pluto.established()), "both sides to establish")
+        (ike,) = [s for s in client.list_sas()["isakmp"] if s["state"] == "QM_IDLE"]
+        assert ike["local"].endswith(":4500") and ike["remote"].endswith(":4500"), "IKE floated to 4500"
+        (pair,) = client.list_sas()["ipsec"]
+        assert pair["udp_encapsulated"]
+        _assert_same_keys(client, pluto, tmp_path)
