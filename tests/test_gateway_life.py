@@ -389,3 +389,25 @@ def test_the_delete_that_ends_a_peers_rekey_is_not_a_close() -> None:
     said = [e.message for e in net.events[before:] if isinstance(e, Info) and e.peer == "right"]
     assert not [m for m in said if "close_action" in m], said
     assert len(pair.right.child_sas) == len(pair.left.child_sas) == 1
+
+
+def test_an_error_notify_encrypted_as_libreswan_does_during_phase_1_is_read() -> None:
+    """libreswan encrypts a phase-1 error notification with the hash of the Message ID alone
+    as IV (its end-of-phase-1 IV is still empty). Read with the RFC's chained IV it is
+    garbage, and the peer's INVALID-ID-INFORMATION passed for a key mismatch."""
+    from ipseclab.crypto.kdf_v1 import phase2_iv
+    from ipseclab.wire.v1.constants import NotifyType
+
+    pair = peer_pair()
+    net = pair.network
+    net.initiate("left", "site")
+    for _ in range(4):
+        net.step()  # MM1..MM4: both sides hold the phase-1 keys; left's MM5 is in flight
+    net.in_flight.clear()  # right never sees MM5: it refuses left's identity instead
+    sa = next(iter(pair.right.ike_sas.values()))
+    sa.iv_for = lambda mid: phase2_iv(sa.hash, b"", mid, sa.cipher.block_size) if mid else sa.iv  # as libreswan
+    pair.right.engine(1).send_notify(sa, NotifyType.INVALID_ID_INFORMATION, protect=True)
+    net.collect()
+    net.run()
+    (err,) = [e for e in net.events if isinstance(e, ErrorEvent) and e.peer == "left"]
+    assert err.code == "PEER_INVALID_ID_INFORMATION" and "pre-shared keys differ" not in err.message.split(";")[0]

@@ -124,3 +124,24 @@ def test_forced_encapsulation_with_libreswan(tmp_path: Path) -> None:
         (pair,) = client.list_sas()["ipsec"]
         assert pair["udp_encapsulated"]
         _assert_same_keys(client, pluto, tmp_path)
+
+
+def test_libreswans_refusal_of_our_identity_is_explained_as_such(tmp_path: Path) -> None:
+    """libreswan encrypts its INVALID-ID-INFORMATION during phase 1 with the hash of the
+    Message ID alone as IV; read with the RFC's IV it looked like a key mismatch (and we
+    blamed the pre-shared key). Decrypted and verified, it names the identity we sent."""
+    with site_to_site(f"lsid{os.getpid() % 10000}", routes=False) as topo:
+        me, other = topo.hosts["right"], topo.hosts["left"]
+        conn = Conn(local=me.address, remote=other.address, local_id="right@lab", remote_id="someone-else@lab",
+                    local_subnet=f"{me.protected[0]}/32", remote_subnet=f"{other.protected[0]}/32", psk=PSK)
+        with Libreswan(Podman(), f"ipl-lsw-id-{os.getpid()}", me.netns, tmp_path / "libreswan", conn):
+            spawn_daemon(topo, "left", our_config(topo, "left", esp="aes128-sha1").replace("dataplane = true", "dataplane = false"))
+            client = wait_for_daemon(topo, "left")
+            try:
+                client.initiate("lab")
+                _wait(lambda: any(e.get("kind") == "error" for e in client.event_dicts_since(0)), "our verdict")
+                errors = [e for e in client.event_dicts_since(0) if e.get("kind") == "error"]
+                assert errors[0]["code"] == "PEER_INVALID_ID_INFORMATION", errors
+                assert "left@lab" in errors[0]["message"] and "pre-shared keys differ" not in errors[0]["message"]
+            finally:
+                client.close()

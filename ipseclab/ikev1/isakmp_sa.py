@@ -184,6 +184,17 @@ class IsakmpSa:
         plaintext = cipher.decrypt(self.enc_key, self.iv_for(message_id), ciphertext)
         return plaintext, ciphertext[-bs:]
 
+    def decrypt_phase1_notify_as_libreswan(self, message_id: int, ciphertext: bytes) -> tuple[bytes, bytes]:
+        """Decrypt an Informational sent while phase 1 runs with the IV libreswan 4.10 uses
+        then: the hash of the Message ID alone (its "IV at the end of phase 1" is still empty),
+        where RFC 2409 Appendix B and charon chain from the current phase-1 IV."""
+        cipher = self._require_keys()
+        assert self.hash is not None
+        iv = phase2_iv(self.hash, b"", message_id, cipher.block_size)
+        if not ciphertext or len(ciphertext) % cipher.block_size:
+            raise CryptoError(f"encrypted body of {len(ciphertext)} bytes is not a multiple of the block size")
+        return cipher.decrypt(self.enc_key, iv, ciphertext), ciphertext[-cipher.block_size:]
+
     def finish_phase1(self) -> None:
         """Remember the last phase-1 CBC block: every phase-2 IV is derived from it."""
         self.last_phase1_block = self.iv

@@ -516,6 +516,16 @@ class TaskManagerV1:
                 payloads = decode_payloads(msg.first_payload, plaintext, allow_trailing=True)
             except (CryptoError, ParseError) as exc:
                 error = str(exc)
+                if isinstance(ex, Informational) and not sa.established and sa.enc_key:
+                    try:  # libreswan's error notify during phase 1 (its HASH(1) is checked next)
+                        alt, alt_iv = sa.decrypt_phase1_notify_as_libreswan(ex.message_id, msg.encrypted_body or b"")
+                        payloads = decode_payloads(msg.first_payload, alt, allow_trailing=True)
+                    except (CryptoError, ParseError):
+                        pass
+                    else:
+                        plaintext, next_iv, error = alt, alt_iv, None
+                        self.emit(Info, sa=sa.ref, message="an encrypted notification during phase 1 decrypted with the IV "
+                                  "libreswan uses there (the hash of the Message ID alone, not chained from phase 1)")
         else:
             payloads = msg.payloads
         index = ex.index + 1
