@@ -7,17 +7,64 @@ list, so nothing depends on reaching into a peer's internals.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ipseclab.trace import (
     ErrorEvent,
     Event,
     MessageEvent,
+    NatKeepalive,
+    PeerMoved,
     PolicyDecision,
     SaDeleted,
     SaEstablished,
     SaRef,
     StateChanged,
 )
+
+#: a pause in the run at least this long (simulated or real seconds) is marked on the timeline
+TIME_GAP = 5.0
+
+
+@dataclass(frozen=True)
+class LifeNote:
+    """A step of an SA's life between the messages of a sequence diagram: ``kind`` is
+    ``time`` (the clock moved on), ``keepalive`` (a NAT keepalive, RFC 3948 §2.3),
+    ``moved`` (an SA followed its peer to a new address) or ``deleted`` (an SA went, and why);
+    ``peer`` is the lane it belongs to ("" for both)."""
+
+    kind: str
+    peer: str
+    time: float
+    text: str
+
+
+def timeline(events: Sequence[Event]) -> list[int | LifeNote]:
+    """The sequence diagram's rows: each sent message as its index among the sent messages,
+    with the life-cycle steps that have no message of their own between them — pauses of
+    the clock, keepalives, moves, deletions (DPD's verdict among them)."""
+    rows: list[int | LifeNote] = []
+    sent = 0
+    last: float | None = None
+    for e in events:
+        if isinstance(e, MessageEvent):
+            if e.direction != "sent":
+                continue
+            row: int | LifeNote = sent
+            sent += 1
+        elif isinstance(e, NatKeepalive):
+            row = LifeNote("keepalive", e.peer, e.time, f"NAT keepalive (0xFF) {e.src[0]}:{e.src[1]} \u2192 {e.dst[0]}:{e.dst[1]}")
+        elif isinstance(e, PeerMoved):
+            row = LifeNote("moved", e.peer, e.time, f"{e.peer} follows its peer to {e.new[0]}:{e.new[1]} (was {e.old[0]}:{e.old[1]})")
+        elif isinstance(e, SaDeleted):
+            row = LifeNote("deleted", e.peer, e.time, f"{e.peer}: {e.sa.label} deleted \u2014 {e.reason}")
+        else:
+            continue
+        if last is not None and e.time - last >= TIME_GAP:
+            rows.append(LifeNote("time", "", e.time, f"\u23f1 t = {e.time:.0f} s  (+{e.time - last:.0f} s)"))
+        last = e.time
+        rows.append(row)
+    return rows
 
 
 def delivered_flags(events: Sequence[Event]) -> list[bool]:

@@ -12,10 +12,12 @@ from typing import Any
 
 from ipseclab.trace import Event, KeyDerived, MessageEvent, PublicValue
 from ipseclab.trace_queries import (  # noqa: F401 - re-exported for views
+    LifeNote,
     delivered_flags,
     established_from_events,
     failure_lines,
     in_flight,
+    timeline,
 )
 
 SHORT = {"Main Mode": "MM", "Aggressive Mode": "AM", "Quick Mode": "QM", "Informational": "INFO"}
@@ -113,6 +115,28 @@ def arrow_svg(m: MessageEvent, *, left_name: str, delivered: bool, selected: boo
             f'<text x="{mid}" y="{y + 15 + FLOAT_NOTE_H}" text-anchor="middle" font-size="10.5" font-weight="bold" '
             f'fill="#b00020" class="ipl-float">port switch 500 \u2192 4500</text>'
         )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+NOTE_H = 20
+NOTE_COLORS = {"time": "#666", "keepalive": "#6a8f2a", "moved": "#b00020", "deleted": "#8a1c1c"}
+
+
+def note_svg(note: LifeNote, *, left_name: str) -> str:
+    """A life-cycle step between the arrows: a thin row with the lanes and a short text (a
+    keepalive as a dotted stub from its sender's lane)."""
+    color = NOTE_COLORS.get(note.kind, "#444")
+    parts = [f'<svg width="{WIDTH}" height="{NOTE_H}" xmlns="http://www.w3.org/2000/svg" class="ipl-note ipl-note-{note.kind}" '
+             f'style="display:block" data-label="{esc(note.text)}">']
+    for x in (LEFT_X, RIGHT_X):
+        parts.append(f'<line x1="{x}" y1="0" x2="{x}" y2="{NOTE_H}" stroke="#9db0e0" stroke-width="2"/>')
+    if note.kind == "keepalive":
+        x1 = LEFT_X if note.peer == left_name else RIGHT_X
+        x2 = x1 + (40 if x1 == LEFT_X else -40)
+        parts.append(f'<line x1="{x1}" y1="10" x2="{x2}" y2="10" stroke="{color}" stroke-width="2" stroke-dasharray="2 3"/>')
+    style = ' font-style="italic"' if note.kind == "time" else ""
+    parts.append(f'<text x="{WIDTH / 2}" y="14" text-anchor="middle" font-size="10.5" fill="{color}"{style}>{esc(note.text)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

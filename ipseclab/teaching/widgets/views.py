@@ -142,6 +142,10 @@ class SequenceDiagram(W.VBox):
         """What each arrow says (``MM1  HDR, SA, VID``), for tests and captions."""
         return [f"{R.short_label(m)}  {m.summary}" for m in self.session.messages()]
 
+    def note_labels(self) -> list[str]:
+        """The life-cycle rows between the arrows (clock, keepalives, moves, deletions)."""
+        return [row.text for row in R.timeline(self.session.events) if isinstance(row, R.LifeNote)]
+
     def refresh(self) -> None:
         s = self.session
         states = s.states()
@@ -157,7 +161,11 @@ class SequenceDiagram(W.VBox):
         floats = {e.new for e in s.events if isinstance(e, PortFloated)}
         first_float_seen = False
         rows = []
-        for i, m in enumerate(messages):
+        for entry in R.timeline(s.events):
+            if isinstance(entry, R.LifeNote):
+                rows.append(W.HTML(R.note_svg(entry, left_name=left.name), layout=W.Layout(margin="0", flex="0 0 auto")))
+                continue
+            i, m = entry, messages[entry]
             floated_here = bool(floats) and not first_float_seen and 4500 in (m.src[1], m.dst[1])
             first_float_seen = first_float_seen or floated_here
             arrow = W.HTML(R.arrow_svg(m, left_name=left.name, delivered=delivered[i], selected=i == self.selected, floated_here=floated_here))
