@@ -159,7 +159,10 @@ def test_aggressive_mode_is_refused_by_a_main_mode_connection() -> None:
     sent = [Message.decode(e.raw) for e in events_of(pair.events, MessageEvent, "right") if e.direction == "sent"]
     assert [m.exchange_type for m in sent] == [ExchangeType.INFORMATIONAL], "no HASH_R for an offline attack"
     assert isinstance(sent[0].payloads[0], NotifyPayload) and sent[0].payloads[0].notify_type == NotifyType.AUTHENTICATION_FAILED
-    assert [e.code for e in _errors(pair.events, "left")] == ["PEER_AUTHENTICATION_FAILED"]
+    (theirs,) = _errors(pair.events, "left")
+    assert theirs.code == "PEER_AUTHENTICATION_FAILED"
+    assert "before we sent any proof of identity" in theirs.message and "aggressive = yes" in theirs.message
+    assert "keys differ" not in theirs.message, "our HASH_I never left: the key cannot be blamed"
 
 
 def test_aggressive_mode_with_aggressive_true_still_works() -> None:

@@ -152,7 +152,17 @@ class Phase1Exchange(Exchange):
             super().on_peer_notify(notify)
             return
         sent = phase1.describe_id(self.sa.own_id) if self.sa.own_id is not None else "(none sent yet)"
-        if notify.notify_type == NotifyType.INVALID_ID_INFORMATION:
+        if self.initiator and self.sa.state in (S.AG_INIT_SENT, S.MM_SA_SENT, S.MM_KEY_EXCH_SENT):
+            # no HASH or signature of ours has reached the peer: neither can be the cause
+            aggressive = self.sa.state == S.AG_INIT_SENT
+            text = (
+                f"The peer refused before we sent any proof of identity ({notify_name(notify.notify_type)} in answer to "
+                f"our {'first Aggressive Mode message' if aggressive else 'Main Mode message'}): our key cannot be the cause. "
+                + ("A responder refuses so when its connection does not allow Aggressive Mode (strongSwan and ipseclab "
+                   "need aggressive = yes), or when it has no key or configuration for the identity we sent: "
+                   f"{sent}." if aggressive else "It has no key or configuration for us (our address, or the identity to come).")
+            )
+        elif notify.notify_type == NotifyType.INVALID_ID_INFORMATION:
             text = (
                 "The peer refused our identity (INVALID_ID_INFORMATION): most likely it has no "
                 f"configuration for the identity we sent: {sent} (compare its remote_id); or the keys differ."
