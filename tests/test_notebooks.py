@@ -49,6 +49,7 @@ def test_the_labs_are_there() -> None:
         "05_esp.ipynb",
         "06_nat_traversal.ipynb",
         "07_sa_life_cycle.ipynb",
+        "08_troubleshooting.ipynb",
     ]
 
 

@@ -51,7 +51,7 @@ class AggressiveModeInitiator(Phase1Exchange):
         phase1.emit_public(self.owner, self.sa, "g^xi", self.sa.gxi, f"initiator's DH public value ({self.sa.group.name})")
         phase1.emit_public(self.owner, self.sa, "Ni", self.sa.ni, "initiator's nonce")
         assert self.owner.config.identity is not None
-        ident = self.ident = phase1.own_identity(self.owner, self.sa)
+        ident = self.ident = self.sa.own_id = phase1.own_identity(self.owner, self.sa)
         conn = self.sa.connection
         self.send(
             [
