@@ -403,3 +403,12 @@ esp_proposals = ["aes128-sha1"]
     cfg = parse_peer_config(text)
     assert cfg.connections[0].accepts_any
     assert cfg.connection_for("203.0.113.1") is cfg.connections[0]
+
+
+def test_shipped_examples_state_their_life_cycle_choices() -> None:
+    """start_action, close_action and DPD are written out in the examples, not left implicit."""
+    for name, dpd_action in (("peer-left.toml", "restart"), ("peer-right.toml", "clear")):
+        text = (CONTAINERS / name).read_text()
+        assert all(f"\n{key} =" in text for key in ("start_action", "close_action", "dpd_delay", "dpd_action"))
+        conn = load_peer_config(CONTAINERS / name).connections[0]
+        assert (conn.start_action, conn.close_action, conn.dpd_delay, conn.dpd_action) == ("none", "none", 30, dpd_action)
