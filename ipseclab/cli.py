@@ -208,24 +208,39 @@ def _peer(args: argparse.Namespace) -> int:
 
 def _interop(args: argparse.Namespace) -> int:
     from ipseclab.runtime.netlab.interop import SCENARIOS, run_scenarios
+    from ipseclab.runtime.netlab.life_interop import LIFE_SCENARIOS, run_life_scenario
 
     if args.list:
         for scen in SCENARIOS.values():
             print(f"{scen.name:34} expect {scen.expect:4}  {scen.description}")
+        for life in LIFE_SCENARIOS.values():
+            print(f"{life.name:34} (--life)     {life.description}")
         return 0
+    unknown = [n for n in args.scenario or () if n not in SCENARIOS and n not in LIFE_SCENARIOS]
+    if unknown:
+        print(f"unknown scenario(s): {', '.join(unknown)} (see --list)", file=sys.stderr)
+        return 2
     if os.geteuid() != 0:
         print("ipseclab interop needs root (it builds network namespaces and runs charon)", file=sys.stderr)
         return 2
     import tempfile
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="ipseclab-interop-"))
-    results = run_scenarios(args.scenario, out)
-    width = max(len(r.scenario) for r in results)
+    chosen = args.scenario or []
+    handshakes = [n for n in chosen if n in SCENARIOS] if chosen else (None if not args.life else [])
+    lives = [n for n in chosen if n in LIFE_SCENARIOS] if chosen else (list(LIFE_SCENARIOS) if args.life else [])
+    rows = []
+    if handshakes is None or handshakes:
+        rows += [(r.scenario, r.passed, r.seconds, r.summary) for r in run_scenarios(handshakes, out)]
+    for name in lives:
+        r = run_life_scenario(name, out)
+        rows.append((r.scenario, r.passed, r.seconds, r.verdict))
+    width = max(len(row[0]) for row in rows)
     print(f"{'scenario':{width}}  result  seconds  verdict")
-    for r in results:
-        print(f"{r.scenario:{width}}  {'PASS' if r.passed else 'FAIL':6}  {r.seconds:7.2f}  {r.summary}")
+    for name, passed, seconds, verdict in rows:
+        print(f"{name:{width}}  {'PASS' if passed else 'FAIL':6}  {seconds:7.2f}  {verdict}")
     print(f"evidence (captures, key tables, charon logs, result.json) in {out}/<scenario>/")
-    return 0 if all(r.passed for r in results) else 1
+    return 0 if all(row[1] for row in rows) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -275,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     iop.add_argument("--scenario", action="extend", nargs="+", metavar="NAME", help="scenario(s) to run (default: all; see --list)")
     iop.add_argument("--out", metavar="DIR", help="where captures, key tables, logs and result.json go (default: a new temporary directory)")
     iop.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    iop.add_argument("--life", action="store_true", help="the gateway life-cycle scenarios (rekeys, deletes, DPD, restarts, ...) instead of the handshakes")
     iop.set_defaults(func=_interop)
     return parser
 
