@@ -147,6 +147,26 @@ def _rekeys(initiator: str) -> Callable[[CharonTunnel], str]:
     return run
 
 
+def _we_reauthenticate(initiator: str) -> Callable[[CharonTunnel], str]:
+    def run(t: CharonTunnel) -> str:
+        t.establish(initiator)
+        return _reauthenticated_by_us(t, "90 %" if initiator == "ipseclab" else "95 % (as the tunnel's responder)")
+
+    return run
+
+
+def _reauthenticated_by_us(t: CharonTunnel, when: str) -> str:
+    settled(t, "the tunnel")
+    (old,), spis = ours(t)[0], {p["spi_in"] for p in ours(t)[1]}
+    # our ISAKMP SA lives 30 s: at 90 % (95 % as responder) we re-authenticate, make before break
+    wait(lambda: ours(t)[0] and ours(t)[0][0]["cookies"] != old["cookies"], "our re-authentication", timeout=45)
+    settled(t, "the re-authenticated tunnel")
+    require({p["spi_in"] for p in ours(t)[1]} == spis, f"the IPsec SAs must be kept: {ours(t)[1]}")
+    (ike,) = theirs(t)[0]
+    require(ike["initiator-spi"] == ours(t)[0][0]["cookies"].split("/")[0], f"charon holds the new ISAKMP SA: {ike}")
+    return f"we re-authenticated at {when} of 30 s; charon took the new ISAKMP SA and both kept the IPsec SAs"
+
+
 def _gateway_restart(t: CharonTunnel) -> str:
     t.establish("ipseclab")
     settled(t, "the tunnel")
@@ -282,6 +302,10 @@ _LIST = [
                  config=with_lines('close_action = "start"')),
     LifeScenario("life-charon-rekeys-ours-started", "charon rekeys the child and re-authenticates; we initiated", _rekeys("ipseclab")),
     LifeScenario("life-charon-rekeys-charon-started", "charon rekeys the child and re-authenticates; charon initiated", _rekeys("charon")),
+    LifeScenario("life-we-reauthenticate", "our ISAKMP SA reaches its soft lifetime: we re-authenticate", _we_reauthenticate("ipseclab"),
+                 config=lambda text: text.replace('auth = "psk"', 'auth = "psk"\nlifetime = 30', 1)),
+    LifeScenario("life-we-reauthenticate-as-responder", "charon initiated; our shorter lifetime makes us re-authenticate",
+                 _we_reauthenticate("charon"), config=lambda text: text.replace('auth = "psk"', 'auth = "psk"\nlifetime = 30', 1)),
     LifeScenario("life-gateway-restart", "charon restarts and reconnects: INITIAL-CONTACT", _gateway_restart),
     LifeScenario("life-we-restart", "we restart and reconnect: our INITIAL-CONTACT", _we_restart),
     LifeScenario("life-our-dpd", "charon killed: our DPD (dpd_delay 1, dpd_timeout 4)", _our_dpd,
