@@ -177,16 +177,18 @@ class Connection:
     nat_traversal: bool = True
     force_encapsulation: bool = False
     #: swanctl's ``start_action`` (``none``: wait to be asked or for the peer; ``start``: the
-    #: daemon initiates when the configuration is loaded) and ``close_action`` — what to do
+    #: daemon initiates when the configuration is loaded; ``trap``: on demand, when traffic
+    #: for one of its children finds no SA — an acquire) and ``close_action`` — what to do
     #: when the peer deletes a child or the ISAKMP SA (``none``/``clear``: stay down, so the
-    #: gateway's administrator can take the tunnel down; ``start``: negotiate again, after
-    #: :data:`CLOSE_ACTION_DELAY`); strongSwan's defaults. Our own lifetimes always renew.
+    #: gateway's administrator can take the tunnel down; ``trap``: come back on traffic;
+    #: ``start``: negotiate again, after :data:`CLOSE_ACTION_DELAY`); strongSwan's defaults.
+    #: Our own lifetimes always renew.
     start_action: str = "none"
     close_action: str = "none"
     #: Dead Peer Detection from our side (RFC 3706), swanctl's names: an R-U-THERE every
     #: ``dpd_delay`` seconds (0: off, charon's default); no acknowledgement for ``dpd_timeout``
     #: seconds and the peer is dead: ``dpd_action`` "clear" deletes its SAs, "restart" also
-    #: negotiates anew
+    #: negotiates anew, "trap" negotiates anew when traffic asks for it
     dpd_delay: float = 0.0
     dpd_timeout: float = 150.0
     dpd_action: str = "clear"
@@ -194,17 +196,15 @@ class Connection:
     version: int = 1  # the IKE version this connection speaks
 
     def __post_init__(self) -> None:
-        for key, allowed in (("start_action", ("none", "start")), ("close_action", ("none", "clear", "start"))):
-            value = getattr(self, key)
-            if value == "trap":
-                raise ConfigError(
-                    f"connection {self.name}: {key} = trap needs on-demand negotiation (an acquire when traffic "
-                    "hits a trap policy), which ipseclab does not implement yet: use start or none"
-                )
-            if value not in allowed:
-                raise ConfigError(f"connection {self.name}: {key} must be {' or '.join(allowed)} (got {value!r})")
-        if self.dpd_action not in ("clear", "restart", "none"):
-            raise ConfigError(f"connection {self.name}: dpd_action must be clear, restart or none (got {self.dpd_action!r})")
+        for key, allowed in (
+            ("start_action", ("none", "trap", "start")),
+            ("close_action", ("none", "clear", "trap", "start")),
+            ("dpd_action", ("clear", "trap", "restart", "none")),
+        ):
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"connection {self.name}: {key} must be {', '.join(allowed)} (got {getattr(self, key)!r})")
+        if "trap" in (self.start_action, self.close_action, self.dpd_action) and self.accepts_any:
+            raise ConfigError(f"connection {self.name}: trap needs a peer to initiate to, and remote_addrs is {ANY}")
         if self.version != 1:
             raise ConfigError(f"connection {self.name}: only IKEv1 is implemented (version {self.version})")
         if self.mode not in ("main", "aggressive"):

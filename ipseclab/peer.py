@@ -27,6 +27,7 @@ rekeying and deleting child SAs, ``terminate`` and the SA table.
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import itertools
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -63,6 +64,9 @@ from ipseclab.wire.header import major_version
 
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
 NATT_KEEPALIVE = b"\xff"
+#: seconds between two negotiations an acquire starts for one connection (a peer that is down
+#: would otherwise be asked again by every packet)
+ACQUIRE_HOLDOFF = 1.0
 #: seconds a peer's re-authenticated ISAKMP SA stays after the new one is up, for its Delete
 REAUTH_GRACE = 10.0
 
@@ -118,6 +122,8 @@ class Peer:
         self._limit_reports: dict[str, list[float]] = {}  # rate-limited events: [last, suppressed]
         self._timers: list[tuple[float, int, str, Any]] = []  # see _schedule
         self._superseded: dict[bytes, bytes] = {}  # an IKE SA the peer re-authenticated → its successor
+        self._trapped: set[str] = set()  # connections armed for acquires (start/close/dpd_action = trap)
+        self._last_acquire: dict[str, float] = {}
         self._timer_ticks = itertools.count()
         self.engines: dict[int, IkeEngine] = create_engines(self)
 
@@ -358,10 +364,58 @@ class Peer:
         return self._start_ike(conn)
 
     def start_connections(self, now: float) -> list[IkeSa]:
-        """swanctl's ``start_action = start``: initiate each such connection (when a
-        configuration is loaded); the others wait for ``initiate`` or the peer."""
+        """swanctl's ``start_action`` when a configuration is loaded: ``start`` initiates the
+        connection, ``trap`` arms it for :meth:`acquire`; the others wait for ``initiate`` or
+        the peer."""
         self.now = now
+        for conn in self.config.connections:
+            if conn.start_action == "trap":
+                self._arm_trap(conn, "start_action = trap")
         return [self._start_ike(c) for c in self.config.connections if c.start_action == "start" and not c.accepts_any]
+
+    def _arm_trap(self, conn: Connection, why: str) -> None:
+        self._trapped.add(conn.name)
+        nets = ", ".join(f"{c.local_ts} <-> {c.remote_ts}" for c in conn.children)
+        self.emit(Info, sa=NO_SA, message=f"{why}: connection {conn.name} is negotiated when traffic needs it ({nets})")
+
+    def acquire(self, src: str, dst: str, now: float) -> bool:
+        """A packet from ``src`` to ``dst`` found no IPsec SA (RFC 4301 §5.2: an acquire). If it
+        falls under a child of a trapped connection, negotiate that child — under the
+        connection's established ISAKMP SA, else with a new one — unless that is under way
+        already. Returns whether a trapped connection covers it."""
+        self.now = now
+        if not self._trapped:
+            return False
+        try:
+            s_ip, d_ip = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+        except ValueError:
+            return False
+        for conn in self.config.connections:
+            if conn.name not in self._trapped:
+                continue
+            child = next((c for c in conn.children if s_ip in c.local_net and d_ip in c.remote_net), None)
+            if child is None:
+                continue
+            if any(p.child == child.name and p.state == ChildState.ESTABLISHED for p in self.child_sas):
+                return True
+            if any(engine.negotiating_child(child.name) for engine in self.engines.values()):
+                return True
+            sas = [s for s in self.ike_sas.values() if s.connection is not None and s.connection.name == conn.name and not s.failed]
+            up = next((s for s in sas if s.established), None)
+            if up is None and sas:
+                return True  # phase 1 under way: its children follow
+            if now - self._last_acquire.get(conn.name, float("-inf")) < ACQUIRE_HOLDOFF:
+                return True
+            self._last_acquire[conn.name] = now
+            self.count("acquires")
+            self.emit(Info, sa=up.ref if up else NO_SA, message=f"acquire: {src} -> {dst} has no SA and matches child "
+                      f"{child.name} of connection {conn.name} (trapped): negotiating it")
+            if up is not None:
+                self._engine_of(up).start_child(up, child.name)
+            else:
+                self._start_ike(conn)
+            return True
+        return False
 
     def _start_ike(self, conn: Connection) -> IkeSa:
         return self.engine(conn.version).initiate(conn)
@@ -495,7 +549,7 @@ class Peer:
             message=f"no R-U-THERE-ACK from {sa.remote[0]} for {conn.dpd_timeout:g} s (dpd_timeout): the peer is "
             f"considered dead — dpd_action = {action}"
             + {"clear": ": its SAs are deleted", "restart": ": its SAs are deleted and the connection negotiated anew",
-               "none": ": nothing is done"}[action],
+               "none": ": nothing is done", "trap": ": its SAs are deleted and traffic will negotiate anew"}[action],
         )
         if action == "none":
             sa.dpd_unacked_since = None
@@ -505,6 +559,8 @@ class Peer:
         self.delete_ike(sa, "dead peer (DPD)", notify_peer=False)
         if action == "restart" and not conn.accepts_any:
             self._start_ike(conn)
+        elif action == "trap":
+            self._arm_trap(conn, "dead peer, dpd_action = trap")
 
     def initial_contact(self, sa: IkeSa) -> None:
         """INITIAL-CONTACT (RFC 2407 §4.6.3.3), received authenticated under ``sa``: the peer
@@ -597,6 +653,9 @@ class Peer:
         if conn is None:
             return
         what = f"child {child}" if child else f"the ISAKMP SA of connection {conn.name}"
+        if conn.close_action == "trap":
+            self._arm_trap(conn, f"the peer deleted {what}; close_action = trap")
+            return
         if conn.close_action != "start" or conn.accepts_any:
             self.emit(Info, sa=sa.ref, message=f"the peer deleted {what}; close_action = {conn.close_action}: it stays down")
             return

@@ -213,6 +213,23 @@ def test_a_silent_peer_is_declared_dead_within_dpd_timeout_and_cleared() -> None
     assert {e.reason for e in events_of(pair.events, SaDeleted, "left")} == {"dead peer (DPD)"}
 
 
+def test_dpd_action_trap_clears_and_waits_for_traffic() -> None:
+    pair = peer_pair()
+    _with_dpd(pair, dpd_delay=10.0, dpd_timeout=30.0, dpd_action="trap")
+    pair.initiate().run()
+    net = pair.network
+    net.drop = lambda d: True
+    net.advance(45)
+    assert not pair.left.ike_sas and not pair.left.child_sas
+    net.drop = None  # the gateway is back; nothing happens until traffic asks
+    net.advance(30)
+    assert not pair.left.ike_sas
+    assert pair.left.acquire("10.1.1.5", "10.2.1.9", net.now)
+    net.collect()
+    net.run()
+    assert len(pair.left.child_sas) == 1
+
+
 def test_dpd_action_restart_negotiates_anew() -> None:
     pair = peer_pair()
     _with_dpd(pair, dpd_delay=5.0, dpd_timeout=15.0, dpd_action="restart")
@@ -306,10 +323,7 @@ def test_close_action_start_negotiates_again_once_the_deletes_are_in() -> None:
     assert len(pair.left.child_sas) == len(pair.right.child_sas) == 1
 
 
-def test_start_action_start_initiates_when_loaded_and_trap_is_refused_plainly() -> None:
-    import pytest
-
-    from ipseclab.errors import ConfigError
+def test_start_action_start_initiates_when_loaded() -> None:
     from ipseclab.runtime.config_toml import dump_peer_config, parse_peer_config
 
     pair = peer_pair()
@@ -321,8 +335,52 @@ def test_start_action_start_initiates_when_loaded_and_trap_is_refused_plainly() 
     assert sa.established and len(pair.right.child_sas) == 1
     text = dump_peer_config(pair.left.config)
     assert 'start_action = "start"' in text and parse_peer_config(text).connections[0].start_action == "start"
-    with pytest.raises(ConfigError, match="trap needs on-demand negotiation"):
-        _connection(pair.left, close_action="trap")
+
+
+def test_start_action_trap_negotiates_when_traffic_finds_no_sa() -> None:
+    """RFC 4301 §5.2: a packet that matches a trapped child and has no SA is an acquire."""
+    from ipseclab.trace import Info
+
+    pair = peer_pair()
+    _connection(pair.left, start_action="trap")
+    net = pair.network
+    assert pair.left.start_connections(0.0) == [] and not pair.left.ike_sas, "a trap negotiates nothing yet"
+    assert not pair.left.acquire("10.1.1.5", "10.9.9.9", 0.0), "traffic no child covers"
+    assert pair.left.acquire("10.1.1.5", "10.2.1.9", 0.0)
+    assert pair.left.acquire("10.1.1.6", "10.2.1.7", 0.0), "more traffic while phase 1 runs ..."
+    net.collect()
+    assert len(pair.left.ike_sas) == 1, "... starts nothing more"
+    net.run()
+    assert len(pair.left.child_sas) == len(pair.right.child_sas) == 1
+    assert any(e.message.startswith("acquire: 10.1.1.5 -> 10.2.1.9") for e in events_of(net.events, Info, "left"))
+    assert pair.left.counters["acquires"] == 1
+
+
+def test_close_action_trap_comes_back_on_traffic_only() -> None:
+    pair = peer_pair()
+    _connection(pair.left, close_action="trap")
+    pair.initiate().run()
+    net = pair.network
+    pair.right.delete_child(pair.right.child_sas[0], "administrator")
+    net.collect()
+    net.advance(5)
+    assert not pair.left.child_sas and len(pair.left.ike_sas) == 1, "down until traffic asks"
+    assert pair.left.acquire("10.1.1.5", "10.2.1.9", net.now)
+    net.collect()
+    net.run()
+    assert len(pair.left.child_sas) == 1 and len(pair.left.ike_sas) == 1, "a Quick Mode under the ISAKMP SA still up"
+
+
+def test_trap_needs_a_peer_to_initiate_to() -> None:
+    import pytest
+
+    from ipseclab.errors import ConfigError
+
+    pair = peer_pair()
+    with pytest.raises(ConfigError, match="trap needs a peer to initiate to"):
+        _connection(pair.left, start_action="trap", remote_address="%any")
+    with pytest.raises(ConfigError, match="close_action must be none, clear, trap, start"):
+        _connection(pair.left, close_action="restart")
 
 
 def test_the_initiator_re_authenticates_before_the_isakmp_sa_expires_and_keeps_the_ipsec_sas() -> None:

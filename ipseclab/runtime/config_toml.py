@@ -426,7 +426,7 @@ def _connection(name: str, data: object, secrets: dict[str, Any]) -> Connection:
         "force_encapsulation": t.boolean("encap", False),
         "dpd_delay": t.number("dpd_delay", None) or 0.0,
         "dpd_timeout": t.number("dpd_timeout", 150.0),
-        "dpd_action": t.choice("dpd_action", ("clear", "restart", "none"), "clear"),
+        "dpd_action": t.choice("dpd_action", ("clear", "trap", "restart", "none"), "clear"),
         "start_action": t.string("start_action", "none"),
         "close_action": t.string("close_action", "none"),
         "psk": _secret(psk, t.path("psk") if t.has("psk") else f"peer.secrets.{name}") if psk is not None else None,

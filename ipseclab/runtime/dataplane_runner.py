@@ -323,7 +323,13 @@ class DataPlaneRunner:
         runner = self.runner
         if runner is None:
             return
-        for out in self.dp.outbound(packet, runner.now()):
+        outputs = self.dp.outbound(packet, runner.now())
+        if not outputs and len(packet) >= 20 and packet[0] >> 4 == 4:
+            # no SA for it: a trapped connection negotiates on demand (the packet is dropped)
+            src, dst = socket.inet_ntop(socket.AF_INET, packet[12:16]), socket.inet_ntop(socket.AF_INET, packet[16:20])
+            if runner.peer.acquire(src, dst, runner.now()):
+                runner.flush()
+        for out in outputs:
             if out.kind == "udp":
                 self._send_udp(out.data, out.dst, out.dport)
             elif self.raw is not None:

@@ -167,6 +167,15 @@ def _reauthenticated_by_us(t: CharonTunnel, when: str) -> str:
     return f"we re-authenticated at {when} of 30 s; charon took the new ISAKMP SA and both kept the IPsec SAs"
 
 
+def _trap(t: CharonTunnel) -> str:
+    time.sleep(1.0)
+    require(not ours(t)[0] and not theirs(t)[0], "start_action = trap negotiates nothing before traffic")
+    first = t.ping("left", 3)  # the first packet finds no SA: an acquire, and it is dropped
+    settled(t, "the tunnel the traffic asked for")
+    require(any((e.get("message") or "").startswith("acquire: ") for e in events(t)), "no acquire event")
+    return f"start_action = trap: the first ping ({first.received}/{first.sent} answered) negotiated the tunnel"
+
+
 def _gateway_restart(t: CharonTunnel) -> str:
     t.establish("ipseclab")
     settled(t, "the tunnel")
@@ -306,6 +315,8 @@ _LIST = [
                  config=lambda text: text.replace('auth = "psk"', 'auth = "psk"\nlifetime = 30', 1)),
     LifeScenario("life-we-reauthenticate-as-responder", "charon initiated; our shorter lifetime makes us re-authenticate",
                  _we_reauthenticate("charon"), config=lambda text: text.replace('auth = "psk"', 'auth = "psk"\nlifetime = 30', 1)),
+    LifeScenario("life-trap", "start_action = trap: traffic negotiates the tunnel", _trap,
+                 config=with_lines('start_action = "trap"')),
     LifeScenario("life-gateway-restart", "charon restarts and reconnects: INITIAL-CONTACT", _gateway_restart),
     LifeScenario("life-we-restart", "we restart and reconnect: our INITIAL-CONTACT", _we_restart),
     LifeScenario("life-our-dpd", "charon killed: our DPD (dpd_delay 1, dpd_timeout 4)", _our_dpd,
