@@ -415,7 +415,7 @@ def test_a_peer_that_re_authenticates_without_a_delete_leaves_one_isakmp_sa() ->
     """charon re-authenticates an IKEv1 SA with a new Main Mode and drops the old SA without
     a Delete. As responder the IPsec SAs move to the new SA at once; the old one goes after
     REAUTH_GRACE (with a Delete, which tells a peer that still holds it)."""
-    from ipseclab.peer import REAUTH_GRACE
+    from ipseclab.life_cycle import REAUTH_GRACE
 
     pair = _naming_each_other(peer_pair()).initiate().run()
     net = pair.network
