@@ -159,11 +159,18 @@ def _print_demo(events, opts, ok: bool, explanation: list[str], *, where: str = 
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from ipseclab.teaching.decode import capture_problem, decode_pcap, read_key_table, render_packet
+    from ipseclab.teaching.decode import (
+        capture_problem,
+        decode_pcap,
+        read_esp_table,
+        read_key_table,
+        render_packet,
+    )
 
     keys = read_key_table(args.keys) if args.keys else {}
+    esp_keys = read_esp_table(args.keys) if args.keys else {}
     try:
-        packets = decode_pcap(args.file, keys)
+        packets = decode_pcap(args.file, keys, esp_keys)
     except (OSError, ValueError) as exc:
         print(f"cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
@@ -270,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lab_parser(lab)
     dec = sub.add_parser("decode", help="take apart every ISAKMP message of a capture")
     dec.add_argument("file", metavar="FILE.pcap")
-    dec.add_argument("--keys", metavar="DIR", help="directory with an ikev1_decryption_table")
+    dec.add_argument("--keys", metavar="DIR", help="directory with an ikev1_decryption_table and/or an esp_sa table (Wireshark's formats)")
     dec.add_argument("--json", action="store_true", help="one JSON object per packet")
     dec.add_argument("--brief", action="store_true", help="one line per packet, no payload tree")
     dec.set_defaults(func=_decode)

@@ -149,8 +149,10 @@ def test_unkeyed_decode_reports_encrypted_messages(name: str) -> None:
     keyed = decode_json(pcap, "--keys", str(DATA / f"{name}.keys"))
     unkeyed = decode_json(pcap)
     assert unkeyed.keys() == keyed.keys()
-    encrypted = [p for p in unkeyed.values() if p["encrypted"]]
+    encrypted = [p for p in unkeyed.values() if p["encrypted"] and p["kind"] == "isakmp"]
     assert encrypted
+    esp = [p for p in unkeyed.values() if p["kind"] == "esp"]
+    assert esp and all(p["encrypted"] and p["decrypted"] is None and not p["inner"] for p in esp), "ESP without its key: SPI and sequence only"
     rtx = retransmissions(name)
     for p in encrypted:
         assert p["decrypted"] is False

@@ -337,3 +337,27 @@ def esp_integrity(auth_alg_id: int) -> EspIntegritySpec:
             "1 = HMAC-MD5, 2 = HMAC-SHA1, 5/6/7 = HMAC-SHA2-256/384/512)"
         ) from None
     return EspIntegritySpec(name, auth_alg_id, alg.digest_size, icv, ws)
+
+
+def esp_cipher_named(wireshark_name: str, keymat_bytes: int) -> EspCipherSpec:
+    """The ESP transform a Wireshark ``esp_sa`` row names, told apart by its key's length
+    (KEYMAT: the key, plus the 4-byte salt for GCM)."""
+    candidates = [(ESP_NULL, None), (ESP_3DES, None)] + [
+        (esp_id, bits) for esp_id in (ESP_AES_CBC, ESP_AES_GCM_8, ESP_AES_GCM_12, ESP_AES_GCM_16) for bits in (128, 192, 256)
+    ]
+    for esp_id, bits in candidates:
+        spec = esp_cipher(esp_id, bits)
+        if spec.wireshark_name == wireshark_name and spec.keymat_bytes == keymat_bytes:
+            return spec
+    raise CryptoError(f"no ESP transform is called {wireshark_name!r} with a {keymat_bytes}-byte key")
+
+
+def esp_integrity_named(wireshark_name: str) -> EspIntegritySpec | None:
+    """The ESP integrity algorithm a Wireshark ``esp_sa`` row names (None: "NULL", as with GCM)."""
+    if wireshark_name.upper() == "NULL":
+        return None
+    for auth_id in _ESP_AUTH:
+        spec = esp_integrity(auth_id)
+        if spec.wireshark_name == wireshark_name:
+            return spec
+    raise CryptoError(f"no ESP integrity algorithm is called {wireshark_name!r}")

@@ -9,6 +9,11 @@ come from the responder's chosen transform, the phase-1 IV from ``hash(g^xi | g^
 of the KE payloads, then CBC chaining, and ``hash(last phase-1 block | M-ID)`` for
 each Quick Mode and Informational exchange.
 
+ESP — IP protocol 50, or in UDP 4500 without the marker — and AH (protocol 51) are shown
+with their SPI and sequence number; with Wireshark's ``esp_sa`` table (the rows our export
+and charon's log give) an ESP packet is decrypted as its receiver would (RFC 4303 §3.4):
+the ICV verdict and the inner packet, as tshark shows them.
+
 Every packet gives a :class:`DecodedPacket`; what cannot be decoded is reported on
 that packet, never raised.
 """
@@ -21,7 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from ipseclab.crypto.kdf_v1 import phase1_iv, phase2_iv
-from ipseclab.crypto.registry import CipherSpec, HashSpec, ike_cipher, ike_hash
+from ipseclab.crypto.registry import (
+    CipherSpec,
+    EspCipherSpec,
+    EspIntegritySpec,
+    HashSpec,
+    esp_cipher_named,
+    esp_integrity_named,
+    ike_cipher,
+    ike_hash,
+)
 from ipseclab.errors import CryptoError, IpsecLabError, ParseError
 from ipseclab.ikev1.explain import explain_message, explain_payload
 from ipseclab.ikev1.notation import exchange_name, summarize
@@ -30,6 +44,42 @@ from ipseclab.wire.v1.isakmp import KEPayload, Message, Payload, SAPayload, deco
 from ipseclab.wire.v1.tree import message_tree
 
 IKE_PORTS = (500, 4500)
+
+
+@dataclass(frozen=True)
+class EspKey:
+    """One row of Wireshark's ``esp_sa`` table: an SA direction's transform and keys."""
+
+    src: str
+    dst: str
+    spi: int
+    cipher: EspCipherSpec
+    integ: EspIntegritySpec | None
+    enc_key: bytes = field(repr=False)
+    integ_key: bytes = field(repr=False)
+
+
+def read_esp_table(directory: str | os.PathLike[str]) -> dict[int, EspKey]:
+    """SPI → key, from an ``esp_sa`` file (``"IPv4","src","dst","0xSPI","cipher","0xkey",
+    "integrity","0xkey"``); rows that name something unknown are skipped."""
+    path = Path(directory) / "esp_sa"
+    table: dict[int, EspKey] = {}
+    if not path.exists():
+        return table
+    for line in path.read_text().splitlines():
+        parts = [p.strip().strip('"') for p in line.split(",")]
+        if len(parts) < 8 or line.lstrip().startswith("#"):
+            continue
+        try:
+            enc_key = bytes.fromhex(parts[5].removeprefix("0x"))
+            integ_key = bytes.fromhex(parts[7].removeprefix("0x")) if parts[7] else b""
+            spi = int(parts[3], 16)
+            cipher = esp_cipher_named(parts[4], len(enc_key))
+            integ = esp_integrity_named(parts[6])
+        except (ValueError, CryptoError):
+            continue
+        table[spi] = EspKey(parts[1], parts[2], spi, cipher, integ, enc_key, integ_key)
+    return table
 
 
 def read_key_table(directory: str | os.PathLike[str]) -> dict[bytes, bytes]:
@@ -56,7 +106,7 @@ class DecodedPacket:
     time: float
     src: tuple[str, int]
     dst: tuple[str, int]
-    kind: str  # "isakmp" | "esp" | "keepalive" | "malformed"
+    kind: str  # "isakmp" | "esp" | "ah" | "keepalive" | "malformed"
     summary: str = ""
     exchange: str = ""
     exchange_type: int = 0
@@ -68,6 +118,10 @@ class DecodedPacket:
     note: str = ""
     index: int = 0
     explanation: str = ""
+    spi: int = 0  # ESP/AH
+    seq: int = 0
+    icv: str = ""  # "good" | "bad: ..." | "" (not checked)
+    inner: str = ""  # the decrypted inner packet, summarised
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -96,9 +150,47 @@ class _SaTrack:
 class CaptureDecoder:
     """Stateful decoder over the packets of one capture, in order."""
 
-    def __init__(self, keys: dict[bytes, bytes] | None = None) -> None:
+    def __init__(self, keys: dict[bytes, bytes] | None = None, esp_keys: dict[int, EspKey] | None = None) -> None:
         self.keys = keys or {}
+        self.esp_keys = esp_keys or {}
         self.sas: dict[bytes, _SaTrack] = {}
+
+    def decode_esp(self, number: int, time: float, src: tuple[str, int], dst: tuple[str, int], esp: bytes, *, in_udp: bool) -> DecodedPacket:
+        """One ESP packet (RFC 4303 §2): SPI and sequence number; with its key, decrypted and
+        its ICV checked as the receiver does (§3.4), and the inner packet summarised."""
+        how = "ESP in UDP (RFC 3948)" if in_udp else "ESP"
+        pkt = DecodedPacket(number, time, src, dst, "esp")
+        if len(esp) < 8:
+            pkt.kind, pkt.summary = "malformed", f"{how} of {len(esp)} bytes: shorter than its SPI and sequence number"
+            return pkt
+        pkt.spi, pkt.seq = int.from_bytes(esp[:4], "big"), int.from_bytes(esp[4:8], "big")
+        pkt.summary = f"{how}: SPI 0x{pkt.spi:08x}, sequence {pkt.seq}"
+        key = self.esp_keys.get(pkt.spi)
+        if key is None:
+            pkt.encrypted = True
+            if self.esp_keys:
+                pkt.note = "no key for this SPI in esp_sa"
+            return pkt
+        from ipseclab.esp.errors import EspDrop, EspError
+        from ipseclab.esp.sa import EspSa
+
+        pkt.encrypted = True
+        try:
+            sa = EspSa(spi=key.spi, src=key.src, dst=key.dst, cipher=key.cipher, integ=key.integ,
+                       enc_key=key.enc_key, integ_key=key.integ_key, udp_encap=(src[1], dst[1]) if in_udp else None)
+            payload, next_header = sa.unprotect(esp)
+        except EspDrop as exc:
+            pkt.decrypted, pkt.icv = False, f"bad: {exc}"
+            pkt.summary += f" — refused: {exc}"
+            return pkt
+        except EspError as exc:
+            pkt.decrypted, pkt.note = False, f"cannot use the key: {exc}"
+            return pkt
+        pkt.decrypted = True
+        pkt.icv = "good" if key.integ is not None or key.cipher.aead else ""
+        pkt.inner = _inner_summary(payload, next_header)
+        pkt.summary += f", {key.cipher.name}" + (f" + {key.integ.name}" if key.integ else "") + (", ICV good" if pkt.icv == "good" else "")
+        return pkt
 
     def decode_udp(self, number: int, time: float, src: tuple[str, int], dst: tuple[str, int], data: bytes) -> DecodedPacket:
         pkt = DecodedPacket(number, time, src, dst, "isakmp")
@@ -110,10 +202,7 @@ class CaptureDecoder:
                 pkt.kind, pkt.summary = "malformed", f"{len(data)}-byte datagram on port 4500 (too short for marker or ESP)"
                 return pkt
             if data[:4] != b"\x00\x00\x00\x00":
-                spi = int.from_bytes(data[:4], "big")
-                seq = int.from_bytes(data[4:8], "big") if len(data) >= 8 else 0
-                pkt.kind, pkt.summary = "esp", f"ESP in UDP (RFC 3948): SPI 0x{spi:08x}, sequence {seq}"
-                return pkt
+                return self.decode_esp(number, time, src, dst, data, in_udp=True)
             data = data[4:]
             pkt.note = "non-ESP marker"
         try:
@@ -279,17 +368,53 @@ def capture_problem(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
-def decode_pcap(path: str | os.PathLike[str], keys: dict[bytes, bytes] | None = None) -> list[DecodedPacket]:
-    """Decode every IKE/NAT-T packet of a pcap or pcapng file."""
+def _inner_summary(payload: bytes, next_header: int) -> str:
+    """What an ESP packet carried: the inner IP packet (tunnel mode) or transport payload."""
+    from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6
+
+    if next_header == 4:
+        return IP(payload).summary()
+    if next_header == 41:
+        return IPv6(payload).summary()
+    layer = {1: ICMP, 6: TCP, 17: UDP}.get(next_header)
+    if layer is not None:
+        return f"transport mode: {layer(payload).summary()}"
+    return f"next header {next_header}, {len(payload)} bytes"
+
+
+def _ah(number: int, time: float, src: str, dst: str, ah: bytes) -> DecodedPacket:
+    """An AH header (RFC 4302 §2): next header, SPI, sequence number (its ICV is not checked here)."""
+    pkt = DecodedPacket(number, time, (src, 0), (dst, 0), "ah")
+    if len(ah) < 12:
+        pkt.kind, pkt.summary = "malformed", f"AH of {len(ah)} bytes: shorter than its fixed header"
+        return pkt
+    pkt.spi, pkt.seq = int.from_bytes(ah[4:8], "big"), int.from_bytes(ah[8:12], "big")
+    pkt.summary = f"AH (RFC 4302): SPI 0x{pkt.spi:08x}, sequence {pkt.seq}, next header {ah[0]} (integrity not checked here)"
+    return pkt
+
+
+def decode_pcap(
+    path: str | os.PathLike[str], keys: dict[bytes, bytes] | None = None, esp_keys: dict[int, EspKey] | None = None
+) -> list[DecodedPacket]:
+    """Decode every IKE/NAT-T, ESP and AH packet of a pcap or pcapng file."""
     from scapy.layers.inet import IP, UDP
     from scapy.layers.inet6 import IPv6
     from scapy.utils import PcapReader
 
-    decoder = CaptureDecoder(keys)
+    decoder = CaptureDecoder(keys, esp_keys)
     out: list[DecodedPacket] = []
     with PcapReader(str(path)) as reader:
         for number, pkt in enumerate(reader, 1):
             ip = pkt.getlayer(IP) or pkt.getlayer(IPv6)
+            proto = getattr(ip, "proto", getattr(ip, "nh", None)) if ip is not None else None
+            if ip is not None and proto in (50, 51) and pkt.getlayer(UDP) is None:
+                body = bytes(ip.payload)
+                if proto == 50:
+                    out.append(decoder.decode_esp(number, float(pkt.time), (ip.src, 0), (ip.dst, 0), body, in_udp=False))
+                else:
+                    out.append(_ah(number, float(pkt.time), ip.src, ip.dst, body))
+                continue
             udp = pkt.getlayer(UDP)
             if ip is not None and udp is None and getattr(ip, "proto", getattr(ip, "nh", None)) == 17:
                 head = bytes(ip.payload)  # UDP header cut short (snap length or a truncated file)
@@ -330,9 +455,17 @@ def _payload_names(types: list[int]) -> str:
 
 
 def render_packet(pkt: DecodedPacket, *, tree: bool = True) -> list[str]:
-    head = f"#{pkt.number} {pkt.src[0]}:{pkt.src[1]} -> {pkt.dst[0]}:{pkt.dst[1]}  "
+    if pkt.kind in ("esp", "ah") and not pkt.src[1]:
+        head = f"#{pkt.number} {pkt.src[0]} -> {pkt.dst[0]}  "
+    else:
+        head = f"#{pkt.number} {pkt.src[0]}:{pkt.src[1]} -> {pkt.dst[0]}:{pkt.dst[1]}  "
     if pkt.kind != "isakmp":
-        return [head + pkt.summary]
+        lines = [head + pkt.summary]
+        if pkt.inner:
+            lines.append(f"    inner: {pkt.inner}")
+        if pkt.note:
+            lines.append(f"    note: {pkt.note}")
+        return lines
     state = ""
     if pkt.encrypted:
         state = " [decrypted]" if pkt.decrypted else " [encrypted]"
@@ -348,4 +481,4 @@ def render_packet(pkt: DecodedPacket, *, tree: bool = True) -> list[str]:
     return lines
 
 
-__all__ = ["CaptureDecoder", "DecodedPacket", "decode_pcap", "read_key_table", "render_packet", "ExchangeType"]
+__all__ = ["CaptureDecoder", "DecodedPacket", "EspKey", "decode_pcap", "read_esp_table", "read_key_table", "render_packet", "ExchangeType"]
