@@ -122,9 +122,11 @@ class DecodedPacket:
     seq: int = 0
     icv: str = ""  # "good" | "bad: ..." | "" (not checked)
     inner: str = ""  # the decrypted inner packet, summarised
+    raw: bytes = field(default=b"", repr=False)  # the ISAKMP message (no non-ESP marker)
+    plaintext: bytes | None = field(default=None, repr=False)  # its decrypted body
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items() if k not in ("raw", "plaintext")}
 
 
 @dataclass
@@ -247,7 +249,8 @@ class CaptureDecoder:
             track.counts[msg.message_id] = index
             track.indexes[data] = index
         track.seen.setdefault(data, plaintext)
-        pkt.tree = message_tree(data, plaintext if payloads is not None else None)
+        pkt.raw, pkt.plaintext = data, plaintext if payloads is not None else None
+        pkt.tree = message_tree(data, pkt.plaintext)
         pkt.index = index
         pkt.explanation = explain_message(msg.exchange_type, index)
         if payloads is not None:
