@@ -145,3 +145,12 @@ def test_libreswans_refusal_of_our_identity_is_explained_as_such(tmp_path: Path)
                 assert "left@lab" in errors[0]["message"] and "pre-shared keys differ" not in errors[0]["message"]
             finally:
                 client.close()
+
+
+def test_a_container_that_fails_to_start_is_removed() -> None:
+    from ipseclab.runtime.containers.podman import PodmanError
+
+    podman, name = Podman(), f"ipl-lsw-broken-{os.getpid()}"
+    with pytest.raises(PodmanError):
+        podman.run_detached(name, "localhost/ipseclab-libreswan:4.10", ["/no/such/program"])
+    assert name not in podman("ps", "-a", "--format", "{{.Names}}").stdout.split()

@@ -65,7 +65,11 @@ class Podman:
             args += ["--cap-add", cap]
         for host, inside in volumes:
             args += ["-v", f"{host}:{inside}"]
-        self(*args, image, *argv)
+        try:
+            self(*args, image, *argv)
+        except PodmanError:
+            self.rm(name)  # a container created but not started is still there: nothing stays behind
+            raise
 
     def exec(self, name: str, *argv: str, check: bool = True, detach: bool = False, env: dict[str, str] | None = None,
              timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
