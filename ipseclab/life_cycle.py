@@ -75,6 +75,10 @@ class SaLifeCycle:
                 self._arm_trap(conn, "start_action = trap")
         return [self._start_ike(c) for c in self.config.connections if c.start_action == "start" and not c.accepts_any]
 
+    def _ike_sas_of(self, conn: Connection) -> list[IkeSa]:
+        """The IKE SAs of connection ``conn``, in any state."""
+        return [s for s in self.ike_sas.values() if s.connection is not None and s.connection.name == conn.name]
+
     def _arm_trap(self, conn: Connection, why: str) -> None:
         self._trapped.add(conn.name)
         nets = ", ".join(f"{c.local_ts} <-> {c.remote_ts}" for c in conn.children)
@@ -102,7 +106,7 @@ class SaLifeCycle:
                 return True
             if any(engine.negotiating_child(child.name) for engine in self.engines.values()):
                 return True
-            sas = [s for s in self.ike_sas.values() if s.connection is not None and s.connection.name == conn.name and not s.failed]
+            sas = [s for s in self._ike_sas_of(conn) if not s.failed]
             up = next((s for s in sas if s.established), None)
             if up is None and sas:
                 return True  # phase 1 under way: its children follow
@@ -238,7 +242,7 @@ class SaLifeCycle:
             conn = self.config.connection_named(restart.connection)
         except ConfigError:
             return  # the configuration was replaced meanwhile
-        sas = [s for s in self.ike_sas.values() if s.connection is not None and s.connection.name == conn.name]
+        sas = self._ike_sas_of(conn)
         if restart.child is not None and any(p.child == restart.child for p in self.child_sas):
             return
         up = next((s for s in sas if s.established), None)
@@ -280,8 +284,8 @@ class SaLifeCycle:
         :data:`REAUTH_GRACE` seconds for the peer's Delete (ours sends one; charon drops
         its old SA silently), then deleted."""
         conn = sa.connection
-        for old in [s for s in self.ike_sas.values() if s is not sa and s.established and s.remote[0] == sa.remote[0]
-                    and s.connection is not None and conn is not None and s.connection.name == conn.name]:
+        older = [s for s in self._ike_sas_of(conn) if s is not sa and s.established and s.remote[0] == sa.remote[0]] if conn else []
+        for old in older:
             moved = self._move_children(old, sa)
             self.emit(Info, sa=sa.ref, message=f"the peer re-authenticated {old.ref.label} as {sa.ref.label}: "
                       f"{moved} IPsec SA pair(s) kept; the old SA goes in {REAUTH_GRACE:g} s unless the peer deletes it first")

@@ -167,16 +167,15 @@ class CaptureDecoder:
             return pkt
         pkt.spi, pkt.seq = int.from_bytes(esp[:4], "big"), int.from_bytes(esp[4:8], "big")
         pkt.summary = f"{how}: SPI 0x{pkt.spi:08x}, sequence {pkt.seq}"
+        pkt.encrypted = True
         key = self.esp_keys.get(pkt.spi)
         if key is None:
-            pkt.encrypted = True
             if self.esp_keys:
                 pkt.note = "no key for this SPI in esp_sa"
             return pkt
         from ipseclab.esp.errors import EspDrop, EspError
         from ipseclab.esp.sa import EspSa
 
-        pkt.encrypted = True
         try:
             sa = EspSa(spi=key.spi, src=key.src, dst=key.dst, cipher=key.cipher, integ=key.integ,
                        enc_key=key.enc_key, integ_key=key.integ_key, udp_encap=(src[1], dst[1]) if in_udp else None)
