@@ -412,3 +412,26 @@ def test_shipped_examples_state_their_life_cycle_choices() -> None:
         assert all(f"\n{key} =" in text for key in ("start_action", "close_action", "dpd_delay", "dpd_action"))
         conn = load_peer_config(CONTAINERS / name).connections[0]
         assert (conn.start_action, conn.close_action, conn.dpd_delay, conn.dpd_action) == ("none", "none", 30, dpd_action)
+
+
+@pytest.mark.parametrize(
+    ("extra", "section", "complaint"),
+    [
+        ("max_strangers_per_batch = 0", "peer", "max_strangers_per_batch"),
+        ('max_strangers_per_batch = "lots"', "peer", "max_strangers_per_batch"),
+        ('start_action = "sometimes"', "conn", "start_action must be none, trap, start"),
+        ('close_action = "restart"', "conn", "close_action must be none, clear, trap, start"),
+        ('dpd_action = "panic"', "conn", "dpd_action"),
+        ('start_action = "trap"\nremote_addrs = "%any"', "anyconn", "trap needs a peer to initiate to"),
+    ],
+)
+def test_life_cycle_and_load_keys_refuse_nonsense(extra: str, section: str, complaint: str) -> None:
+    conn = '\n[connections.site]\nremote_addrs = "10.99.0.2"\n'
+    if section == "peer":
+        text = MINIMAL + extra + "\n"
+    elif section == "conn":
+        text = MINIMAL + conn + extra + "\n"
+    else:
+        text = MINIMAL + "\n[connections.site]\n" + extra + "\n"
+    with pytest.raises(ConfigError, match=complaint):
+        parse_peer_config(text)

@@ -80,3 +80,23 @@ def test_ah_is_shown_with_its_spi_and_sequence(tmp_path: Path) -> None:
                                        / IP(src="10.1.0.1", dst="10.2.0.1") / ICMP()])
     (pkt,) = decode_pcap(tmp_path / "ah.pcap")
     assert (pkt.kind, pkt.spi, pkt.seq) == ("ah", 0x1234, 7) and "next header 4" in pkt.summary
+
+
+def test_a_hostile_esp_sa_table_is_read_row_by_row(tmp_path: Path) -> None:
+    """Rows that are cut short, name unknown algorithms, or carry bad hex or a key of the wrong
+    length are skipped; the good row still decrypts."""
+    assert ipseclab("demo", "--seed", "3", "--ping", "1", "--pcap", str(tmp_path / "run.pcap"), "--keys", str(tmp_path / "keys")).returncode == 0
+    good = (tmp_path / "keys" / "esp_sa").read_text().splitlines()
+    junk = [
+        '"IPv4","1.2.3.4"',
+        '"IPv4","1.2.3.4","5.6.7.8","0x1234","Rot13 [RFC0000]","0x00","NULL",""',
+        '"IPv4","1.2.3.4","5.6.7.8","0xzz","AES-CBC [RFC3602]","0x00","NULL",""',
+        '"IPv4","1.2.3.4","5.6.7.8","0x1234","AES-CBC [RFC3602]","0x0011","HMAC-SHA-1-96 [RFC2404]","0x00"',
+        "# a comment",
+        "x" * 10_000,
+    ]
+    (tmp_path / "keys" / "esp_sa").write_text("\n".join([*junk, good[0]]) + "\n")
+    table = read_esp_table(tmp_path / "keys")
+    assert list(table) == [int(good[0].split(",")[3].strip('"'), 16)]
+    ours = _ours(tmp_path / "run.pcap", tmp_path / "keys")
+    assert sorted(str(p.decrypted) for p in ours.values()) == ["None", "True"], "the SA with its key decrypts; the other shows SPI and sequence"
