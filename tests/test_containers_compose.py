@@ -1,0 +1,156 @@
+"""The lab as containers (``containers/compose.yaml`` with podman-compose, rootful podman).
+
+The images are built from ``containers/Containerfile`` (on a locally bootstrapped Debian: no
+registry here), the stack comes up — left behind the nftables NAT container, right outside —
+Main Mode and Quick Mode run across the NAT, a ping crosses it as ESP in UDP 4500, tshark
+decrypts the router's capture with the key table of our own events, and everything the stack
+made is gone by name afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ipseclab.demo import DemoOptions
+from ipseclab.export import write_keys
+from ipseclab.runtime.containers.stack import ContainerLab, containers_available
+from ipseclab.runtime.netlab.tshark import dissect
+
+pytestmark = pytest.mark.root
+
+_REASON = containers_available()
+if _REASON:
+    print(f"skipping the container stack: {_REASON}", file=sys.stderr)
+    pytest.skip(_REASON, allow_module_level=True)
+
+NAT_NETWORKS = ("192.168.179", "198.18.179")  # not the default lab's, so a running lab is left alone
+
+
+def _wait_established(lab: ContainerLab, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sas = lab.clients["left"].list_sas()
+        if any(x["state"] == "ESTABLISHED" for x in sas.get("ipsec", [])):
+            return sas
+        time.sleep(0.2)
+    raise AssertionError(f"no IPsec SA within {timeout} s: {lab.clients['left'].list_sas()}")
+
+
+def _leftovers(name: str, podman) -> dict[str, str]:  # noqa: ANN001
+    containers = podman("ps", "-a", "--filter", f"name=ipl-{name}-", "--format", "{{.Names}}").stdout.strip()
+    networks = [n["name"] for n in json.loads(podman("network", "ls", "--format", "json").stdout or "[]")
+                if n["name"].startswith(f"ipl-{name}-")]
+    bridges = subprocess.run(["ip", "-br", "addr"], capture_output=True, text=True, check=True).stdout
+    return {"containers": containers, "networks": " ".join(networks),
+            "bridges": " ".join(line.split()[0] for line in bridges.splitlines() if any(f"{p}.254/" in line for p in NAT_NETWORKS))}
+
+
+@pytest.fixture(scope="module")
+def nat_lab():
+    lab = ContainerLab("ctest", "nat", DemoOptions(seed=13), networks=NAT_NETWORKS)
+    try:
+        yield lab.up()
+    finally:
+        lab.down()
+    assert _leftovers("ctest", lab.podman) == {"containers": "", "networks": "", "bridges": ""}
+    assert not lab.state_dir.exists()
+
+
+def test_main_and_quick_mode_across_the_nat_container_then_ping_through_esp_in_udp(nat_lab: ContainerLab, tmp_path: Path) -> None:
+    left_host, right_host = nat_lab.topology.hosts["left"], nat_lab.topology.hosts["right"]
+    router = nat_lab.topology.hosts["router"]
+    capture = nat_lab.capture("router", "outside", "outside.pcap")
+    nat_lab.clients["left"].initiate("site")
+    sas = _wait_established(nat_lab)
+    ping = nat_lab.ping(3)
+    nat_lab.stop_capture("outside.pcap")
+
+    (ike,) = sas["isakmp"]
+    assert ike["state"] == "QM_IDLE" and ike["local"] == f"{left_host.address}:4500" and ike["remote"] == f"{right_host.address}:4500"
+    (child,) = sas["ipsec"]
+    assert child["mode"] == "UDP tunnel" and child["local_ts"] == f"{left_host.protected[0]}/32"
+    right_sas = nat_lab.clients["right"].list_sas()
+    assert right_sas["isakmp"][0]["remote"] == f"{router.address}:4500"  # right only ever sees the router
+    assert (ping.sent, ping.received) == (3, 3), ping.lines
+
+    events = nat_lab.clients["left"].events_since(0) + nat_lab.clients["right"].events_since(0)
+    write_keys(events, tmp_path / "keys")
+    frames = dissect(capture, tmp_path / "keys")
+    ike_frames = [f for f in frames if f.exchange_type is not None]
+    assert [f.src for f in ike_frames[:4]] == [router.address, right_host.address] * 2
+    assert [(f.sport, f.dport) for f in ike_frames] == [(500, 500)] * 4 + [(4500, 4500)] * 5  # the switch after MM4
+    assert all(f.decrypted for f in ike_frames[4:]), "tshark decrypted MM5 onwards with our table"
+    esp = [f for f in frames if f.esp_spi is not None]
+    assert [f.src for f in esp] == [router.address, right_host.address] * 3
+    assert {f.dport for f in esp} == {4500}, "ESP in UDP 4500 through the NAT"
+    assert all(f.esp_icv_good for f in esp), "tshark verified every ICV with our keys"
+    assert all(f.inner_icmp for f in esp), "tshark decrypted the echo requests and replies"
+
+
+def test_a_second_up_of_the_same_lab_replaces_the_first(nat_lab: ContainerLab) -> None:
+    """``up`` takes a stack of the same name down first (a notebook run twice)."""
+    again = ContainerLab("ctest", "nat", DemoOptions(seed=13), networks=NAT_NETWORKS)
+    again.up()
+    try:
+        assert again.clients["left"].status()["name"] == "left"
+        nat_lab.clients = again.clients  # the module fixture tears this one down
+    finally:
+        again.clients = {}
+
+
+def test_site_to_site_stack(tmp_path: Path) -> None:
+    lab = ContainerLab("csite", "site-to-site", DemoOptions(seed=14), networks=("", "198.18.180"))
+    try:
+        lab.up()
+        lab.clients["left"].initiate("site")
+        sas = _wait_established(lab)
+        assert sas["ipsec"][0]["mode"] == "tunnel" and sas["isakmp"][0]["remote"] == "198.18.180.2:500"
+        ping = lab.ping(2)
+        assert (ping.sent, ping.received) == (2, 2), ping.lines
+    finally:
+        lab.down()
+    assert lab.podman("ps", "-a", "--filter", "name=ipl-csite-", "--format", "{{.Names}}").stdout.strip() == ""
+
+
+def test_the_containerfile_builds_an_image_with_every_tool_the_labs_use() -> None:
+    """The peer image (layers cached after the first build) holds ipseclab — this very source —
+    charon, swanctl, tshark, tcpdump and nft."""
+    from ipseclab.runtime.containers.stack import ensure_images, source_hash
+
+    images = ensure_images()
+    assert images["peer"].endswith(f":{source_hash()}")
+    probe = "; ".join(["command -v charon-systemd >/dev/null || ls /usr/lib/ipsec/charon", "command -v swanctl", "tshark --version | head -1",
+                       "tcpdump --version 2>&1 | head -1", "nft --version",
+                       "python3 -c 'import ipseclab, sys; print(ipseclab.__file__)'"])
+    done = subprocess.run(["podman", "run", "--rm", "--entrypoint", "sh", images["peer"], "-c", probe],
+                          capture_output=True, text=True, env=ContainerLab("cprobe").podman.env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "/usr/sbin/swanctl" in out and "TShark" in out and "tcpdump version" in out and "nftables" in out
+    assert "/opt/ipseclab/" in out
+
+
+def test_the_compose_files_resolve_to_the_namespace_labs_address_plan() -> None:
+    """What podman-compose makes of each compose file with the shipped ``.env``: the addresses
+    the namespace labs use (``container_topology``)."""
+    from ipseclab.runtime.containers.stack import (
+        COMPOSE_FILES,
+        CONTAINERS,
+        compose_command,
+        container_topology,
+    )
+
+    for kind, path in COMPOSE_FILES.items():
+        done = subprocess.run([*compose_command(), "-f", str(path), "--env-file", str(CONTAINERS / ".env"), "config"],
+                              capture_output=True, text=True, cwd=CONTAINERS, timeout=60, check=True)
+        topo = container_topology("lab", kind)
+        for role in ("left", "right"):
+            assert f"ipv4_address: {topo.hosts[role].address}" in done.stdout, (kind, role)
+            assert f"container_name: ipl-lab-{role}" in done.stdout
+        assert "NET_ADMIN" in done.stdout and "/dev/net/tun" in done.stdout
