@@ -392,6 +392,17 @@ class RemoteLabSession:
         self._notify("step")
         return item
 
+    def sa_tables(self) -> dict[str, dict[str, Any]]:
+        """Each daemon's SA table (``list_sas``)."""
+        return {p.name: p.client.list_sas() for p in self.network.peers}
+
+    def advance(self, seconds: float) -> None:
+        """Real peers live on the host's clock: there is no simulated time to move."""
+        raise ConfigError(
+            f"cannot advance the clock by {seconds:g} s: these peers are daemons on the host's clock "
+            "(run this part with PEERS = \"memory\", or wait and call poll())"
+        )
+
     def run_to_end(self, max_steps: int = 500) -> int:
         """Step until neither daemon holds anything; returns the number of steps."""
         steps = 0

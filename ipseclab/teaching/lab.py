@@ -188,6 +188,10 @@ class LabSession:
     def explanation(self) -> list[str]:
         return failure_lines(self.events)
 
+    def sa_tables(self) -> dict[str, dict]:
+        """Each peer's SA table, as ``ipseclab peer``'s ``list_sas`` reports it."""
+        return {p.name: p.sa_table() for p in self.network.peers}
+
     def export(self, directory: str | Path) -> tuple[Path, Path]:
         """Write ``run.pcap`` and the Wireshark key tables into ``directory``."""
         from ipseclab.export import export_run

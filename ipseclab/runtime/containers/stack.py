@@ -44,7 +44,10 @@ BASE_IMAGE = "localhost/ipseclab-base:bookworm"
 PEER_IMAGE = "localhost/ipseclab-peer"
 JUPYTER_IMAGE = "localhost/ipseclab-jupyter"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-DEFAULT_NETWORKS = {"nat": ("192.168.77", "203.0.113"), "site-to-site": ("", "10.99.0")}
+# The namespace labs' plan, except that the NAT lab's outside is 198.18.77.0/24 (RFC 2544's
+# benchmarking range): on the host, a bridge for a documentation range can hide a real server
+# (package mirrors have been seen at 203.0.113.x addresses).
+DEFAULT_NETWORKS = {"nat": ("192.168.77", "198.18.77"), "site-to-site": ("", "10.99.0")}
 ROLES = ("left", "right")
 
 
@@ -91,6 +94,47 @@ def container_topology(name: str, kind: str = "nat", inside: str = "", outside: 
         }
         networks = {"wire": f"{outside}.0/24"}
     return ContainerTopology(name, kind, hosts, networks)
+
+
+def _subnets_in_use(podman: Podman) -> set[str]:
+    """/24 prefixes ("a.b.c") the host already reaches: podman's networks, the host's routes,
+    its name servers and the package registries' addresses (a lab bridge must not hide them)."""
+    import json
+    import socket
+
+    used = set()
+    for net in json.loads(podman("network", "ls", "--format", "json", check=False).stdout or "[]"):
+        for subnet in net.get("subnets") or []:
+            used.add(str(subnet.get("subnet", "")).rsplit(".", 1)[0])
+    routes = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True, check=False).stdout
+    for line in routes.splitlines():
+        dest = line.split()[0] if line.split() else ""
+        if "/" in dest and dest.endswith(".0/24"):
+            used.add(dest.rsplit(".", 1)[0])
+    servers = []
+    with contextlib.suppress(OSError):
+        servers = [line.split()[1] for line in Path("/etc/resolv.conf").read_text().splitlines() if line.startswith("nameserver ")]
+    for host in ("pypi.org", "deb.debian.org"):
+        with contextlib.suppress(OSError):
+            servers += [info[4][0] for info in socket.getaddrinfo(host, 443, socket.AF_INET)]
+    used.update(address.rsplit(".", 1)[0] for address in servers if address.count(".") == 3)
+    return used
+
+
+def free_networks(kind: str, name: str, podman: Podman | None = None) -> tuple[str, str]:
+    """The default networks of ``kind`` if no other lab uses them, else free ones (198.18.N,
+    192.168.N for N from 100, the name's hash first) — several labs can run on one host."""
+    used = _subnets_in_use(podman or Podman())
+    inside, outside = DEFAULT_NETWORKS[kind]
+    if not ({inside, outside} - {""}) & used:
+        return inside, outside
+    start = int(hashlib.sha256(name.encode()).hexdigest(), 16) % 150
+    for i in range(150):
+        n = 100 + (start + i) % 150
+        candidate = (f"192.168.{n}" if kind == "nat" else "", f"198.18.{n}")
+        if not ({candidate[0], candidate[1]} - {""}) & used:
+            return candidate
+    raise NetlabError("no free /24 for the lab's networks (192.168.100-249, 198.18.100-249 all in use)")
 
 
 # -- engines ------------------------------------------------------------------------------------
@@ -324,8 +368,23 @@ class ContainerLab:
             self.podman.rm(f"ipl-{self.name}-{role}")
         for network in self.topology.networks:
             self.podman("network", "rm", "-f", f"ipl-{self.name}-{network}", check=False)
+        self._remove_stale_bridges()
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _remove_stale_bridges(self) -> None:
+        """A bridge netavark left behind (seen after a failed start) still routes the lab's
+        subnet on the host: remove the one holding this lab's gateway address, if any."""
+        import json
+
+        done = subprocess.run(["ip", "-j", "-d", "addr", "show"], capture_output=True, text=True, check=False)
+        live = {str(sub.get("subnet")) for net in json.loads(self.podman("network", "ls", "--format", "json", check=False).stdout or "[]")
+                for sub in net.get("subnets") or []}
+        gateways = {f"{cidr.rsplit('.', 1)[0]}.254" for cidr in self.topology.networks.values() if cidr not in live}
+        for link in json.loads(done.stdout or "[]"):
+            is_bridge = link.get("linkinfo", {}).get("info_kind") == "bridge"
+            if is_bridge and any(a.get("local") in gateways for a in link.get("addr_info", [])):
+                subprocess.run(["ip", "link", "del", link["ifname"]], capture_output=True, check=False)
 
     def __enter__(self) -> ContainerLab:
         return self.up()
