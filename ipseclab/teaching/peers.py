@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ipseclab.config import PeerConfig
 from ipseclab.demo import LEFT_INSIDE_ADDRESS, NAT_PUBLIC_ADDRESS, DemoOptions, demo_configs
-from ipseclab.errors import ConfigError
+from ipseclab.errors import ConfigError, NetlabError
 
 MODES = ("memory", "namespaces", "containers")
 WHERE = {
@@ -154,7 +154,13 @@ def _containers(options: DemoOptions, name: str, kind: str) -> LabPeers:
     reason = containers_available()
     if reason:
         raise ConfigError(f'PEERS = "containers" cannot run here: {reason}')
-    lab = ContainerLab(name, kind, options, networks=free_networks(kind, name)).up()
+    for attempt in range(3):  # another lab may take the same free subnets at the same moment
+        try:
+            lab = ContainerLab(name, kind, options, networks=free_networks(kind, name)).up()
+            break
+        except NetlabError as exc:
+            if "already used" not in str(exc) or attempt == 2:
+                raise
     return LabPeers("containers", options, lab.session(), _views(lab.topology, options.policies), lab)
 
 
