@@ -66,10 +66,12 @@ def test_main_and_quick_mode_across_the_nat_container_then_ping_through_esp_in_u
     left_host, right_host = nat_lab.topology.hosts["left"], nat_lab.topology.hosts["right"]
     router = nat_lab.topology.hosts["router"]
     capture = nat_lab.capture("router", "outside", "outside.pcap")
+    inside = nat_lab.capture("router", "inside", "inside.pcap")
     nat_lab.clients["left"].initiate("site")
     sas = _wait_established(nat_lab)
     ping = nat_lab.ping(3)
     nat_lab.stop_capture("outside.pcap")
+    nat_lab.stop_capture("inside.pcap")
 
     (ike,) = sas["isakmp"]
     assert ike["state"] == "QM_IDLE" and ike["local"] == f"{left_host.address}:4500" and ike["remote"] == f"{right_host.address}:4500"
@@ -83,6 +85,9 @@ def test_main_and_quick_mode_across_the_nat_container_then_ping_through_esp_in_u
     write_keys(events, tmp_path / "keys")
     frames = dissect(capture, tmp_path / "keys")
     ike_frames = [f for f in frames if f.exchange_type is not None]
+    inside_frames = [f for f in dissect(inside) if f.exchange_type is not None]
+    assert [f.src for f in inside_frames[:2]] == [left_host.address, right_host.address], \
+        "inside the router left's packets still carry left's own address (only the lab's NAT translates)"
     assert [f.src for f in ike_frames[:4]] == [router.address, right_host.address] * 2
     assert [(f.sport, f.dport) for f in ike_frames] == [(500, 500)] * 4 + [(4500, 4500)] * 5  # the switch after MM4
     assert all(f.decrypted for f in ike_frames[4:]), "tshark decrypted MM5 onwards with our table"

@@ -380,11 +380,28 @@ class ContainerLab:
         done = subprocess.run(["ip", "-j", "-d", "addr", "show"], capture_output=True, text=True, check=False)
         live = {str(sub.get("subnet")) for net in json.loads(self.podman("network", "ls", "--format", "json", check=False).stdout or "[]")
                 for sub in net.get("subnets") or []}
-        gateways = {f"{cidr.rsplit('.', 1)[0]}.254" for cidr in self.topology.networks.values() if cidr not in live}
+        gone = {cidr for cidr in self.topology.networks.values() if cidr not in live}
+        gateways = {f"{cidr.rsplit('.', 1)[0]}.254" for cidr in gone}
         for link in json.loads(done.stdout or "[]"):
             is_bridge = link.get("linkinfo", {}).get("info_kind") == "bridge"
             if is_bridge and any(a.get("local") in gateways for a in link.get("addr_info", [])):
                 subprocess.run(["ip", "link", "del", link["ifname"]], capture_output=True, check=False)
+        self._remove_stale_nat_rules(gone)
+
+    @staticmethod
+    def _remove_stale_nat_rules(subnets: set[str]) -> None:
+        """netavark's masquerade chain for a network it did not tear down (same failures as the
+        bridge) would rewrite the next lab's packets on these subnets: remove it."""
+        if not subnets or shutil.which("iptables") is None:
+            return
+        rules = subprocess.run(["iptables", "-t", "nat", "-S", "POSTROUTING"], capture_output=True, text=True, check=False).stdout
+        for line in rules.splitlines():
+            parts = line.split()
+            if parts[:2] == ["-A", "POSTROUTING"] and len(parts) == 6 and parts[2] == "-s" and parts[3] in subnets \
+                    and parts[4] == "-j" and parts[5].startswith("NETAVARK-"):
+                subprocess.run(["iptables", "-t", "nat", "-D", "POSTROUTING", *parts[2:]], capture_output=True, check=False)
+                subprocess.run(["iptables", "-t", "nat", "-F", parts[5]], capture_output=True, check=False)
+                subprocess.run(["iptables", "-t", "nat", "-X", parts[5]], capture_output=True, check=False)
 
     def __enter__(self) -> ContainerLab:
         return self.up()
