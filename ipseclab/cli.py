@@ -33,7 +33,7 @@ def _demo(args: argparse.Namespace) -> int:
         encap=args.encap,
     )
     ping = None
-    if args.netns:
+    if args.netns or args.containers:
         outcome = _run_netns(opts, args)
         if isinstance(outcome, int):
             return outcome
@@ -53,11 +53,14 @@ def _demo(args: argparse.Namespace) -> int:
             result["ping"] = {"sent": ping.sent, "received": ping.received, "lost": ping.lost}
         print(json.dumps(result))
     else:
-        _print_demo(events, opts, ok, explanation, where=f"network namespaces ({args.topology})" if args.netns else "memory")
+        where = "memory"
+        if args.netns or args.containers:
+            where = f"{'containers' if args.containers else 'network namespaces'} ({args.topology})"
+        _print_demo(events, opts, ok, explanation, where=where)
         if ping is not None:
             print("\n".join(ping.lines[:20] + ([f"... {len(ping.lines) - 20} more"] if len(ping.lines) > 20 else [])))
             print(f"ping {ping.src} -> {ping.dst} through ESP: {ping.sent} sent, {ping.received} received, {ping.lost} lost")
-    if args.pcap and not args.netns:
+    if args.pcap and not (args.netns or args.containers):
         n = write_pcap(events, args.pcap, extra=ping.wire if ping is not None else ())
         if not args.json:
             print(f"wrote {n} packets to {args.pcap}")
@@ -73,53 +76,80 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run_netns(opts, args: argparse.Namespace):  # noqa: ANN001, ANN202
-    """The demo over real UDP between daemons in namespaces; the pcap is taken on left's veth."""
-    import shutil
+    """The demo over real UDP between daemons in namespaces (root): the pcap is taken on left's
+    veth.  ``--containers`` runs the same daemons in the compose stack's containers instead."""
     import tempfile
-    import time
 
     from ipseclab.runtime.netlab.peers import NetLab
-    from ipseclab.trace_queries import established_from_events, failure_lines
 
     if os.geteuid() != 0:
-        print("ipseclab demo --netns needs root (it builds network namespaces)", file=sys.stderr)
+        what = "containers (rootful podman)" if args.containers else "network namespaces"
+        print(f"ipseclab demo --{'containers' if args.containers else 'netns'} needs root (it builds {what})", file=sys.stderr)
         return 2
     name = f"demo{os.getpid() % 100000}"
-    with NetLab(name, args.topology, opts, dataplane=bool(args.ping)) as lab, tempfile.TemporaryDirectory() as tmp:
-        capture = lab.topology.capture("left", Path(tmp) / "wire.pcap") if args.pcap else None
-        left, right = lab.clients["left"], lab.clients["right"]
-        left.initiate("site")
-        events: list = []
-        deadline, quiet_since, seen = time.monotonic() + 20, time.monotonic(), 0
-        while time.monotonic() < deadline:
-            events = sorted(left.events_since(0) + right.events_since(0), key=lambda e: (e.time, e.peer, e.seq))
-            if len(events) != seen:
-                seen, quiet_since = len(events), time.monotonic()
-            if established_from_events(events, ["left", "right"], opts.policies):
-                break
-            if failure_lines(events) and time.monotonic() - quiet_since > 1.0:
-                break
-            time.sleep(0.1)
-        ok = established_from_events(events, ["left", "right"], opts.policies)
-        ping = _netns_ping(lab, args.ping) if ok and args.ping else None
-        if ping is not None:  # the data plane's events (ESP packets taken apart, statistics, drops)
-            events = sorted(left.events_since(0) + right.events_since(0), key=lambda e: (e.time, e.peer, e.seq))
-        if capture is not None:
-            capture.stop()
-            shutil.copyfile(Path(tmp) / "wire.pcap", args.pcap)
+    if args.containers:
+        from ipseclab.runtime.containers.stack import ContainerLab, free_networks
+
+        lab = ContainerLab(name, args.topology, opts, networks=free_networks(args.topology, name))
+    else:
+        lab = NetLab(name, args.topology, opts, dataplane=bool(args.ping))
+    with lab, tempfile.TemporaryDirectory() as tmp:
         left_host = lab.topology.hosts["left"]
-        note = f"captured the wire on {left_host.netns}:{left_host.interface} into {args.pcap}" if args.pcap else ""
+        if args.pcap and args.containers:
+            lab.capture("left", "eth0", "wire.pcap")
+        capture = lab.topology.capture("left", Path(tmp) / "wire.pcap") if args.pcap and not args.containers else None
+        events, ok = _negotiate(lab.clients["left"], lab.clients["right"], opts)
+        ping = _real_ping(lab, args.ping, containers=args.containers) if ok and args.ping else None
+        if ping is not None:  # the data plane's events (ESP packets taken apart, statistics, drops)
+            events = _merged_events(lab.clients["left"], lab.clients["right"])
+        if args.pcap:
+            import shutil
+
+            source = lab.stop_capture("wire.pcap") if args.containers else capture.stop()
+            shutil.copyfile(source, args.pcap)
+        where = f"container {left_host.netns}" if args.containers else f"{left_host.netns}"
+        note = f"captured the wire on {where}:{left_host.interface} into {args.pcap}" if args.pcap else ""
+        from ipseclab.trace_queries import failure_lines
+
         return events, ok, failure_lines(events), note, ping
 
 
-def _netns_ping(lab, count: int):  # noqa: ANN001, ANN202
-    """``ping -c count`` (iputils) in left's namespace from its protected address to right's:
-    through left's TUN, ESP on the wire, right's TUN and back."""
+def _merged_events(left, right) -> list:  # noqa: ANN001
+    return sorted(left.events_since(0) + right.events_since(0), key=lambda e: (e.time, e.peer, e.seq))
+
+
+def _negotiate(left, right, opts) -> tuple[list, bool]:  # noqa: ANN001
+    """Left initiates; wait until every Quick Mode is up or a failure has been quiet for 1 s."""
+    import time
+
+    from ipseclab.trace_queries import established_from_events, failure_lines
+
+    left.initiate("site")
+    events: list = []
+    deadline, quiet_since, seen = time.monotonic() + 20, time.monotonic(), 0
+    while time.monotonic() < deadline:
+        events = _merged_events(left, right)
+        if len(events) != seen:
+            seen, quiet_since = len(events), time.monotonic()
+        if established_from_events(events, ["left", "right"], opts.policies):
+            break
+        if failure_lines(events) and time.monotonic() - quiet_since > 1.0:
+            break
+        time.sleep(0.1)
+    return events, established_from_events(events, ["left", "right"], opts.policies)
+
+
+def _real_ping(lab, count: int, *, containers: bool = False):  # noqa: ANN001, ANN202
+    """``ping -c count`` (iputils) in left's namespace or container from its protected address
+    to right's: through left's TUN, ESP on the wire, right's TUN and back."""
     from ipseclab.esp.ping import PingResult
     from ipseclab.runtime.netlab.pinger import ping
 
     topo = lab.topology
-    stats = ping(topo, "left", topo.hosts["left"].protected[0], topo.hosts["right"].protected[0], count)
+    if containers:
+        stats = lab.ping(count)
+    else:
+        stats = ping(topo, "left", topo.hosts["left"].protected[0], topo.hosts["right"].protected[0], count)
     return PingResult(sent=stats.sent, received=stats.received, src=stats.src, dst=stats.dst, lines=stats.lines)
 
 
@@ -268,7 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--nat", action="store_true", help="in memory: put left behind a simulated NAT (IKE floats to 4500)")
     demo.add_argument("--encap", action="store_true", help="force UDP encapsulation without a NAT (like strongSwan's encap=yes)")
     demo.add_argument("--netns", action="store_true", help="run the peers as daemons in network namespaces over real UDP (root)")
-    demo.add_argument("--topology", default="site-to-site", choices=["site-to-site", "nat"], help="with --netns: the namespace topology")
+    demo.add_argument("--containers", action="store_true",
+                      help="run the peers as daemons in containers (the compose stack in containers/; root, podman or docker)")
+    demo.add_argument("--topology", default="site-to-site", choices=["site-to-site", "nat"],
+                      help="with --netns or --containers: the lab's topology (nat: left behind an nftables NAT router)")
     demo.add_argument("--ping", type=int, default=0, metavar="N", help="after the SAs are up, send N pings through ESP (exit 1 if any is lost)")
     demo.set_defaults(func=_demo)
     lab = sub.add_parser("lab", help="network labs in namespaces with a peer daemon per host (root)")

@@ -41,18 +41,24 @@ def write_pcap(
     *,
     epoch: float = PCAP_EPOCH,
     extra: Iterable[tuple[float, bytes]] = (),
+    view: str | None = None,
 ) -> int:
     """Write the run's IKE datagrams as IPv4/UDP packets; returns the packet count.
 
     ``extra`` adds whole IP packets (``(time, bytes)``, e.g. the ESP packets of
-    ``ipseclab demo --ping``) after the IKE messages, in time order.
+    ``ipseclab demo --ping``) after the IKE messages, in time order.  ``view`` names a peer:
+    then the capture is what a tap beside that peer sees — the datagrams it sent as it sent
+    them and those it received as they arrived (after any NAT on the way).
     """
     from scapy.layers.inet import IP, UDP
     from scapy.layers.inet6 import IPv6
     from scapy.packet import Raw
     from scapy.utils import PcapWriter
 
-    messages = sent_messages(events)
+    if view is None:
+        messages = sent_messages(events)
+    else:
+        messages = sorted((e for e in events if isinstance(e, MessageEvent) and e.peer == view), key=lambda e: e.time)
     packets: list[tuple[float, bytes]] = []
     writer = PcapWriter(open_private(path, "wb"), sync=True)
     try:

@@ -159,3 +159,38 @@ def test_the_compose_files_resolve_to_the_namespace_labs_address_plan() -> None:
             assert f"ipv4_address: {topo.hosts[role].address}" in done.stdout, (kind, role)
             assert f"container_name: ipl-lab-{role}" in done.stdout
         assert "NET_ADMIN" in done.stdout and "/dev/net/tun" in done.stdout
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ipseclab.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_demo_in_containers_across_the_nat_with_ping_capture_and_keys(tmp_path: Path) -> None:
+    pcap, keys = tmp_path / "wire.pcap", tmp_path / "keys"
+    done = _cli("demo", "--containers", "--topology", "nat", "--seed", "9", "--ping", "2", "--pcap", str(pcap), "--keys", str(keys))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "in containers (nat)" in done.stdout and "2 sent, 2 received, 0 lost" in done.stdout
+    frames = dissect(pcap, keys)  # taken on left's own interface: its inside address
+    esp = [f for f in frames if f.esp_spi is not None]
+    assert len(esp) == 4 and all(f.esp_icv_good and f.inner_icmp for f in esp)
+    from ipseclab.runtime.containers.stack import container_lab_names
+
+    assert not [n for n in container_lab_names() if n.startswith("demo")], "the demo's stack is gone"
+
+
+def test_lab_up_status_down_in_containers() -> None:
+    up = _cli("lab", "up", "cclitest", "--containers", "--topology", "nat", "--seed", "4")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "is up in containers" in up.stdout and "ipc:///run/ipseclab-containers/cclitest/left.ctl" in up.stdout
+        assert "cclitest (containers)" in _cli("lab", "list").stdout
+        lab = ContainerLab.attach("cclitest")
+        lab.clients["left"].initiate("site")
+        _wait_established(lab)
+        status = _cli("lab", "status", "cclitest").stdout
+        assert "left running, router running, right running" in status and "QM_IDLE; net1" in status
+    finally:
+        down = _cli("lab", "down", "cclitest")
+    assert down.returncode == 0 and "containers and networks removed" in down.stdout, down.stdout + down.stderr
+    assert _leftovers("cclitest", lab.podman)["containers"] == ""
+    assert "cclitest" not in _cli("lab", "list").stdout

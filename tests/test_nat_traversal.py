@@ -223,3 +223,26 @@ def test_only_authenticated_messages_move_the_peer_and_never_the_natted_side() -
     left_sa = next(iter(s.left.ike_sas.values()))
     assert left_sa.nat_local
     assert s.left.counters.get("peer_address_change_ignored", 0) == 0
+
+
+def test_a_peer_view_capture_is_what_a_tap_beside_that_peer_sees(tmp_path) -> None:  # noqa: ANN001
+    """``write_pcap(view=...)``: left's sent datagrams as sent, its received ones as they
+    arrived — behind the NAT left sees its own inside address, right only the public one."""
+    from scapy.all import UDP, rdpcap
+
+    from ipseclab.demo import LEFT_INSIDE_ADDRESS, NAT_PUBLIC_ADDRESS, RIGHT_ADDRESS, DemoOptions
+    from ipseclab.export import write_pcap
+    from ipseclab.teaching.lab import LabSession
+
+    run = LabSession(DemoOptions(seed=3, nat=True))
+    run.run_to_end()
+    counts = {}
+    for view in ("left", "right"):
+        path = tmp_path / f"{view}.pcap"
+        counts[view] = write_pcap(run.events, path, view=view)
+        pairs = {(p["IP"].src, p["IP"].dst) for p in rdpcap(str(path)) if UDP in p}
+        if view == "left":
+            assert pairs == {(LEFT_INSIDE_ADDRESS, RIGHT_ADDRESS), (RIGHT_ADDRESS, LEFT_INSIDE_ADDRESS)}
+        else:
+            assert pairs == {(NAT_PUBLIC_ADDRESS, RIGHT_ADDRESS), (RIGHT_ADDRESS, NAT_PUBLIC_ADDRESS)}
+    assert counts["left"] == counts["right"] == len(run.messages())  # each message once: sent by one, received by the other

@@ -80,5 +80,4 @@ def test_lab_runs_on_real_peers(path: Path, mode: str, lab_copy: Path, kernel_sp
     text = all_output(nb)
     where = {"namespaces": "Peers in network namespaces", "containers": "Peers in containers"}[mode]
     assert where in text, f"{path.name} does not say where its peers ran"
-    assert "Peers in memory" not in text.split(where)[0][-2000:] or True
     assert _leftovers(prefix) == [], "the kernel's exit should have taken its lab down"

@@ -85,6 +85,19 @@ class LabPeers:
 
         return netlab_configs(topology, options)
 
+    def ping(self, count: int = 3):  # noqa: ANN201
+        """iputils ``ping`` on left from its first protected address to right's, through the
+        daemons' ESP on their TUN devices (real peers started by this kernel)."""
+        if self.lab is None:
+            raise ConfigError("ping runs on the lab's left host: in memory there is none, and a notebook in the "
+                              "stack's JupyterLab container cannot enter it (use `ipseclab lab status` on the host)")
+        if self.mode == "containers":
+            return self.lab.ping(count)
+        from ipseclab.runtime.netlab.pinger import ping
+
+        hosts = self.lab.topology.hosts
+        return ping(self.lab.topology, "left", hosts["left"].protected[0], hosts["right"].protected[0], count)
+
     def describe(self) -> str:
         """Where the peers run and their addresses, in the words the labs use."""
         lines = [f"Peers {WHERE[self.mode]}" + (f", lab {self.name!r}:" if self.name else ":")]
@@ -159,7 +172,7 @@ def _containers(options: DemoOptions, name: str, kind: str) -> LabPeers:
             lab = ContainerLab(name, kind, options, networks=free_networks(kind, name)).up()
             break
         except NetlabError as exc:
-            if "already used" not in str(exc) or attempt == 2:
+            if "subnet" not in str(exc) or attempt == 2:
                 raise
     return LabPeers("containers", options, lab.session(), _views(lab.topology, options.policies), lab)
 

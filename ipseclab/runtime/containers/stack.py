@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -96,10 +97,14 @@ def container_topology(name: str, kind: str = "nat", inside: str = "", outside: 
     return ContainerTopology(name, kind, hosts, networks)
 
 
+def container_lab_names() -> list[str]:
+    """Container labs on this host (their run directories)."""
+    return sorted(p.name for p in RUN_ROOT.iterdir() if (p / "lab.json").exists()) if RUN_ROOT.is_dir() else []
+
+
 def _subnets_in_use(podman: Podman) -> set[str]:
     """/24 prefixes ("a.b.c") the host already reaches: podman's networks, the host's routes,
     its name servers and the package registries' addresses (a lab bridge must not hide them)."""
-    import json
     import socket
 
     used = set()
@@ -329,6 +334,9 @@ class ContainerLab:
                     f.write(dump_peer_config(cfg))
             with open_private(self.state_dir / "compose.env") as f:
                 f.write("".join(f"{k}={v}\n" for k, v in self.compose_env().items()))
+            with open_private(self.state_dir / "lab.json") as f:
+                json.dump({"name": self.name, "kind": self.kind, "networks": self.topology.networks,
+                           "jupyter": self.jupyter, "jupyter_port": self.jupyter_port, "images": self.images}, f)
             self.compose("up", "-d", "--no-build", timeout=300)
             for role in ROLES:
                 self.clients[role] = self._wait_for_daemon(role, timeout)
@@ -336,6 +344,28 @@ class ContainerLab:
             self.down()
             raise
         return self
+
+    @classmethod
+    def attach(cls, name: str) -> ContainerLab:
+        """The container lab ``name`` that another process brought up (its clients connected)."""
+        from ipseclab.runtime.control import PeerClient
+
+        path = RUN_ROOT / validate_name(name) / "lab.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise NetlabError(f"no container lab {name!r} here ({path}: {exc})") from None
+        nets = data["networks"]
+        prefixes = (nets.get("inside", "").rsplit(".", 1)[0], (nets.get("outside") or nets.get("wire", "")).rsplit(".", 1)[0])
+        lab = cls(name, data["kind"], networks=prefixes, jupyter=bool(data.get("jupyter")), jupyter_port=int(data.get("jupyter_port", 8888)))
+        lab.images = dict(data.get("images", {}))
+        lab.clients = {role: PeerClient(lab.control_address(role), lab.events_address(role), timeout=2.0) for role in ROLES}
+        return lab
+
+    def jupyter_url(self) -> str | None:
+        """Where the stack's JupyterLab answers (with its token), if it has one."""
+        token = self._jupyter_token()
+        return f"http://127.0.0.1:{self.jupyter_port}/lab?token={token}" if self.jupyter and token else None
 
     def _wait_for_daemon(self, role: str, timeout: float):  # noqa: ANN202
         from ipseclab.runtime.control import PeerClient
@@ -375,8 +405,6 @@ class ContainerLab:
     def _remove_stale_bridges(self) -> None:
         """A bridge netavark left behind (seen after a failed start) still routes the lab's
         subnet on the host: remove the one holding this lab's gateway address, if any."""
-        import json
-
         done = subprocess.run(["ip", "-j", "-d", "addr", "show"], capture_output=True, text=True, check=False)
         live = {str(sub.get("subnet")) for net in json.loads(self.podman("network", "ls", "--format", "json", check=False).stdout or "[]")
                 for sub in net.get("subnets") or []}

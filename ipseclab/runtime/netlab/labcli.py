@@ -20,6 +20,11 @@ def _up(args: argparse.Namespace) -> int:
     from ipseclab.runtime.netlab.topology import nat, site_to_site
 
     name = _name(args)
+    if args.containers:
+        return _up_containers(name, args)
+    if args.jupyter:
+        print("--jupyter needs --containers (with namespaces, run `make lab` on the host)", file=sys.stderr)
+        return 2
     if args.no_peers:
         topo = nat(name, port_remap=args.port_remap) if args.kind == "nat" else site_to_site(name, routes=not args.no_routes)
         topo.up()
@@ -43,6 +48,30 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up_containers(name: str, args: argparse.Namespace) -> int:
+    """``lab up --containers``: the compose stack (images built when the source changed)."""
+    from ipseclab.demo import DemoOptions
+    from ipseclab.runtime.containers.stack import ContainerLab, free_networks
+
+    if args.no_peers:
+        print("--no-peers is for namespaces; the container stack always runs its peer daemons", file=sys.stderr)
+        return 2
+    opts = DemoOptions(mode=args.mode, pfs=args.pfs, policies=args.policies, seed=args.seed)
+    print("building the images if the source changed and starting the stack ...", flush=True)
+    lab = ContainerLab(name, args.kind, opts, jupyter=args.jupyter, jupyter_port=args.jupyter_port,
+                       networks=free_networks(args.kind, name)).up()
+    print(f"lab {name} ({args.kind}) is up in containers; tear it down with: ipseclab lab down {name}")
+    for line in lab.describe():
+        print(line)
+    for role in ("left", "right"):
+        print(f"  {role} peer daemon: control {lab.control_address(role)}  events {lab.events_address(role)}")
+    if lab.jupyter_url():
+        print(f"  JupyterLab on the labs (set PEERS = \"containers\" in a lab to use these peers): {lab.jupyter_url()}")
+    print(f"  in a notebook on this host: from ipseclab.runtime.containers.stack import ContainerLab; "
+          f"s = ContainerLab.attach({name!r}).session()")
+    return 0
+
+
 def _name(args: argparse.Namespace) -> str:
     return args.name or args.name_opt or "lab"
 
@@ -54,10 +83,12 @@ def _host_line(h: dict[str, Any]) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from ipseclab.runtime.containers.stack import container_lab_names
     from ipseclab.runtime.netlab.topology import lab_names, lab_status
 
-    names = [args.name or args.name_opt] if (args.name or args.name_opt) else lab_names()
-    reports = [s for s in (lab_status(n) for n in names) if s is not None]
+    in_containers = container_lab_names()
+    names = [args.name or args.name_opt] if (args.name or args.name_opt) else sorted(set(lab_names() + in_containers))
+    reports = [s for s in (_container_status(n) if n in in_containers else lab_status(n) for n in names) if s is not None]
     if args.json:
         print(json.dumps(reports, indent=2))
         return 0 if reports or not args.name else 1
@@ -65,6 +96,11 @@ def _status(args: argparse.Namespace) -> int:
         print(f"no lab {args.name!r}" if args.name else "no labs")
         return 1 if args.name else 0
     for s in reports:
+        if s.get("engine") == "containers":
+            print(f"lab {s['name']} ({s['kind']}, containers): {', '.join(f'{c} {st}' for c, st in s['containers'].items())}")
+            for line in s["lines"]:
+                print(line)
+            continue
         print(f"lab {s['name']} ({s.get('kind', '?')}, {s.get('status', 'no state file')}), "
               f"namespaces: {', '.join(s['namespaces']) or 'none'}")
         for h in s.get("hosts", {}).values():
@@ -75,6 +111,33 @@ def _status(args: argparse.Namespace) -> int:
         for line in _daemon_lines(s["name"]):
             print(line)
     return 0
+
+
+def _container_status(name: str) -> dict[str, Any]:
+    """What a container lab's stack runs and what its daemons say about their SAs."""
+    from ipseclab.errors import ControlError
+    from ipseclab.runtime.containers.stack import ContainerLab
+
+    lab = ContainerLab.attach(name)
+    containers = {}
+    for role in (*lab.topology.hosts, "jupyter"):
+        done = lab.podman("inspect", "--format", "{{.State.Status}}", lab.container(role) if role != "jupyter" else f"ipl-{name}-jupyter", check=False)
+        if done.returncode == 0:
+            containers[role] = done.stdout.strip()
+    lines = lab.describe()
+    for role, client in lab.clients.items():
+        try:
+            sas = client.list_sas()
+        except ControlError as exc:
+            lines.append(f"  {role} peer daemon: not answering ({exc})")
+            continue
+        ike = ", ".join(f"{x['cookies']} {x['state']}" for x in sas.get("isakmp", [])) or "no ISAKMP SA"
+        ipsec = ", ".join(f"{x['child']} {x['spi_in']}/{x['spi_out']}" for x in sas.get("ipsec", [])) or "no IPsec SA"
+        lines.append(f"  {role} peer daemon: {ike}; {ipsec}")
+        client.close()
+    if lab.jupyter_url():
+        lines.append(f"  JupyterLab: {lab.jupyter_url()}")
+    return {"name": name, "kind": lab.kind, "engine": "containers", "containers": containers, "lines": lines}
 
 
 def _daemon_lines(name: str) -> list[str]:
@@ -110,22 +173,34 @@ def _down(args: argparse.Namespace) -> int:
         print("give a lab name or --all, not both", file=sys.stderr)
         return 2
     if not args.all and not name:
-        present = lab_names()
+        from ipseclab.runtime.containers.stack import container_lab_names as _containers
+
+        present = sorted(set(lab_names() + _containers()))
         if len(present) != 1:
             print(f"give a lab name or --all (labs present: {', '.join(present) or 'none'})", file=sys.stderr)
             return 2
         name = present[0]
-    for lab in lab_names() if args.all else [name]:
+    from ipseclab.runtime.containers.stack import ContainerLab, container_lab_names
+
+    in_containers = container_lab_names()
+    for lab in sorted(set(lab_names() + in_containers)) if args.all else [name]:
+        if lab in in_containers:
+            ContainerLab.attach(lab).down()
+            print(f"lab {lab} is down (containers and networks removed)")
+            continue
         destroy(lab)
         print(f"lab {lab} is down")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
+    from ipseclab.runtime.containers.stack import container_lab_names
     from ipseclab.runtime.netlab.topology import lab_names
 
     for name in lab_names():
         print(name)
+    for name in container_lab_names():
+        print(f"{name} (containers)")
     return 0
 
 
@@ -145,6 +220,10 @@ def add_lab_parser(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--policies", type=int, default=1, metavar="N", help="IPsec policies (children)")
     up.add_argument("--seed", type=int, help="reproducible cookies, nonces, SPIs and DH keys")
     up.add_argument("--dataplane", action="store_true", help="the daemons also run the ESP data plane (TUN ipl0): ping between the protected hosts")
+    up.add_argument("--containers", action="store_true",
+                    help="the hosts are containers of the compose stack (containers/compose*.yaml; podman or docker)")
+    up.add_argument("--jupyter", action="store_true", help="with --containers: also JupyterLab on the labs, in a container")
+    up.add_argument("--jupyter-port", type=int, default=8888, metavar="PORT", help="with --jupyter: host port on 127.0.0.1")
     up.set_defaults(func=_up)
     status = sub.add_parser("status", help="what exists of one lab or of all labs, and the peers' SAs")
     status.add_argument("name", nargs="?")
@@ -161,7 +240,7 @@ def add_lab_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ipseclab lab", description="Network labs in namespaces.")
+    parser = argparse.ArgumentParser(prog="ipseclab lab", description="Network labs in namespaces or containers.")
     add_lab_parser(parser)
     args = parser.parse_args(argv)
     try:
