@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -140,8 +140,11 @@ def _demo_seed(sources: str) -> int | None:
     (no other demo option; N a number or a NAME = number assignment), else None."""
     first = sources.find("IkeLab(")
     m = re.compile(r"IkeLab\(DemoOptions\(seed=(\w+)\)").match(sources, first) if first >= 0 else None
-    if m is None:
-        return None
+    if m is None:  # the labs' form: the lab view on connect(PEERS, DemoOptions(seed=...)).session
+        m = re.search(r"connect\(PEERS, DemoOptions\(seed=(\w+)\), lab=\"\w+\"\)\n(?:print\(peers.describe\(\)\)\n)?"
+                      r"(\w+) = IkeLab\(session=peers.session", sources)
+        if m is None or sources.find("IkeLab(") < m.start():
+            return None
     if m.group(1).isdigit():
         return int(m.group(1))
     v = re.search(rf"^{m.group(1)}\s*=\s*(\d+)\b", sources, re.M)
@@ -160,16 +163,55 @@ def _model_labels(seed: int) -> list[str]:
 
 
 def test_ikelab_stepper_in_jupyterlab(lab: LabPage) -> None:
+    notebook = ikelab_notebook() or FALLBACK
+    seed = 1 if notebook == FALLBACK else _demo_seed(_code_sources(LABS / notebook))
+    _stepper_walk(lab, notebook, seed, shots="stepper")
+
+
+def test_ikelab_stepper_on_container_peers(lab: LabPage) -> None:
+    """The same walk with ``PEERS = "containers"``: the widgets step two ipseclab daemons in the
+    compose stack's containers; the stack goes when the server (and so the kernel) stops."""
+    from ipseclab.runtime.containers.stack import container_lab_names, containers_available
+
+    reason = containers_available()
+    if reason:
+        print(f"SKIP the browser walk on container peers: {reason}")
+        pytest.skip(reason)
+    source = ikelab_notebook()
+    assert source is not None, "a lab shows the plain demo's IkeLab"
+    nb = json.loads((lab.server.root_dir / source).read_text())
+    for cell in nb["cells"]:
+        text = "".join(cell.get("source", ""))
+        if cell.get("cell_type") == "code" and text.startswith('PEERS = "memory"'):
+            cell["source"] = text.replace('PEERS = "memory"', 'PEERS = "containers"', 1)
+    notebook = f"{Path(source).stem}_containers.ipynb"
+    (lab.server.root_dir / notebook).write_text(json.dumps(nb))
+    before = set(container_lab_names())
+    ours: set[str] = set()
+    _stepper_walk(lab, notebook, None, shots="containers_stepper", expect_text="Peers in containers",
+                  during=lambda: ours.update(set(container_lab_names()) - before))
+    assert ours, "the notebook's lab ran in containers"
+    deadline = time.monotonic() + 60  # closing the notebook shut its kernel down: the stack goes with it
+    while ours & set(container_lab_names()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not ours & set(container_lab_names()), "the kernel's exit took its container lab down"
+
+
+def _stepper_walk(lab: LabPage, notebook: str, seed: int | None, *, shots: str, expect_text: str | None = None,
+                  during: Callable[[], object] | None = None) -> None:
     from playwright.sync_api import expect
 
     t0 = time.monotonic()
-    notebook = ikelab_notebook() or FALLBACK
     print(f"driving the IkeLab of {notebook}")
     page = lab.page
     lab.open(notebook)
     try:
         lab.run_all(notebook)
         assert not lab.problems(notebook), "\n".join(map(str, lab.problems(notebook)))
+        if expect_text:
+            expect(page.locator(".jp-OutputArea-output").filter(has_text=expect_text).first).to_be_visible()
+        if during is not None:
+            during()
         ike = page.locator(".ipl-ikelab").first
         ike.wait_for(state="visible")
         stepper = ike.locator(".ipl-stepper")
@@ -183,7 +225,7 @@ def test_ikelab_stepper_in_jupyterlab(lab: LabPage) -> None:
         expect(arrows).to_have_count(1)  # MM1 is in flight
         expect(status).to_contain_text("MM_SA_SENT")
         expect(next_button).to_be_enabled()
-        lab.screenshot_element(ike, ARTIFACTS / "stepper_0_start.png")
+        lab.screenshot_element(ike, ARTIFACTS / f"{shots}_0_start.png")
 
         for step in range(1, 10):
             next_button.click()
@@ -191,7 +233,7 @@ def test_ikelab_stepper_in_jupyterlab(lab: LabPage) -> None:
             expect(arrows).to_have_count(min(step + 1, 9))
             if step == 6:
                 expect(status).to_contain_text("QM_IDLE")
-                lab.screenshot_element(ike, ARTIFACTS / "stepper_1_main_mode.png")
+                lab.screenshot_element(ike, ARTIFACTS / f"{shots}_1_main_mode.png")
         expect(next_button).to_be_disabled()
         expect(status).to_contain_text("nothing in flight")
 
@@ -199,7 +241,6 @@ def test_ikelab_stepper_in_jupyterlab(lab: LabPage) -> None:
         assert [lab_.split()[0] for lab_ in labels] == EXPECTED_PREFIXES, labels
         for label in labels:
             assert EXPECTED_NOTATION[label.split()[0]].match(label), label
-        seed = 1 if notebook == FALLBACK else _demo_seed(_code_sources(LABS / notebook))
         if seed is not None:  # the notebook's lab is the plain demo: the same arrows as the model
             assert labels == _model_labels(seed), labels
 
@@ -209,7 +250,7 @@ def test_ikelab_stepper_in_jupyterlab(lab: LabPage) -> None:
         expect(status).to_contain_text("Established")
         lanes = diagram.locator("svg.ipl-lanes").text_content() or ""
         assert lanes.count("QM_IDLE") == 2, lanes
-        lab.screenshot_element(ike, ARTIFACTS / "stepper_2_quick_mode.png")
+        lab.screenshot_element(ike, ARTIFACTS / f"{shots}_2_quick_mode.png")
 
         # inspect MM5: its encrypted payloads, decoded
         tabs = ike.locator(".jupyter-widget-Tab, .widget-tab").first
@@ -225,7 +266,7 @@ def test_ikelab_stepper_in_jupyterlab(lab: LabPage) -> None:
         expect(inspector).to_contain_text("decrypted payloads")
         expect(inspector).to_contain_text("on the wire")
         expect(inspector.locator(".hl")).to_have_count(0)
-        lab.screenshot_element(ike, ARTIFACTS / "stepper_3_inspect_mm5.png")
+        lab.screenshot_element(ike, ARTIFACTS / f"{shots}_3_inspect_mm5.png")
 
         # select a field: its bytes light up in the plaintext dump
         select = inspector.locator("select").first
@@ -238,19 +279,19 @@ def test_ikelab_stepper_in_jupyterlab(lab: LabPage) -> None:
         assert len(cells) == 4, cells  # an IPv4 address
         if seed is not None:  # the demo's left peer is 192.0.2.1
             assert cells == ["c0", "00", "02", "01"], cells
-        lab.screenshot_element(ike, ARTIFACTS / "stepper_4_field_selected.png")
-        page.screenshot(path=str(ARTIFACTS / "stepper_5_page.png"))
+        lab.screenshot_element(ike, ARTIFACTS / f"{shots}_4_field_selected.png")
+        page.screenshot(path=str(ARTIFACTS / f"{shots}_5_page.png"))
 
         # the other tabs, as a student sees them after the exchange
         tabs.locator('.lm-TabBar-tab:has-text("Keys")').click()
         expect(ike.locator(".ipl-keys")).to_contain_text("SKEYID_e")
-        lab.screenshot_element(ike, ARTIFACTS / "stepper_6_keys.png")
+        lab.screenshot_element(ike, ARTIFACTS / f"{shots}_6_keys.png")
         tabs.locator('.lm-TabBar-tab:has-text("Policies")').click()
         expect(ike.locator(".ipl-policies .widget-button:has-text('Apply and negotiate')")).to_be_visible()
-        lab.screenshot_element(ike, ARTIFACTS / "stepper_7_policies.png")
+        lab.screenshot_element(ike, ARTIFACTS / f"{shots}_7_policies.png")
         tabs.locator('.lm-TabBar-tab:has-text("Export")').click()
         expect(ike.locator('.widget-button:has-text("Export pcap + keys")')).to_be_visible()
-        lab.screenshot_element(ike, ARTIFACTS / "stepper_8_export.png")
+        lab.screenshot_element(ike, ARTIFACTS / f"{shots}_8_export.png")
     finally:
         lab.close(notebook)
     print(f"stepper walk in {time.monotonic() - t0:.1f} s")
