@@ -194,3 +194,69 @@ def test_lab_up_status_down_in_containers() -> None:
     assert down.returncode == 0 and "containers and networks removed" in down.stdout, down.stdout + down.stderr
     assert _leftovers("cclitest", lab.podman)["containers"] == ""
     assert "cclitest" not in _cli("lab", "list").stdout
+
+
+def test_jupyterlab_container_serves_the_labs_and_a_lab_drives_the_stacks_daemons(tmp_path: Path) -> None:
+    """``jupyter`` (profile): JupyterLab answers on 127.0.0.1 with the stack's token only, and a
+    lab executed inside it with ``PEERS = "containers"`` attaches to the stack's daemons through
+    the shared run directory (no podman in there) and negotiates on them."""
+    import shutil
+
+    import nbformat
+
+    from ipseclab.runtime.containers.stack import REPO
+
+    labs = tmp_path / "labs"
+    shutil.copytree(REPO / "labs", labs, ignore=shutil.ignore_patterns("lab-export", ".ipynb_checkpoints"))
+    nb = nbformat.read(labs / "04_quick_mode.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith('PEERS = "memory"'):
+            cell.source = cell.source.replace('PEERS = "memory"', 'PEERS = "containers"', 1)
+    nbformat.write(nb, labs / "04_in_stack.ipynb")
+    port = _free_tcp_port()
+    lab = ContainerLab("cjup", "nat", DemoOptions(seed=21), networks=("192.168.183", "198.18.183"),
+                       jupyter=True, jupyter_port=port, labs_dir=labs)
+    try:
+        lab.up()
+        url = lab.jupyter_url()
+        assert url is not None and url.startswith(f"http://127.0.0.1:{port}/lab?token=")
+        token = url.split("token=")[1]
+        status = _http_status(f"http://127.0.0.1:{port}/api/status?token={token}")
+        assert status == 200
+        assert _http_status(f"http://127.0.0.1:{port}/api/status?token=wrong") == 403
+        done = lab.podman.exec(lab.container("jupyter"), "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                               "--ExecutePreprocessor.timeout=120", "--output-dir", "/tmp", "/labs/04_in_stack.ipynb",
+                               check=False, timeout=300)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+        ran = lab.podman.exec(lab.container("jupyter"), "cat", "/tmp/04_in_stack.ipynb").stdout
+        text = json.dumps(json.loads(ran))
+        assert "Peers in containers" in text and lab.topology.hosts["left"].address in text
+        assert "QM_IDLE" in json.dumps(lab.clients["left"].list_sas()), "the lab negotiated on the stack's daemons"
+    finally:
+        lab.down()
+    assert _leftovers("cjup", lab.podman)["containers"] == ""
+
+
+def _free_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _http_status(url: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

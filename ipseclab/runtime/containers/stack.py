@@ -64,7 +64,8 @@ class ContainerTopology:
         return RUN_ROOT / self.name
 
     def container(self, role: str) -> str:
-        return self.hosts[role].netns
+        """The container of a host, or of the stack's ``jupyter`` service."""
+        return self.hosts[role].netns if role in self.hosts else f"ipl-{self.name}-{role}"
 
     def __repr__(self) -> str:
         return f"<ContainerTopology {self.name!r} {self.kind}: {', '.join(f'{r} {h.address}' for r, h in self.hosts.items())}>"
@@ -239,12 +240,14 @@ class ContainerLab:
         jupyter: bool = False,
         networks: tuple[str, str] | None = None,
         jupyter_port: int = 8888,
+        labs_dir: Path | None = None,
         podman: Podman | None = None,
     ) -> None:
         self.options = options or DemoOptions()
         self.dataplane = dataplane
         self.jupyter = jupyter
         self.jupyter_port = jupyter_port
+        self.labs_dir = Path(labs_dir) if labs_dir else REPO / "labs"
         inside, outside = networks or DEFAULT_NETWORKS.get(kind, ("", ""))
         self.topology = container_topology(validate_name(name), kind, inside, outside)
         self.podman = podman or Podman()
@@ -284,7 +287,7 @@ class ContainerLab:
             "IPSECLAB_OUTSIDE": outside,
             "IPSECLAB_WIRE": outside,
             "IPSECLAB_RUN": str(self.state_dir),
-            "IPSECLAB_LABS": str(REPO / "labs"),
+            "IPSECLAB_LABS": str(self.labs_dir),
             "IPSECLAB_SEED": "" if self.options.seed is None else str(self.options.seed),
             "IPSECLAB_DATAPLANE": "1" if self.dataplane else "0",
             "IPSECLAB_PEER_IMAGE": self.images.get("peer", f"{PEER_IMAGE}:latest"),
