@@ -183,12 +183,15 @@ def esp_sa_row(sa: EspSa) -> str:
 def write_keys(events: Iterable[Event], directory: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``ikev1_decryption_table`` and ``esp_sa`` into ``directory``."""
     events = list(events)
+    return write_key_tables(directory, ikev1_decryption_rows(events), esp_sa_rows(events))
+
+
+def write_key_tables(directory: str | os.PathLike[str], ikev1_rows: Iterable[str], esp_rows: Iterable[str]) -> dict[str, Path]:
+    """Write Wireshark's ``ikev1_decryption_table`` and ``esp_sa`` rows (ours or another
+    implementation's, e.g. from charon's log) into ``directory``, private to the user."""
     out = Path(directory)
     private_directory(out)
-    files = {
-        "ikev1_decryption_table": ikev1_decryption_rows(events),
-        "esp_sa": esp_sa_rows(events),
-    }
+    files = {"ikev1_decryption_table": list(ikev1_rows), "esp_sa": list(esp_rows)}
     paths = {}
     for name, rows in files.items():
         path = out / name

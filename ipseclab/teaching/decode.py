@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ipseclab.crypto.kdf_v1 import phase1_iv, phase2_iv
 from ipseclab.crypto.registry import (
@@ -330,13 +330,24 @@ def capture_problem(path: str | os.PathLike[str]) -> str | None:
     Walks the pcap record headers (or pcapng block lengths) without reading the packets,
     as tshark does before it says a file "appears to have been cut short".
     """
+    return _framing(path)[1]
+
+
+def complete_length(path: str | os.PathLike[str]) -> int:
+    """How many bytes of a capture end in a whole packet (a capture still being written may
+    end in half of one); 0 without a complete file header."""
+    return _framing(path)[0]
+
+
+def _framing(path: str | os.PathLike[str]) -> tuple[int, str | None]:
+    """(bytes up to the end of the last whole record, what is wrong with the framing or None)."""
     import struct
 
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(24)
         if len(head) < 24:
-            return f"shorter than a capture file header ({len(head)} bytes)"
+            return 0, f"shorter than a capture file header ({len(head)} bytes)"
         if head[:4] == _PCAPNG:
             order = "<" if head[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
             off, n = 0, 0
@@ -344,30 +355,30 @@ def capture_problem(path: str | os.PathLike[str]) -> str | None:
                 f.seek(off)
                 block = f.read(8)
                 if len(block) < 8:
-                    return f"cut short in the header of block {n + 1}"
+                    return off, f"cut short in the header of block {n + 1}"
                 length = struct.unpack(order + "I", block[4:8])[0]
                 if length < 12 or length % 4 or length > _MAX_RECORD + 64:
-                    return f"block {n + 1} has an impossible length ({length} bytes): the file is corrupt"
+                    return off, f"block {n + 1} has an impossible length ({length} bytes): the file is corrupt"
                 if off + length > size:
-                    return f"cut short in the middle of block {n + 1} ({size - off} of {length} bytes)"
+                    return off, f"cut short in the middle of block {n + 1} ({size - off} of {length} bytes)"
                 off, n = off + length, n + 1
-            return None
+            return off, None
         order = _PCAP_MAGIC.get(head[:4])
         if order is None:
-            return "not a pcap or pcapng file"
+            return 0, "not a pcap or pcapng file"
         off, n = 24, 0
         while off < size:
             f.seek(off)
             record = f.read(16)
             if len(record) < 16:
-                return f"cut short in the header of packet {n + 1}"
+                return off, f"cut short in the header of packet {n + 1}"
             caplen, wirelen = struct.unpack(order + "II", record[8:16])
             if caplen > _MAX_RECORD or caplen > wirelen:
-                return f"packet {n + 1} has an impossible length ({caplen} bytes captured of {wirelen}): the file is corrupt"
+                return off, f"packet {n + 1} has an impossible length ({caplen} bytes captured of {wirelen}): the file is corrupt"
             if off + 16 + caplen > size:
-                return f"cut short in the middle of packet {n + 1} ({size - off - 16} of {caplen} bytes)"
+                return off, f"cut short in the middle of packet {n + 1} ({size - off - 16} of {caplen} bytes)"
             off, n = off + 16 + caplen, n + 1
-    return None
+    return size, None
 
 
 def _inner_summary(payload: bytes, next_header: int) -> str:
@@ -397,16 +408,17 @@ def _ah(number: int, time: float, src: str, dst: str, ah: bytes) -> DecodedPacke
 
 
 def decode_pcap(
-    path: str | os.PathLike[str], keys: dict[bytes, bytes] | None = None, esp_keys: dict[int, EspKey] | None = None
+    path: str | os.PathLike[str] | IO[bytes], keys: dict[bytes, bytes] | None = None, esp_keys: dict[int, EspKey] | None = None
 ) -> list[DecodedPacket]:
-    """Decode every IKE/NAT-T, ESP and AH packet of a pcap or pcapng file."""
+    """Decode every IKE/NAT-T, ESP and AH packet of a pcap or pcapng file (a path or an open
+    binary file)."""
     from scapy.layers.inet import IP, UDP
     from scapy.layers.inet6 import IPv6
     from scapy.utils import PcapReader
 
     decoder = CaptureDecoder(keys, esp_keys)
     out: list[DecodedPacket] = []
-    with PcapReader(str(path)) as reader:
+    with PcapReader(path if hasattr(path, "read") else str(path)) as reader:
         for number, pkt in enumerate(reader, 1):
             ip = pkt.getlayer(IP) or pkt.getlayer(IPv6)
             proto = getattr(ip, "proto", getattr(ip, "nh", None)) if ip is not None else None
