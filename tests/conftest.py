@@ -14,6 +14,7 @@ message tshark could decrypt) those of its ``isakmp.enc.data`` element.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +141,27 @@ def ipseclab(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
 @pytest.fixture(scope="session")
 def run_ipseclab() -> Callable[..., subprocess.CompletedProcess[str]]:
     return ipseclab
+
+
+@pytest.fixture(scope="module")
+def kernel_spec_manager(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A kernelspec directory holding one spec: this interpreter running ipykernel."""
+    from ipykernel.kernelspec import write_kernel_spec
+    from jupyter_client.kernelspec import KernelSpecManager
+    from notebook_support import KERNEL_NAME
+
+    kernels = tmp_path_factory.mktemp("kernels")
+    spec_dir = write_kernel_spec(str(kernels / KERNEL_NAME))
+    spec = json.loads((Path(spec_dir) / "kernel.json").read_text())
+    assert spec["argv"][0] == sys.executable
+    return KernelSpecManager(kernel_dirs=[str(kernels)])
+
+
+@pytest.fixture(scope="module")
+def lab_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of labs/ without earlier exports: notebooks write their exports here."""
+    from notebook_support import LABS
+
+    dst = tmp_path_factory.mktemp("labs")
+    shutil.copytree(LABS, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("lab-export", ".ipynb_checkpoints"))
+    return dst

@@ -81,3 +81,4 @@ def run_lab(path: Path, lab_copy: Path, ksm: KernelSpecManager, *, peers: str = 
 
 def all_output(nb: Any) -> str:
     return "\n".join(outputs_text(c) for c in nb.cells if c.cell_type == "code")
+

@@ -14,9 +14,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,8 +26,6 @@ pytest.importorskip("ipywidgets")
 from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
 from notebook_support import (  # noqa: E402
     CHECK_CALL,
-    KERNEL_NAME,
-    LABS,
     NOTEBOOKS,
     PEERS_LINE,
     all_output,
@@ -67,26 +62,6 @@ def test_notebook_is_saved_clean(path: Path) -> None:
     assert CHECK_CALL.search(sources), f"{path.name} has no check cell"
     assert len(PEERS_LINE.findall(sources)) == 1, f"{path.name} has no PEERS parameter"
     assert "connect(PEERS" in sources, f"{path.name} does not get its peers from connect(PEERS, ...)"
-
-
-@pytest.fixture(scope="module")
-def kernel_spec_manager(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
-    """A kernelspec directory holding one spec: this interpreter running ipykernel."""
-    from ipykernel.kernelspec import write_kernel_spec
-
-    kernels = tmp_path_factory.mktemp("kernels")
-    spec_dir = write_kernel_spec(str(kernels / KERNEL_NAME))
-    spec = json.loads((Path(spec_dir) / "kernel.json").read_text())
-    assert spec["argv"][0] == sys.executable
-    return KernelSpecManager(kernel_dirs=[str(kernels)])
-
-
-@pytest.fixture(scope="module")
-def lab_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of labs/ without earlier exports: notebooks write their exports here."""
-    dst = tmp_path_factory.mktemp("labs")
-    shutil.copytree(LABS, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("lab-export", ".ipynb_checkpoints"))
-    return dst
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

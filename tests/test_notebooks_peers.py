@@ -23,7 +23,11 @@ pytest.importorskip("nbclient")
 pytest.importorskip("ipywidgets")
 
 from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
-from notebook_support import KERNEL_NAME, LABS, NOTEBOOKS, all_output, run_lab  # noqa: E402
+from notebook_support import (  # noqa: E402
+    NOTEBOOKS,
+    all_output,
+    run_lab,
+)
 
 from ipseclab.runtime.containers.stack import containers_available  # noqa: E402
 
@@ -35,22 +39,6 @@ def _why_not(mode: str) -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (see the Makefile's Debian packages)"
     return containers_available() if mode == "containers" else None
-
-
-@pytest.fixture(scope="module")
-def kernel_spec_manager(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
-    from ipykernel.kernelspec import write_kernel_spec
-
-    kernels = tmp_path_factory.mktemp("kernels")
-    write_kernel_spec(str(kernels / KERNEL_NAME))
-    return KernelSpecManager(kernel_dirs=[str(kernels)])
-
-
-@pytest.fixture(scope="module")
-def lab_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dst = tmp_path_factory.mktemp("labs")
-    shutil.copytree(LABS, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("lab-export", ".ipynb_checkpoints"))
-    return dst
 
 
 def _leftovers(prefix: str) -> list[str]:

@@ -12,15 +12,13 @@ so a test compares every ESP key with ours. No ESP flows through libreswan.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ipseclab.runtime.containers.podman import Podman, PodmanError
+from ipseclab.runtime.containers.podman import Podman, PodmanError, bootstrap_image
 
 IMAGE = "localhost/ipseclab-libreswan:4.10"
 SHIM_SOURCE = Path(__file__).resolve().parents[3] / "containers" / "libreswan" / "xfrm_ack.c"
@@ -30,20 +28,7 @@ SPI_OFFSET = XFRM_MSG_HEADER + 56 + 16  # nlmsghdr, xfrm_selector, xfrm_id.daddr
 
 def ensure_image(podman: Podman, image: str = IMAGE) -> str:
     """The libreswan image, built once (``mmdebstrap`` + ``podman import``, ~30 s)."""
-    if podman.image_exists(image):
-        return image
-    if shutil.which("mmdebstrap") is None:
-        raise PodmanError("mmdebstrap is not installed (the Makefile's Debian packages install it)")
-    with tempfile.TemporaryDirectory(prefix="ipl-lsw-") as tmp:
-        tar = Path(tmp) / "base.tar"
-        done = subprocess.run(
-            ["mmdebstrap", "--variant=minbase", "--include=libreswan,iproute2,procps", "bookworm", str(tar)],
-            capture_output=True, text=True, timeout=900,
-        )
-        if done.returncode != 0:
-            raise PodmanError(f"mmdebstrap failed: {done.stderr.strip()[-800:]}")
-        podman("import", "-q", str(tar), image, timeout=300)
-    return image
+    return bootstrap_image(podman, image, ("libreswan", "iproute2", "procps"))
 
 
 def build_shim(dest: Path) -> Path:

@@ -24,15 +24,14 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from ipseclab.demo import DemoOptions
-from ipseclab.errors import ControlError, NetlabError
+from ipseclab.errors import NetlabError
 from ipseclab.files import open_private
-from ipseclab.runtime.containers.podman import Podman, PodmanError
+from ipseclab.runtime.containers.podman import Podman, bootstrap_image
 from ipseclab.runtime.netlab.pinger import PingStats, parse
 from ipseclab.runtime.netlab.plan import LEFT_PROTECTED, RIGHT_PROTECTED, Host, validate_name
 
@@ -185,19 +184,8 @@ def source_hash() -> str:
 
 
 def ensure_base_image(podman: Podman, image: str = BASE_IMAGE) -> str:
-    """A Debian bookworm base without a registry: ``mmdebstrap`` + ``podman import`` (~20 s, once)."""
-    if podman.image_exists(image):
-        return image
-    if shutil.which("mmdebstrap") is None:
-        raise PodmanError("mmdebstrap is not installed (the Makefile's Debian packages install it)")
-    with tempfile.TemporaryDirectory(prefix="ipl-base-") as tmp:
-        tar = Path(tmp) / "base.tar"
-        done = subprocess.run(["mmdebstrap", "--variant=minbase", "--include=python3,python3-venv,iproute2,ca-certificates",
-                               "bookworm", str(tar)], capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            raise PodmanError(f"mmdebstrap failed: {done.stderr.strip()[-800:]}")
-        podman("import", "-q", str(tar), image, timeout=300)
-    return image
+    """A Debian bookworm base without a registry (``mmdebstrap`` + ``podman import``, ~20 s, once)."""
+    return bootstrap_image(podman, image, ("python3", "python3-venv", "iproute2", "ca-certificates"))
 
 
 def ensure_images(podman: Podman | None = None, *, jupyter: bool = False, base: str | None = None) -> dict[str, str]:
@@ -371,21 +359,14 @@ class ContainerLab:
         return f"http://127.0.0.1:{self.jupyter_port}/lab?token={token}" if self.jupyter and token else None
 
     def _wait_for_daemon(self, role: str, timeout: float):  # noqa: ANN202
-        from ipseclab.runtime.control import PeerClient
+        from ipseclab.runtime.netlab.peers import wait_for_client
 
-        client = PeerClient(self.control_address(role), self.events_address(role), timeout=1.0)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                client.status()
-                return client
-            except ControlError as exc:
-                if time.monotonic() > deadline:
-                    client.close()
-                    logs = self.podman("logs", "--tail", "20", self.container(role), check=False)
-                    raise NetlabError(f"the {role} peer daemon in container {self.container(role)} did not answer "
-                                      f"within {timeout:.0f} s: {exc}\n{(logs.stdout + logs.stderr)[-1200:]}") from None
-                time.sleep(0.2)
+        def logs() -> str:
+            done = self.podman("logs", "--tail", "20", self.container(role), check=False)
+            return (done.stdout + done.stderr)[-1200:]
+
+        return wait_for_client(self.control_address(role), self.events_address(role), timeout,
+                               what=f"the {role} peer daemon in container {self.container(role)}", tail=logs)
 
     def down(self) -> None:
         """Stop and remove the stack, then by name whatever compose left; idempotent."""

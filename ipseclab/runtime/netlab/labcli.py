@@ -115,7 +115,6 @@ def _status(args: argparse.Namespace) -> int:
 
 def _container_status(name: str) -> dict[str, Any]:
     """What a container lab's stack runs and what its daemons say about their SAs."""
-    from ipseclab.errors import ControlError
     from ipseclab.runtime.containers.stack import ContainerLab
 
     lab = ContainerLab.attach(name)
@@ -126,14 +125,7 @@ def _container_status(name: str) -> dict[str, Any]:
             containers[role] = done.stdout.strip()
     lines = lab.describe()
     for role, client in lab.clients.items():
-        try:
-            sas = client.list_sas()
-        except ControlError as exc:
-            lines.append(f"  {role} peer daemon: not answering ({exc})")
-            continue
-        ike = ", ".join(f"{x['cookies']} {x['state']}" for x in sas.get("isakmp", [])) or "no ISAKMP SA"
-        ipsec = ", ".join(f"{x['child']} {x['spi_in']}/{x['spi_out']}" for x in sas.get("ipsec", [])) or "no IPsec SA"
-        lines.append(f"  {role} peer daemon: {ike}; {ipsec}")
+        lines.append(_sa_line(role, client))
         client.close()
     if lab.jupyter_url():
         lines.append(f"  JupyterLab: {lab.jupyter_url()}")
@@ -144,7 +136,6 @@ def _daemon_lines(name: str) -> list[str]:
     """What each peer daemon of the lab says about its SAs (if the lab has daemons)."""
     from pathlib import Path
 
-    from ipseclab.errors import ControlError
     from ipseclab.runtime.netlab import state
 
     lines = []
@@ -154,15 +145,21 @@ def _daemon_lines(name: str) -> list[str]:
         from ipseclab.runtime.control import PeerClient
 
         with PeerClient(f"ipc://{state.lab_dir(name)}/{role}.ctl", timeout=2.0) as client:
-            try:
-                sas = client.list_sas()
-            except ControlError as exc:
-                lines.append(f"  {role} peer daemon: not answering ({exc})")
-                continue
-        ike = ", ".join(f"{x['cookies']} {x['state']}" for x in sas.get("isakmp", [])) or "no ISAKMP SA"
-        ipsec = ", ".join(f"{x['child']} {x['spi_in']}/{x['spi_out']}" for x in sas.get("ipsec", [])) or "no IPsec SA"
-        lines.append(f"  {role} peer daemon: {ike}; {ipsec}")
+            lines.append(_sa_line(role, client))
     return lines
+
+
+def _sa_line(role: str, client) -> str:  # noqa: ANN001
+    """One line: what a peer daemon says about its SAs (or why it does not answer)."""
+    from ipseclab.errors import ControlError
+
+    try:
+        sas = client.list_sas()
+    except ControlError as exc:
+        return f"  {role} peer daemon: not answering ({exc})"
+    ike = ", ".join(f"{x['cookies']} {x['state']}" for x in sas.get("isakmp", [])) or "no ISAKMP SA"
+    ipsec = ", ".join(f"{x['child']} {x['spi_in']}/{x['spi_out']}" for x in sas.get("ipsec", [])) or "no IPsec SA"
+    return f"  {role} peer daemon: {ike}; {ipsec}"
 
 
 def _down(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ipseclab.config import PeerConfig
@@ -148,10 +149,19 @@ def spawn_daemon(
 def wait_for_daemon(topo: Topology, role: str, timeout: float = 15.0):  # noqa: ANN201
     """A :class:`~ipseclab.runtime.control.PeerClient` for the daemon :func:`spawn_daemon` started in
     ``role``, once it answers ``status``; NetlabError (with its log's tail) after ``timeout``."""
+    state = Path(topo.state_dir)
+    log = state / f"{role}.log"
+    return wait_for_client(f"ipc://{state}/{role}.ctl", f"ipc://{state}/{role}.ev", timeout,
+                           what=f"the {role} peer daemon",
+                           tail=lambda: log.read_text(errors="replace")[-800:] if log.exists() else "")
+
+
+def wait_for_client(control: str, events: str, timeout: float, *, what: str, tail: Callable[[], str]):  # noqa: ANN201
+    """A PeerClient on ``control``/``events`` once the daemon answers ``status``; after
+    ``timeout`` a NetlabError naming ``what`` with ``tail()`` (its log) attached."""
     from ipseclab.runtime.control import PeerClient
 
-    state = Path(topo.state_dir)
-    client = PeerClient(f"ipc://{state}/{role}.ctl", f"ipc://{state}/{role}.ev", timeout=1.0)
+    client = PeerClient(control, events, timeout=1.0)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -160,9 +170,7 @@ def wait_for_daemon(topo: Topology, role: str, timeout: float = 15.0):  # noqa: 
         except ControlError as exc:
             if time.monotonic() > deadline:
                 client.close()
-                log = state / f"{role}.log"
-                tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
-                raise NetlabError(f"the {role} peer daemon did not answer within {timeout:.0f} s: {exc}\n{tail}") from None
+                raise NetlabError(f"{what} did not answer within {timeout:.0f} s: {exc}\n{tail()}") from None
             time.sleep(0.1)
 
 
