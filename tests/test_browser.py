@@ -295,3 +295,88 @@ def _stepper_walk(lab: LabPage, notebook: str, seed: int | None, *, shots: str, 
     finally:
         lab.close(notebook)
     print(f"stepper walk in {time.monotonic() - t0:.1f} s")
+
+
+# What a student's laptop shows: the lab at 1280 x 800, file browser open.
+_JS_LAYOUT = """(path) => {
+  const panel = [...document.querySelectorAll('.jp-NotebookPanel')].find(p => p.querySelector('.jp-NotebookPanel-notebook') && !p.classList.contains('lm-mod-hidden'));
+  const nb = panel.querySelector('.jp-NotebookPanel-notebook');
+  const box = nb.getBoundingClientRect();
+  const sticking = [];
+  for (const el of nb.querySelectorAll('.jp-OutputArea-output *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > box.right + 1) sticking.push(el.className.toString().slice(0, 50) + ' +' + Math.round(r.right - box.right));
+  }
+  const ike = nb.querySelector('.ipl-ikelab');
+  const dumps = [...ike.querySelectorAll('.ipl-inspector .hex')];
+  const clipped = dumps.filter(h => h.scrollWidth > h.clientWidth + 1).length;
+  const fields = ike.querySelector('.ipl-inspector select');
+  const lastDump = dumps[dumps.length - 1];
+  return {sideways: nb.scrollWidth - nb.clientWidth, sticking: sticking.slice(0, 5), dumps: dumps.length, clipped,
+          fieldsBelowHex: Math.round(fields.getBoundingClientRect().top - lastDump.getBoundingClientRect().bottom)};
+}"""
+
+_JS_NEWEST_ARROW_VISIBLE = """(index) => {
+  const scroller = document.querySelectorAll('.ipl-diagram .ipl-scroller')[index];
+  const arrows = scroller.querySelectorAll('svg.ipl-arrow');
+  const last = arrows[arrows.length - 1].getBoundingClientRect(), box = scroller.getBoundingClientRect();
+  return {arrows: arrows.length, scrolls: scroller.scrollHeight > scroller.clientHeight,
+          visible: last.top >= box.top - 1 && last.bottom <= box.bottom + 1};
+}"""
+
+
+def test_what_students_hit_at_1280x800(lab: LabPage) -> None:
+    """After Run All the lab view waits at its first message; the Policies form forgets an
+    unapplied edit on Reset; nothing needs sideways scrolling, the hex dumps keep their ASCII
+    column, the field list sits right under the bytes it highlights; a long diagram shows its
+    newest arrow."""
+    from playwright.sync_api import expect
+
+    notebook = ikelab_notebook()
+    assert notebook is not None
+    page = lab.page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    lab.open(notebook)
+    try:
+        lab.run_all(notebook)
+        assert not lab.problems(notebook), "\n".join(map(str, lab.problems(notebook)))
+        ike = page.locator(".ipl-ikelab").first
+        stepper = ike.locator(".ipl-stepper")
+        next_button = stepper.locator('.widget-button:has-text("Next ▶")')
+        expect(ike.locator(".ipl-diagram svg.ipl-arrow")).to_have_count(1)  # Run All left it at MM1
+        expect(next_button).to_be_enabled()
+
+        # Policies: an edit, applied (a mismatch), then Reset: the form shows the notebook's policies again
+        tabs = ike.locator(".jupyter-widget-Tab, .widget-tab").first
+        tabs.locator('.lm-TabBar-tab:has-text("Policies")').click()
+        policies = ike.locator(".ipl-policies")
+        right_hash = policies.locator(".widget-vbox").nth(1).locator(".widget-dropdown:has-text('hash') select").first
+        assert right_hash.input_value() != "sha512", "the demo's right uses its own hash"
+        original = right_hash.input_value()
+        right_hash.select_option("sha512")
+        policies.locator(".widget-button:has-text('Apply and negotiate')").click()
+        expect(policies).to_contain_text("does not match")
+        stepper.locator('.widget-button:has-text("Reset ⟲")').click()
+        expect(right_hash).to_have_value(original)
+        policies.locator(".widget-button:has-text('Apply and negotiate')").click()
+        expect(policies).to_contain_text("Established")
+
+        # layout at 1280 x 800, with a message open in the inspector
+        tabs.locator('.lm-TabBar-tab:has-text("Message inspector")').click()
+        ike.locator('.widget-button[title="inspect MM5"]').click()
+        expect(ike.locator(".ipl-inspector .hex")).to_have_count(2)
+        layout = page.evaluate(_JS_LAYOUT, notebook)
+        assert layout["sideways"] <= 0 and not layout["sticking"], layout
+        assert layout["dumps"] == 2 and layout["clipped"] == 0, layout
+        assert 0 <= layout["fieldsBelowHex"] <= 60, layout
+        lab.screenshot_element(ike, ARTIFACTS / "laptop_1280x800_inspector.png")
+
+        # the longest diagram of the notebook: its newest arrow is in view
+        count = page.locator(".ipl-diagram .ipl-scroller").count()
+        longest = max(range(count), key=lambda i: page.locator(".ipl-diagram .ipl-scroller").nth(i).locator("svg.ipl-arrow").count())
+        page.locator(".ipl-diagram .ipl-scroller").nth(longest).scroll_into_view_if_needed()
+        seen = page.evaluate(_JS_NEWEST_ARROW_VISIBLE, longest)
+        assert seen["scrolls"] and seen["visible"], seen
+    finally:
+        lab.close(notebook)
+        page.set_viewport_size(VIEWPORT)

@@ -68,3 +68,7 @@ def test_notebook_is_saved_clean(path: Path) -> None:
 def test_notebook_runs_headless(path: Path, lab_copy: Path, kernel_spec_manager: KernelSpecManager) -> None:
     nb = run_lab(path, lab_copy, kernel_spec_manager, peers="memory", cell_timeout=CELL_TIMEOUT)
     assert "Peers in memory" in all_output(nb), "the lab says where its peers run"
+    if path.stem.startswith("04"):  # part 4 says what its own output shows: a rekey at the soft lifetime
+        assert "soft lifetime of 540 s of 600 s reached" in all_output(nb)
+        part4 = next(c.source for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## 4."))
+        assert "soft lifetime" in part4 and "When the SAs expire" not in part4

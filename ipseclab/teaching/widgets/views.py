@@ -107,10 +107,15 @@ class SequenceDiagram(W.VBox):
     def __init__(self, session: LabSession) -> None:
         self.session = session
         self.header = W.HTML()
-        self.rows = W.VBox(layout=W.Layout(max_height="520px", overflow="hidden auto"))
+        self.rows = W.VBox(layout=W.Layout(flex="0 0 auto"))
+        # The rows scroll inside a box laid out column-reverse around them: the browser anchors
+        # such a box's scroll position at its end, so the newest arrow stays in view as the
+        # history grows, while a student who scrolled up to an old arrow is left there.
+        self.scroller = W.Box([self.rows], layout=W.Layout(max_height="520px", overflow="hidden auto", flex_flow="column-reverse"))
+        self.scroller.add_class("ipl-scroller")
         self.selected: int | None = None
         self._callbacks: list = []
-        super().__init__([self.header, self.rows])
+        super().__init__([self.header, self.scroller])
         self.add_class("ipl-diagram")
         session.subscribe(self._on_session)
         self.refresh()
@@ -183,18 +188,21 @@ class MessageInspector(W.VBox):
         self.left_name = left_name
         self.message: MessageEvent | None = None
         self.heading = _html('<div class="ipl"><i>Select a message (its <b>inspect</b> button) to see it decoded.</i></div>')
-        self.fields = W.Select(options=[], rows=16, layout=W.Layout(width="calc(100% - 4px)"))
+        self.fields = W.Select(options=[], rows=12, layout=W.Layout(width="100%"))
         self.tree = W.Accordion(layout=W.Layout(width="calc(100% - 4px)"))
         self.hex = _html()
-        # the hex dumps take the rest of the row and scroll sideways rather than squeeze the tree
-        self.hex.layout = W.Layout(flex="1 1 auto", min_width="0")
         self._nodes: list[dict] = []
         self.fields.observe(self._on_field, names="value")
-        left_col = W.VBox(
-            [W.HTML("<b>Payload tree</b>"), self.tree, W.HTML("<b>Fields</b> (select one to highlight its bytes)"), self.fields],
-            layout=W.Layout(flex="0 0 390px", width="390px", margin="0 12px 0 0"),
-        )
-        super().__init__([self.heading, W.HBox([left_col, self.hex])])
+        # The tree on the left; the hex dumps with the field list right under them (a field and
+        # the bytes it lights up stay in one eyeful).  The right column keeps the dumps' full
+        # width (offsets, 16 bytes, ASCII): when the row is too narrow for both columns it wraps
+        # below the tree instead of clipping the ASCII column.
+        left_col = W.VBox([W.HTML("<b>Payload tree</b>"), self.tree],
+                          layout=W.Layout(flex="1 1 240px", min_width="220px", margin="0 12px 0 0"))
+        right_col = W.VBox([self.hex, W.HTML("<b>Fields</b> (select one to highlight its bytes)"), self.fields],
+                           layout=W.Layout(flex="0 0 auto", width="570px", max_width="100%"))
+        right_col.add_class("ipl-inspector-bytes")
+        super().__init__([self.heading, W.HBox([left_col, right_col], layout=W.Layout(flex_flow="row wrap"))])
         self.add_class("ipl-inspector")
 
     def show(self, message: MessageEvent | None) -> None:
@@ -241,11 +249,11 @@ class MessageInspector(W.VBox):
             return
         span = (node["offset"], node["length"]) if node else None
         wire_hl = span if node and node.get("space") == "wire" else None
-        out = R.CSS + '<div class="ipl" style="display:flex;gap:12px;flex-wrap:wrap">'
-        out += '<div style="min-width:0;max-width:100%">' + R.hexdump_html(m.raw, wire_hl, title="on the wire" + (" (ciphertext after the header)" if m.encrypted else "")) + "</div>"
+        out = R.CSS + '<div class="ipl" style="display:flex;flex-direction:column;gap:6px">'
+        out += "<div>" + R.hexdump_html(m.raw, wire_hl, title="on the wire" + (" (ciphertext after the header)" if m.encrypted else "")) + "</div>"
         if m.encrypted and m.plaintext is not None:
             pt_hl = span if node and node.get("space") == "plaintext" else None
-            out += '<div style="min-width:0;max-width:100%">' + R.hexdump_html(m.plaintext, pt_hl, title="decrypted payloads (plaintext + padding)") + "</div>"
+            out += "<div>" + R.hexdump_html(m.plaintext, pt_hl, title="decrypted payloads (plaintext + padding)") + "</div>"
         out += "</div>"
         if node:
             out += f'<div class="ipl">selected: <b>{R.esc(node["name"])}</b> = {R.esc(node.get("value") or "")} — bytes {node["offset"]}..{node["offset"] + node["length"] - 1} of the {"plaintext" if node.get("space") == "plaintext" else "datagram"}</div>'
@@ -280,7 +288,8 @@ class _PolicyRow(W.HBox):
         self.lifetime = W.BoundedIntText(value=p.lifetime, min=60, max=10_000_000, description="life (s)", layout=W.Layout(width="170px"))
         for w in (self.priority, self.encryption, self.hash, self.auth, self.group, self.lifetime):
             w.style = {"description_width": "52px"}
-        super().__init__([self.priority, self.encryption, self.hash, self.auth, self.group, self.lifetime])
+        super().__init__([self.priority, self.encryption, self.hash, self.auth, self.group, self.lifetime],
+                         layout=W.Layout(flex_flow="row wrap"))
 
     def policy(self) -> IsakmpPolicy:
         return IsakmpPolicy(self.priority.value, self.encryption.value, self.hash.value, self.auth.value, self.group.value, self.lifetime.value)
@@ -297,7 +306,7 @@ class _TransformSetRow(W.HBox):
         for w in (self.encryption, self.integrity, self.mode, self.pfs, self.lifetime):
             w.style = {"description_width": "52px"}
         self.name = ts.name
-        super().__init__([self.encryption, self.integrity, self.mode, self.pfs, self.lifetime])
+        super().__init__([self.encryption, self.integrity, self.mode, self.pfs, self.lifetime], layout=W.Layout(flex_flow="row wrap"))
 
     def transform_set(self) -> TransformSet:
         return TransformSet(self.name, self.encryption.value, self.integrity.value or None, self.mode.value, self.pfs.value or None, self.lifetime.value)
@@ -309,8 +318,27 @@ class PolicyEditor(W.VBox):
     def __init__(self, session: LabSession) -> None:
         self.session = session
         self.peer_forms: list[tuple[PeerConfig, list[_PolicyRow], _TransformSetRow, W.Checkbox]] = []
+        self.apply_button = W.Button(description="Apply and negotiate", button_style="warning", layout=W.Layout(width="200px"))
+        self.result = _html()
+        self.apply_button.on_click(lambda _: self.apply())
+        self._applying = False
+        super().__init__([])
+        self.add_class("ipl-policies")
+        self.load(session.configs)
+        session.subscribe(self._on_session)
+
+    def _on_session(self, kind: str) -> None:
+        """After *Reset* (or any reset this form did not make) the form shows what the peers now
+        run — a student's unapplied edit must not come back with the next *Apply*."""
+        if kind == "reset" and not self._applying:
+            self.load(self.session.configs)
+            self.result.value = ""
+
+    def load(self, configs: tuple[PeerConfig, PeerConfig]) -> None:
+        """Fill the forms from both peers' configurations."""
+        self.peer_forms = []
         boxes = []
-        for cfg in session.configs:
+        for cfg in configs:
             rows = [_PolicyRow(p) for p in sorted(cfg.isakmp_policies, key=lambda p: p.priority)]
             child = cfg.connections[0].children[0] if cfg.connections and cfg.connections[0].children else None
             ts_row = _TransformSetRow(child.transform_sets[0] if child else TransformSet())
@@ -337,11 +365,7 @@ class PolicyEditor(W.VBox):
                     layout=W.Layout(border="1px solid #ddd", padding="6px", margin="4px 0"),
                 )
             )
-        self.apply_button = W.Button(description="Apply and negotiate", button_style="warning", layout=W.Layout(width="200px"))
-        self.result = _html()
-        self.apply_button.on_click(lambda _: self.apply())
-        super().__init__([*boxes, self.apply_button, self.result])
-        self.add_class("ipl-policies")
+        self.children = (*boxes, self.apply_button, self.result)
 
     def configs(self) -> tuple[PeerConfig, PeerConfig]:
         out = []
@@ -360,7 +384,11 @@ class PolicyEditor(W.VBox):
         except Exception as exc:  # noqa: BLE001 - a form error is shown, not raised
             self.result.value = R.CSS + f'<div class="ipl"><span class="bad">Configuration error:</span> {R.esc(exc)}</div>'
             return
-        self.session.reset(configs=configs)
+        self._applying = True
+        try:
+            self.session.reset(configs=configs)
+        finally:
+            self._applying = False
         self.session.run_to_end()
         s = self.session
         self.result.value = R.CSS + Stepper.result_for(s)
