@@ -280,6 +280,22 @@ def _interop(args: argparse.Namespace) -> int:
     return 0 if all(row[1] for row in rows) else 1
 
 
+def _instructor(args: argparse.Namespace) -> int:
+    """Serve the projector page (``labs/instructor/projector.ipynb``) with Voilà: no code cells."""
+    import shutil
+    import subprocess
+
+    page = Path(__file__).resolve().parents[1] / "labs" / "instructor" / "projector.ipynb"
+    voila = shutil.which("voila", path=str(Path(sys.executable).parent)) or shutil.which("voila")
+    if voila is None or not page.exists():
+        print("ipseclab instructor needs Voilà and labs/instructor/projector.ipynb (make lab installs both)", file=sys.stderr)
+        return 2
+    env = dict(os.environ, IPSECLAB_PEERS=args.peers, IPSECLAB_SCENARIO=args.scenario, IPSECLAB_SEED=str(args.seed))
+    argv = [voila, "--no-browser", f"--port={args.port}", f"--Voila.ip={args.ip}", str(page)]
+    print(f"the projector page: http://{args.ip}:{args.port}/  (peers: {args.peers}, scenario: {args.scenario}); Ctrl+C ends it")
+    return subprocess.run(argv, env=env, check=False).returncode
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ipseclab", description="A lab kit that teaches IPsec by running it.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -326,6 +342,16 @@ def build_parser() -> argparse.ArgumentParser:
     peer.add_argument("--curve", metavar="DIR", help="CURVE key directory: required for tcp:// sockets (keys created 0600 if missing)")
     peer.add_argument("--history", type=int, default=20_000, metavar="N", help="trace events kept for the events command (default 20000)")
     peer.set_defaults(func=_peer)
+    ins = sub.add_parser("instructor", help="serve the projector page: one exchange stepped by hand, no code (Voilà)")
+    from ipseclab.teaching.peers import MODES
+
+    ins.add_argument("--peers", choices=list(MODES), default="memory", help="where the peers run (namespaces and containers need root)")
+    ins.add_argument("--scenario", default="Main Mode", metavar="NAME",
+                     help="Main Mode, Aggressive Mode, Main Mode + PFS, NAT traversal, Proposal mismatch, Wrong PSK")
+    ins.add_argument("--seed", type=int, default=1, help="the run's seed (cookies, nonces, keys)")
+    ins.add_argument("--port", type=int, default=8866)
+    ins.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    ins.set_defaults(func=_instructor)
     iop = sub.add_parser("interop", help="run ipseclab against strongSwan's charon in a namespace lab (root)")
     iop.add_argument("--scenario", action="extend", nargs="+", metavar="NAME", help="scenario(s) to run (default: all; see --list)")
     iop.add_argument("--out", metavar="DIR", help="where captures, key tables, logs and result.json go (default: a new temporary directory)")
