@@ -159,9 +159,6 @@ def _namespaces(options: DemoOptions, name: str, kind: str) -> LabPeers:
 
 
 def _containers(options: DemoOptions, name: str, kind: str) -> LabPeers:
-    stack = os.environ.get("IPSECLAB_STACK")
-    if stack:
-        return _attach_stack(options, Path(stack))
     from ipseclab.runtime.containers.stack import ContainerLab, containers_available, free_networks
 
     reason = containers_available()
@@ -178,12 +175,35 @@ def _containers(options: DemoOptions, name: str, kind: str) -> LabPeers:
 
 
 def _attach_stack(options: DemoOptions, run_dir: Path) -> LabPeers:
-    """Inside the stack's JupyterLab container: the daemons of the running stack."""
-    from ipseclab.runtime.containers.entry import topology_from
+    """The daemons of a lab that was brought up for this notebook's server (a classroom's
+    student lab, or the stack seen from its own JupyterLab container): ``IPSECLAB_STACK`` names
+    its run directory, whose ``peers.json`` says where the peers run and their addresses."""
+    import json
+
     from ipseclab.runtime.control import PeerClient, RemoteLabSession
 
     clients = {role: PeerClient(f"ipc://{run_dir}/{role}.ctl", f"ipc://{run_dir}/{role}.ev", timeout=5.0) for role in ("left", "right")}
     session = RemoteLabSession(clients["left"], clients["right"])
+    described = run_dir / "peers.json"
+    if described.exists():
+        from types import SimpleNamespace
+
+        from ipseclab.runtime.netlab.peers import netlab_configs
+
+        data = json.loads(described.read_text())
+        plan = SimpleNamespace(kind=data["kind"], hosts={
+            role: SimpleNamespace(address=h["address"], protected=tuple(h["protected"]), gateway=h.get("gateway"))
+            for role, h in data["hosts"].items()})
+        configs = netlab_configs(plan, options)  # type: ignore[arg-type]  # the notebook's options on the lab's addresses
+        if tuple(configs) != tuple(session.configs):
+            session.reset(configs=configs)
+        hosts = {}
+        for role, h in data["hosts"].items():
+            where = "behind the NAT" if role == "left" and h.get("gateway") else ("the NAT's public address" if role == "router" else "")
+            hosts[role] = HostView(role, h["address"], ", ".join(f"{a}/32" for a in h["protected"][: options.policies]), where)
+        return LabPeers(data.get("mode", "containers"), options, session, hosts)
+    from ipseclab.runtime.containers.entry import topology_from
+
     return LabPeers("containers", options, session, _views(topology_from(os.environ), options.policies))
 
 
@@ -202,6 +222,9 @@ def connect(peers: str = "memory", options: DemoOptions | None = None, *, lab: s
         options = dataclasses.replace(options, nat=nat)
     if mode == "memory":
         return _memory(options)
+    stack = os.environ.get("IPSECLAB_STACK")
+    if stack:  # this notebook server was given a lab of its own: use it, whatever its kind
+        return _attach_stack(options, Path(stack))
     kind = "nat" if options.nat else "site-to-site"
     name = _lab_name(lab)
     result = _namespaces(options, name, kind) if mode == "namespaces" else _containers(options, name, kind)

@@ -310,7 +310,7 @@ class ContainerLab:
         """Build the images if needed, write the configurations, start the stack and wait for
         both daemons.  A stack of the same name (a previous run's) is taken down first."""
         from ipseclab.runtime.config_toml import dump_peer_config
-        from ipseclab.runtime.netlab.peers import netlab_configs
+        from ipseclab.runtime.netlab.peers import netlab_configs, write_peers_file
 
         self.images = ensure_images(self.podman, jupyter=self.jupyter)
         self.down()
@@ -331,6 +331,7 @@ class ContainerLab:
             self.compose("up", "-d", "--no-build", timeout=300)
             for role in ROLES:
                 self.clients[role] = self._wait_for_daemon(role, timeout)
+            write_peers_file(self.state_dir, "containers", self.topology)
         except BaseException:
             self.down()
             raise

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ipseclab.errors import NetlabError
@@ -20,6 +21,8 @@ def _up(args: argparse.Namespace) -> int:
     from ipseclab.runtime.netlab.topology import nat, site_to_site
 
     name = _name(args)
+    if args.students:
+        return _up_class(args.name or args.name_opt or "class", args)
     if args.containers:
         return _up_containers(name, args)
     if args.jupyter:
@@ -45,6 +48,22 @@ def _up(args: argparse.Namespace) -> int:
             "  in a notebook: from ipseclab.runtime.netlab.peers import attach_clients; "
             f"c = attach_clients({topo.name!r}); c['left'].initiate('site')"
         )
+    return 0
+
+
+def _up_class(name: str, args: argparse.Namespace) -> int:
+    """``lab up --students N``: a lab and a JupyterLab per student (see ipseclab.runtime.classroom)."""
+    from ipseclab.demo import DemoOptions
+    from ipseclab.runtime.classroom import Classroom
+
+    opts = DemoOptions(mode=args.mode, pfs=args.pfs, policies=args.policies, seed=args.seed)
+    where = "containers" if args.containers else "network namespaces"
+    print(f"bringing up {args.students} students' labs in {where} and a JupyterLab each ...", flush=True)
+    room = Classroom(name, args.students, containers=args.containers, kind=args.kind, options=opts,
+                     base_port=args.base_port, home=args.home).up()
+    print(f"class {name} is up; tear it down with: ipseclab lab down --class {name}")
+    for s in room.students:
+        print(f"  {s.name}: {s.url}   (lab {s.lab}, notebooks in {s.labs_dir})")
     return 0
 
 
@@ -163,8 +182,17 @@ def _sa_line(role: str, client) -> str:  # noqa: ANN001
 
 
 def _down(args: argparse.Namespace) -> int:
+    from ipseclab.runtime.classroom import Classroom, class_names
     from ipseclab.runtime.netlab.topology import destroy, lab_names
 
+    if args.class_name:
+        Classroom.attach(args.class_name).down()
+        print(f"class {args.class_name} is down (JupyterLabs stopped, labs removed; the notebooks stay)")
+        return 0
+    if args.all:
+        for room in class_names():
+            Classroom.attach(room).down()
+            print(f"class {room} is down")
     name = args.name or args.name_opt
     if args.all and name:
         print("give a lab name or --all, not both", file=sys.stderr)
@@ -198,6 +226,10 @@ def _list(args: argparse.Namespace) -> int:
         print(name)
     for name in container_lab_names():
         print(f"{name} (containers)")
+    from ipseclab.runtime.classroom import class_names
+
+    for name in class_names():
+        print(f"{name} (class)")
     return 0
 
 
@@ -221,6 +253,11 @@ def add_lab_parser(parser: argparse.ArgumentParser) -> None:
                     help="the hosts are containers of the compose stack (containers/compose*.yaml; podman or docker)")
     up.add_argument("--jupyter", action="store_true", help="with --containers: also JupyterLab on the labs, in a container")
     up.add_argument("--jupyter-port", type=int, default=8888, metavar="PORT", help="with --jupyter: host port on 127.0.0.1")
+    up.add_argument("--students", type=int, default=0, metavar="N",
+                    help="a class: N labs named <name>01.. (name default: class), a JupyterLab each on ports BASE+1..")
+    up.add_argument("--base-port", type=int, default=9000, metavar="BASE", help="with --students: ports BASE+1 .. BASE+N")
+    up.add_argument("--home", type=Path, metavar="DIR",
+                    help="with --students: where the students' copies of the labs live (default /var/lib/ipseclab/classes/<name>)")
     up.set_defaults(func=_up)
     status = sub.add_parser("status", help="what exists of one lab or of all labs, and the peers' SAs")
     status.add_argument("name", nargs="?")
@@ -230,7 +267,8 @@ def add_lab_parser(parser: argparse.ArgumentParser) -> None:
     down = sub.add_parser("down", help="tear a lab down (processes, namespaces, state)")
     down.add_argument("name", nargs="?")
     down.add_argument("--name", dest="name_opt", metavar="NAME")
-    down.add_argument("--all", action="store_true", help="every lab on this machine")
+    down.add_argument("--all", action="store_true", help="every lab and class on this machine")
+    down.add_argument("--class", dest="class_name", metavar="NAME", help="a class brought up with --students")
     down.set_defaults(func=_down)
     ls = sub.add_parser("list", help="names of the labs present")
     ls.set_defaults(func=_list)

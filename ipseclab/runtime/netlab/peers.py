@@ -98,6 +98,7 @@ class NetLab:
                 spawn_daemon(self.topology, role, dump_peer_config(cfg), seed=self.options.seed, dataplane=self.dataplane)
             for role in ROLES:
                 self.clients[role] = wait_for_daemon(self.topology, role, timeout)
+            write_peers_file(Path(self.topology.state_dir), "namespaces", self.topology)
         except BaseException:
             self.down()
             raise
@@ -121,6 +122,19 @@ class NetLab:
 
     def __exit__(self, *exc: object) -> None:
         self.down()
+
+
+def write_peers_file(directory: Path, mode: str, topology) -> Path:  # noqa: ANN001
+    """``peers.json`` beside a lab's control sockets: where its peers run and their addresses,
+    for a notebook that attaches to the lab (``IPSECLAB_STACK``) instead of building one."""
+    import json
+
+    hosts = {role: {"address": h.address, "protected": list(h.protected), "gateway": h.gateway}
+             for role, h in topology.hosts.items()}
+    path = directory / "peers.json"
+    with open_private(path) as f:
+        json.dump({"mode": mode, "name": topology.name, "kind": topology.kind, "hosts": hosts}, f)
+    return path
 
 
 def spawn_daemon(
