@@ -28,7 +28,7 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[lab,test,containers]'
+	$(PY) -m pip install -q -e '.[lab,test,containers,classroom]'
 	touch $@
 
 venv: $(VENV)/.installed

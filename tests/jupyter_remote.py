@@ -17,14 +17,16 @@ def run_code(base: str, token: str, code: str, timeout: float = 120.0) -> str:
 
 
 async def _run(base: str, token: str, code: str, timeout: float) -> str:
+    from tornado.httpclient import HTTPRequest
     from tornado.websocket import websocket_connect
 
-    req = urllib.request.Request(f"{base}/api/kernels?token={token}", data=b"{}", method="POST",
-                                 headers={"Content-Type": "application/json"})
+    auth = {"Authorization": f"token {token}"}  # a header, as JupyterHub's servers want it for the API
+    req = urllib.request.Request(f"{base}/api/kernels", data=b"{}", method="POST",
+                                 headers={"Content-Type": "application/json", **auth})
     with urllib.request.urlopen(req, timeout=60) as r:
         kernel = json.load(r)["id"]
     try:
-        ws = await websocket_connect(f"{base.replace('http', 'ws', 1)}/api/kernels/{kernel}/channels?token={token}")
+        ws = await websocket_connect(HTTPRequest(f"{base.replace('http', 'ws', 1)}/api/kernels/{kernel}/channels", headers=auth))
         msg_id = uuid.uuid4().hex
         ws.write_message(json.dumps({
             "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex, "msg_type": "execute_request", "version": "5.3"},
@@ -51,5 +53,5 @@ async def _run(base: str, token: str, code: str, timeout: float) -> str:
             raise RuntimeError(error)
         return "".join(out)
     finally:
-        req = urllib.request.Request(f"{base}/api/kernels/{kernel}?token={token}", method="DELETE")
+        req = urllib.request.Request(f"{base}/api/kernels/{kernel}", method="DELETE", headers=auth)
         urllib.request.urlopen(req, timeout=60).close()

@@ -17,3 +17,10 @@ def free_udp_ports(n: int, host: str = "127.0.0.1") -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    """A TCP port the kernel just handed out for ``host`` (bound, then freed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

@@ -1,4 +1,5 @@
-"""Execute every teaching notebook in labs/ headless, the way a student's "Run All" would.
+"""Execute every teaching notebook in labs/ and every solution in labs/solutions/ headless, the
+way a student's "Run All" would.
 
 * Each notebook runs from a clean kernel in a temporary copy of ``labs/`` (its
   exports land there, not in the source tree).
@@ -6,9 +7,12 @@
   into a temporary directory, so the notebook imports the ipseclab under test even
   when another ``python3`` kernelspec is installed on the machine.  The first cell
   of every run checks that (``sys.prefix`` must be ours).
-* No cell may raise; every check cell (one calling ``check(`` or ``check_equal(``)
-  must have printed the success mark of :mod:`ipseclab.teaching.labcheck`; the widgets must
-  have produced widget views.
+* No cell may raise or show a failed check; every check cell (one calling ``check(``,
+  ``check_equal(`` or ``check_answer(``) must have printed the success mark of
+  :mod:`ipseclab.teaching.labcheck` — except, in the students' notebooks, the graded check
+  cells, whose exercises are not answered yet: they show the not-answered mark.  In the
+  solutions every check passes (their hidden tests included); the widgets must have produced
+  widget views.
 * The notebooks are stored clean: nbformat 4, kernel ``python3``, no outputs.
 """
 
@@ -28,7 +32,9 @@ from notebook_support import (  # noqa: E402
     CHECK_CALL,
     NOTEBOOKS,
     PEERS_LINE,
+    SOLUTIONS,
     all_output,
+    notebook_id,
     run_lab,
 )
 
@@ -46,9 +52,10 @@ def test_the_labs_are_there() -> None:
         "07_sa_life_cycle.ipynb",
         "08_troubleshooting.ipynb",
     ]
+    assert [p.name for p in SOLUTIONS] == [p.name for p in NOTEBOOKS], "every lab has its solution"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS + SOLUTIONS, ids=notebook_id)
 def test_notebook_is_saved_clean(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
@@ -64,7 +71,7 @@ def test_notebook_is_saved_clean(path: Path) -> None:
     assert "connect(PEERS" in sources, f"{path.name} does not get its peers from connect(PEERS, ...)"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS + SOLUTIONS, ids=notebook_id)
 def test_notebook_runs_headless(path: Path, lab_copy: Path, kernel_spec_manager: KernelSpecManager) -> None:
     nb = run_lab(path, lab_copy, kernel_spec_manager, peers="memory", cell_timeout=CELL_TIMEOUT)
     assert "Peers in memory" in all_output(nb), "the lab says where its peers run"
