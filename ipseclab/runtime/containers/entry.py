@@ -23,6 +23,7 @@ import argparse
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -146,6 +147,30 @@ def _wait_for_term() -> None:
         signal.pause()
 
 
+def run_notebook(env: Mapping[str, str], args: Sequence[str]) -> None:
+    """A notebook server with a lab of its own in the same container (a Kubernetes user pod):
+    the namespace lab ``pod`` (two peer daemons, network namespaces inside the container, which
+    needs NET_ADMIN, SYS_ADMIN, /dev/net/tun and a writable /proc/sys), ``IPSECLAB_STACK`` set
+    to it, then ``jupyterhub-singleuser`` under a hub (``JUPYTERHUB_API_TOKEN`` set) or
+    ``jupyter lab`` otherwise, with ``args`` passed on."""
+    from ipseclab.demo import DemoOptions
+    from ipseclab.runtime.netlab.peers import NetLab
+
+    lab = NetLab("pod", setting(env, "IPSECLAB_KIND") or "site-to-site", DemoOptions(), dataplane=True).up()
+    for client in lab.clients.values():
+        client.close()  # type: ignore[attr-defined]
+    labs, shipped = Path.cwd(), Path("/opt/ipseclab-labs")
+    if shipped.is_dir() and not any(labs.iterdir()):  # a new user's empty home: their copy of the labs
+        shutil.copytree(shipped, labs, dirs_exist_ok=True, ignore=shutil.ignore_patterns("solutions", "lab-export"))
+    child_env = dict(env, IPSECLAB_STACK=str(lab.topology.state_dir))
+    if env.get("JUPYTERHUB_API_TOKEN"):
+        argv = ["jupyterhub-singleuser", *args]
+    else:
+        argv = ["jupyter", "lab", "--allow-root", "--no-browser", "--ip=0.0.0.0", "--port=8888", *args]
+    print(f"notebook: lab {lab.name} up ({', '.join(h.address for h in lab.topology.hosts.values())}); {' '.join(argv)}", flush=True)
+    os.execvpe(argv[0], argv, child_env)
+
+
 def health(role: str, run_dir: Path) -> int:
     from ipseclab.errors import ControlError
     from ipseclab.runtime.control import PeerClient
@@ -168,6 +193,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     sub.add_parser("router", help="run as the lab's NAT router")
     check = sub.add_parser("health", help="exit 0 when ROLE's daemon answers")
     check.add_argument("role", choices=["left", "right"])
+    notebook = sub.add_parser("notebook", help="a notebook server with its own namespace lab in this container")
+    notebook.add_argument("server_args", nargs=argparse.REMAINDER, help="passed to jupyterhub-singleuser / jupyter lab")
     args = parser.parse_args(argv)
     run_dir = Path(env.get("IPSECLAB_RUN_DIR") or RUN_DIR)
     try:
@@ -175,6 +202,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return health(args.role, run_dir)
         if args.what == "router":
             run_router(env)
+            return 0
+        if args.what == "notebook":
+            run_notebook(env, [a for a in args.server_args if a != "--"])
             return 0
         setup_peer(args.role, env)
         config = peer_config_path(args.role, env, run_dir)

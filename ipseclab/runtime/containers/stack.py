@@ -177,7 +177,8 @@ def source_hash() -> str:
     """12 hex digits over everything an image is built from."""
     digest = hashlib.sha256()
     files = [REPO / "pyproject.toml", REPO / "README.md", CONTAINERFILE, CONTAINERS / "podman" / "containers.conf"]
-    files += sorted(p for p in (REPO / "ipseclab").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for tree in ("ipseclab", "labs"):
+        files += sorted(p for p in (REPO / tree).rglob("*") if p.is_file() and not {"__pycache__", "lab-export", ".ipynb_checkpoints"} & set(p.parts))
     for path in files:
         digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
