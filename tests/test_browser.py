@@ -379,4 +379,14 @@ def test_what_students_hit_at_1280x800(lab: LabPage) -> None:
         assert seen["scrolls"] and seen["visible"], seen
     finally:
         lab.close(notebook)
+    try:  # Lab 4's part 4 says what its output shows: a rekey at the soft lifetime
+        quick = next(n for n in NOTEBOOKS if n.startswith("04"))
+        lab.open(quick)
+        lab.run_all(quick)
+        part4 = page.locator(".jp-MarkdownCell").filter(has_text="4. Lifetimes and rekeying")
+        expect(part4).to_contain_text("soft lifetime")
+        expect(part4).not_to_contain_text("When the SAs expire")
+        expect(page.locator(".jp-OutputArea-output").filter(has_text="soft lifetime of 540 s of 600 s reached").first).to_be_attached()
+        lab.close(quick)
+    finally:
         page.set_viewport_size(VIEWPORT)

@@ -60,7 +60,7 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
 
 
-@pytest.mark.parametrize("mode,students", [("namespaces", 3), ("containers", 2)])
+@pytest.mark.parametrize("mode,students", [("namespaces", 3), ("containers", 3)])
 def test_a_class_of_students_each_with_their_own_peers(mode: str, students: int, tmp_path: Path) -> None:
     if mode == "containers":
         from ipseclab.runtime.containers.stack import containers_available
