@@ -18,6 +18,32 @@ import pytest
 import yaml
 
 VALUES = Path(__file__).resolve().parents[1] / "containers" / "kubernetes" / "values.yaml"
+Z2JH = Path(__file__).resolve().parent / "data" / "z2jh"
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """Helm's merge of user values over a chart's defaults (maps merge, everything else replaces)."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def test_the_values_validate_against_the_charts_schema() -> None:
+    """What ``helm install`` checks: the chart's defaults with our values over them satisfy the
+    chart's values schema; a key the chart does not have is refused the same way (as this file's
+    first draft was: privilege goes through KubeSpawner's container_security_context)."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads((Z2JH / "values.schema.json").read_text())
+    defaults = yaml.safe_load((Z2JH / "values.yaml").read_text())
+    ours = yaml.safe_load(VALUES.read_text())
+    jsonschema.validate(_merged(defaults, ours), schema)
+    broken = _merged(ours, {"singleuser": {"extraContainerConfig": {"securityContext": {"privileged": True}}}})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(_merged(defaults, broken), schema)
 
 
 def test_the_values_file_says_what_a_user_pod_needs() -> None:
@@ -25,7 +51,7 @@ def test_the_values_file_says_what_a_user_pod_needs() -> None:
     single = values["singleuser"]
     assert single["image"]["name"].endswith("/ipseclab-jupyter")
     assert single["cmd"] == ["python3", "-m", "ipseclab.runtime.containers.entry", "notebook", "--"]
-    assert single["extraContainerConfig"]["securityContext"]["privileged"] is True
+    assert values["hub"]["config"]["KubeSpawner"]["container_security_context"]["privileged"] is True
     assert single["uid"] == 0 and single["storage"]["homeMountPath"] == "/labs"
     assert values["hub"]["config"]["JupyterHub"]["authenticator_class"]
     assert "NOT TESTED ON A CLUSTER" in VALUES.read_text()
