@@ -120,3 +120,24 @@ def _status_or_refused(url: str) -> bool:
     except (urllib.error.URLError, OSError):
         return True
     return False
+
+
+def test_an_attached_notebook_builds_its_configurations_on_the_students_lab(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lab 3 loads its own configurations (``peers.configs(...)``) into the peers: attached to a
+    student's lab they must carry that lab's addresses, not the in-memory ones."""
+    from ipseclab.demo import DemoOptions
+    from ipseclab.runtime.netlab.peers import NetLab
+    from ipseclab.teaching.peers import connect
+
+    lab = NetLab(f"att{os.getpid() % 10000}", "site-to-site", DemoOptions(seed=2), dataplane=True).up()
+    try:
+        monkeypatch.setenv("IPSECLAB_STACK", str(lab.topology.state_dir))
+        peers = connect("namespaces", DemoOptions(seed=2, mode="aggressive"))
+        assert peers.lab is None, "attached: the student's lab is not this kernel's to take down"
+        left, right = peers.configs(DemoOptions(seed=2, mode="aggressive"))
+        assert (left.address, right.address) == (lab.topology.hosts["left"].address, lab.topology.hosts["right"].address)
+        peers.session.reset(configs=(left, right))
+        peers.session.run_to_end()
+        assert peers.session.established() and peers.session.messages()[0].exchange == "Aggressive Mode"
+    finally:
+        lab.down()

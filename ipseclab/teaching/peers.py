@@ -55,12 +55,14 @@ class HostView:
 class LabPeers:
     """The session of a lab and the peers behind it; :meth:`down` removes real peers."""
 
-    def __init__(self, mode: str, options: DemoOptions, session, hosts: dict[str, HostView], lab=None) -> None:  # noqa: ANN001
+    def __init__(self, mode: str, options: DemoOptions, session, hosts: dict[str, HostView], lab=None,  # noqa: ANN001
+                 topology=None) -> None:  # noqa: ANN001
         self.mode = mode
         self.options = options
         self.session = session
         self.hosts = hosts
-        self.lab = lab
+        self.lab = lab  # a lab this kernel brought up (None in memory and when attached)
+        self.topology = topology if topology is not None else getattr(lab, "topology", None)
 
     @property
     def real(self) -> bool:
@@ -78,12 +80,11 @@ class LabPeers:
         """Both peers' configurations for ``options`` on these peers' addresses (for
         ``session.reset(configs=...)``)."""
         options = options or self.options
-        topology = getattr(self.lab, "topology", None)
-        if topology is None:
+        if self.topology is None:
             return demo_configs(options)
         from ipseclab.runtime.netlab.peers import netlab_configs
 
-        return netlab_configs(topology, options)
+        return netlab_configs(self.topology, options)
 
     def ping(self, count: int = 3):  # noqa: ANN201
         """iputils ``ping`` on left from its first protected address to right's, through the
@@ -197,14 +198,11 @@ def _attach_stack(options: DemoOptions, run_dir: Path) -> LabPeers:
         configs = netlab_configs(plan, options)  # type: ignore[arg-type]  # the notebook's options on the lab's addresses
         if tuple(configs) != tuple(session.configs):
             session.reset(configs=configs)
-        hosts = {}
-        for role, h in data["hosts"].items():
-            where = "behind the NAT" if role == "left" and h.get("gateway") else ("the NAT's public address" if role == "router" else "")
-            hosts[role] = HostView(role, h["address"], ", ".join(f"{a}/32" for a in h["protected"][: options.policies]), where)
-        return LabPeers(data.get("mode", "containers"), options, session, hosts)
+        return LabPeers(data.get("mode", "containers"), options, session, _views(plan, options.policies), topology=plan)
     from ipseclab.runtime.containers.entry import topology_from
 
-    return LabPeers("containers", options, session, _views(topology_from(os.environ), options.policies))
+    plan = topology_from(os.environ)
+    return LabPeers("containers", options, session, _views(plan, options.policies), topology=plan)
 
 
 def connect(peers: str = "memory", options: DemoOptions | None = None, *, lab: str = "lab", nat: bool | None = None) -> LabPeers:
