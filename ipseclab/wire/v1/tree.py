@@ -9,9 +9,11 @@ decrypted body handed in). Malformed input yields a ``"Malformed"`` node;
 
 from __future__ import annotations
 
-from typing import Any
-
 from ipseclab.errors import ParseError
+from ipseclab.wire.nodes import Node, NodeBuilder
+from ipseclab.wire.nodes import blob as _blob
+from ipseclab.wire.nodes import node as _node
+from ipseclab.wire.nodes import size as _size
 from ipseclab.wire.v1.constants import (
     AhTransformId,
     CertEncoding,
@@ -46,8 +48,6 @@ from ipseclab.wire.v1.isakmp import (
     VendorIDPayload,
     iter_payloads,
 )
-
-Node = dict[str, Any]
 
 PAYLOAD_NAMES: dict[int, str] = {
     PayloadType.SA: "Security Association",
@@ -87,48 +87,8 @@ _TRANSFORM_IDS = {
 }
 
 
-def _node(
-    name: str,
-    value: str | None,
-    offset: int,
-    length: int,
-    space: str,
-    children: list[Node] | None = None,
-) -> Node:
-    return {
-        "name": name,
-        "value": value,
-        "offset": offset,
-        "length": length,
-        "space": space,
-        "children": children or [],
-    }
-
-
-def _blob(data: bytes) -> str:
-    return data.hex() if data else "<empty>"
-
-
-def _size(n: int) -> str:
-    return f"<{n} bytes>"
-
-
-class _Builder:
+class _Builder(NodeBuilder):
     """Emits nodes for one buffer (``space``); positions are absolute in it."""
-
-    def __init__(self, space: str) -> None:
-        self.space = space
-
-    def leaf(self, name: str, value: str | None, offset: int, length: int) -> Node:
-        return _node(name, value, offset, length, self.space)
-
-    def fields(self, offset: int, specs: list[tuple[str, str | None, int]]) -> list[Node]:
-        """Consecutive fields given as (name, value, length) starting at ``offset``."""
-        out = []
-        for name, value, length in specs:
-            out.append(self.leaf(name, value, offset, length))
-            offset += length
-        return out
 
     def struct_header(self, offset: int, next_type: int, length: int) -> list[Node]:
         return self.fields(
