@@ -1,8 +1,12 @@
-"""Common base of all ISAKMP payload dataclasses (RFC 2408 §3.2 generic payload)."""
+"""Common base of all payload dataclasses (RFC 2408 §3.2, RFC 7296 §3.2 generic payload),
+and the body layouts IKEv1 and IKEv2 share byte for byte."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Self
+
+from ipseclab.wire.reader import Reader
 
 
 @dataclass
@@ -35,3 +39,59 @@ def check_uint(value: int, bits: int, what: str) -> int:
     if not 0 <= value < (1 << bits):
         raise ValueError(f"{what} {value!r} does not fit in {bits} bits")
     return value
+
+
+@dataclass
+class DataPayload(PayloadBase):
+    """A payload whose body is one opaque byte string (IKEv1 KE, HASH, SIG, Nonce, Vendor ID;
+    IKEv2 Vendor ID)."""
+
+    data: bytes
+
+    def encode_body(self) -> bytes:
+        """The opaque data."""
+        return bytes(self.data)
+
+    @classmethod
+    def decode_body(cls, body: bytes, offset: int) -> Self:
+        """Keep the body as data (``offset`` unused: nothing can be malformed)."""
+        return cls(bytes(body), raw=bytes(body))
+
+
+@dataclass
+class CertBody(PayloadBase):
+    """Certificate encoding, then the certificate: RFC 2408 §3.9 and RFC 7296 §3.6 alike."""
+
+    encoding: int
+    data: bytes
+
+    def encode_body(self) -> bytes:
+        """Certificate encoding then certificate data."""
+        return bytes([check_uint(self.encoding, 8, "cert encoding")]) + bytes(self.data)
+
+    @classmethod
+    def decode_body(cls, body: bytes, offset: int) -> Self:
+        """Decode encoding byte and data."""
+        reader = Reader(body, offset)
+        encoding = reader.u8("certificate encoding")
+        return cls(encoding, reader.rest(), raw=bytes(body))
+
+
+@dataclass
+class CertReqBody(PayloadBase):
+    """Certificate encoding, then the certification authority: RFC 2408 §3.10 and RFC 7296
+    §3.7 alike."""
+
+    encoding: int
+    authority: bytes = b""
+
+    def encode_body(self) -> bytes:
+        """Certificate encoding then certification authority."""
+        return bytes([check_uint(self.encoding, 8, "cert encoding")]) + bytes(self.authority)
+
+    @classmethod
+    def decode_body(cls, body: bytes, offset: int) -> Self:
+        """Decode encoding byte and authority."""
+        reader = Reader(body, offset)
+        encoding = reader.u8("certificate encoding")
+        return cls(encoding, reader.rest(), raw=bytes(body))

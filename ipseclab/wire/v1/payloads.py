@@ -13,7 +13,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import ClassVar, Self
 
 from ipseclab.errors import ParseError
-from ipseclab.wire.base import PayloadBase, check_uint
+from ipseclab.wire.base import CertBody, CertReqBody, DataPayload, PayloadBase, check_uint
 from ipseclab.wire.reader import Reader
 from ipseclab.wire.v1.constants import Doi, IdType, PayloadType, ProtocolId
 
@@ -30,51 +30,35 @@ IdValue = (
 
 
 @dataclass
-class _DataPayload(PayloadBase):
-    """A payload whose body is one opaque byte string."""
-
-    data: bytes
-
-    def encode_body(self) -> bytes:
-        """The opaque data."""
-        return bytes(self.data)
-
-    @classmethod
-    def decode_body(cls, body: bytes, offset: int) -> Self:
-        """Keep the body as data (``offset`` unused: nothing can be malformed)."""
-        return cls(bytes(body), raw=bytes(body))
-
-
-@dataclass
-class KEPayload(_DataPayload):
+class KEPayload(DataPayload):
     """Key Exchange payload, RFC 2408 §3.7: the DH public value."""
 
     payload_type: ClassVar[int] = PayloadType.KE
 
 
 @dataclass
-class HashPayload(_DataPayload):
+class HashPayload(DataPayload):
     """Hash payload, RFC 2408 §3.11."""
 
     payload_type: ClassVar[int] = PayloadType.HASH
 
 
 @dataclass
-class SigPayload(_DataPayload):
+class SigPayload(DataPayload):
     """Signature payload, RFC 2408 §3.12."""
 
     payload_type: ClassVar[int] = PayloadType.SIG
 
 
 @dataclass
-class NoncePayload(_DataPayload):
+class NoncePayload(DataPayload):
     """Nonce payload, RFC 2408 §3.13."""
 
     payload_type: ClassVar[int] = PayloadType.NONCE
 
 
 @dataclass
-class VendorIDPayload(_DataPayload):
+class VendorIDPayload(DataPayload):
     """Vendor ID payload, RFC 2408 §3.16."""
 
     payload_type: ClassVar[int] = PayloadType.VID
@@ -235,45 +219,17 @@ class IDPayload(PayloadBase):
 
 
 @dataclass
-class CertPayload(PayloadBase):
+class CertPayload(CertBody):
     """Certificate payload, RFC 2408 §3.9."""
 
     payload_type: ClassVar[int] = PayloadType.CERT
 
-    encoding: int
-    data: bytes
-
-    def encode_body(self) -> bytes:
-        """Certificate encoding then certificate data."""
-        return bytes([check_uint(self.encoding, 8, "cert encoding")]) + bytes(self.data)
-
-    @classmethod
-    def decode_body(cls, body: bytes, offset: int) -> Self:
-        """Decode encoding byte and data."""
-        reader = Reader(body, offset)
-        encoding = reader.u8("certificate encoding")
-        return cls(encoding, reader.rest(), raw=bytes(body))
-
 
 @dataclass
-class CertReqPayload(PayloadBase):
+class CertReqPayload(CertReqBody):
     """Certificate Request payload, RFC 2408 §3.10."""
 
     payload_type: ClassVar[int] = PayloadType.CR
-
-    encoding: int
-    authority: bytes = b""
-
-    def encode_body(self) -> bytes:
-        """Certificate type then certificate authority."""
-        return bytes([check_uint(self.encoding, 8, "cert type")]) + bytes(self.authority)
-
-    @classmethod
-    def decode_body(cls, body: bytes, offset: int) -> Self:
-        """Decode type byte and authority."""
-        reader = Reader(body, offset)
-        encoding = reader.u8("certificate type")
-        return cls(encoding, reader.rest(), raw=bytes(body))
 
 
 # -- Notification / Delete --------------------------------------------------------

@@ -18,7 +18,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import ClassVar, Self
 
 from ipseclab.errors import ParseError
-from ipseclab.wire.base import PayloadBase, check_uint
+from ipseclab.wire.base import CertBody, CertReqBody, DataPayload, PayloadBase, check_uint
 from ipseclab.wire.reader import Reader
 from ipseclab.wire.v2.constants import IdType, PayloadType, TsType
 
@@ -171,28 +171,14 @@ class IDrPayload(_IdPayload):
 
 
 @dataclass
-class CertPayload(PayloadBase):
+class CertPayload(CertBody):
     """Certificate payload, RFC 7296 §3.6."""
 
     payload_type: ClassVar[int] = PayloadType.CERT
 
-    encoding: int
-    data: bytes
-
-    def encode_body(self) -> bytes:
-        """Certificate encoding then certificate data."""
-        return bytes([check_uint(self.encoding, 8, "cert encoding")]) + bytes(self.data)
-
-    @classmethod
-    def decode_body(cls, body: bytes, offset: int) -> Self:
-        """Decode encoding byte and data."""
-        reader = Reader(body, offset)
-        encoding = reader.u8("certificate encoding")
-        return cls(encoding, reader.rest(), raw=bytes(body))
-
 
 @dataclass
-class CertReqPayload(PayloadBase):
+class CertReqPayload(CertReqBody):
     """Certificate Request payload, RFC 7296 §3.7.
 
     For X.509 the Certification Authority field is a concatenation of 20-byte SHA-1
@@ -201,24 +187,10 @@ class CertReqPayload(PayloadBase):
 
     payload_type: ClassVar[int] = PayloadType.CERTREQ
 
-    encoding: int
-    authority: bytes = b""
-
     @property
     def authorities(self) -> list[bytes]:
         """The authority field cut into 20-byte SHA-1 hashes (a short tail stays as is)."""
         return [self.authority[i : i + 20] for i in range(0, len(self.authority), 20)]
-
-    def encode_body(self) -> bytes:
-        """Certificate encoding then certification authority."""
-        return bytes([check_uint(self.encoding, 8, "cert encoding")]) + bytes(self.authority)
-
-    @classmethod
-    def decode_body(cls, body: bytes, offset: int) -> Self:
-        """Decode encoding byte and authority."""
-        reader = Reader(body, offset)
-        encoding = reader.u8("certificate encoding")
-        return cls(encoding, reader.rest(), raw=bytes(body))
 
 
 @dataclass
@@ -347,21 +319,10 @@ class DeletePayload(PayloadBase):
 
 
 @dataclass
-class VendorIDPayload(PayloadBase):
+class VendorIDPayload(DataPayload):
     """Vendor ID payload, RFC 7296 §3.12."""
 
     payload_type: ClassVar[int] = PayloadType.V
-
-    data: bytes
-
-    def encode_body(self) -> bytes:
-        """The opaque vendor ID."""
-        return bytes(self.data)
-
-    @classmethod
-    def decode_body(cls, body: bytes, offset: int) -> Self:
-        """Keep the body (``offset`` unused: nothing can be malformed)."""
-        return cls(bytes(body), raw=bytes(body))
 
 
 # -- Traffic selectors -----------------------------------------------------------------
