@@ -262,3 +262,29 @@ def _http_status(url: str) -> int:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def test_a_bridge_netavark_left_behind_neither_blocks_nor_outlives_the_labs_next_start() -> None:
+    """A down bridge with a lab gateway address and no podman network (what a failed start
+    leaves) does not make its subnets look taken, and the lab's next teardown removes it."""
+    from ipseclab.runtime.containers.stack import _stale_bridges, _subnets_in_use
+
+    name = "iplstale0"
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", "198.18.186.254/24", "dev", name], check=True)
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        # a container's port came and went (as netavark leaves it): the bridge has no carrier
+        subprocess.run(["ip", "link", "add", "iplstalev0", "type", "veth", "peer", "name", "iplstalev1"], check=True)
+        subprocess.run(["ip", "link", "set", "iplstalev0", "master", name, "up"], check=True)
+        subprocess.run(["ip", "link", "del", "iplstalev0"], check=True)
+        deadline = time.monotonic() + 5
+        while "NO-CARRIER" not in subprocess.run(["ip", "link", "show", name], capture_output=True, text=True).stdout:
+            assert time.monotonic() < deadline, "the bridge kept its carrier"
+            time.sleep(0.1)
+        lab = ContainerLab("cstale", "site-to-site", networks=("", "198.18.186"))
+        assert name in _stale_bridges(set()) and "198.18.186" not in _subnets_in_use(lab.podman)
+        lab.down()
+        assert subprocess.run(["ip", "link", "show", name], capture_output=True).returncode != 0, "removed by the lab's teardown"
+    finally:
+        subprocess.run(["ip", "link", "del", name], capture_output=True)

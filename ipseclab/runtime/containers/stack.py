@@ -111,10 +111,13 @@ def _subnets_in_use(podman: Podman) -> set[str]:
     for net in json.loads(podman("network", "ls", "--format", "json", check=False).stdout or "[]"):
         for subnet in net.get("subnets") or []:
             used.add(str(subnet.get("subnet", "")).rsplit(".", 1)[0])
+    stale = _stale_bridges(used)  # a lab's bridge netavark left behind: its lab's next start removes it
     routes = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True, check=False).stdout
     for line in routes.splitlines():
-        dest = line.split()[0] if line.split() else ""
-        if "/" in dest and dest.endswith(".0/24"):
+        words = line.split()
+        dest = words[0] if words else ""
+        device = words[words.index("dev") + 1] if "dev" in words[:-1] else ""
+        if "/" in dest and dest.endswith(".0/24") and device not in stale:
             used.add(dest.rsplit(".", 1)[0])
     servers = []
     with contextlib.suppress(OSError):
@@ -124,6 +127,20 @@ def _subnets_in_use(podman: Podman) -> set[str]:
             servers += [info[4][0] for info in socket.getaddrinfo(host, 443, socket.AF_INET)]
     used.update(address.rsplit(".", 1)[0] for address in servers if address.count(".") == 3)
     return used
+
+
+def _stale_bridges(live: set[str]) -> set[str]:
+    """Down bridges holding a lab gateway address (``.254``) of a subnet no podman network has."""
+    done = subprocess.run(["ip", "-j", "-d", "addr", "show"], capture_output=True, text=True, check=False)
+    stale = set()
+    for link in json.loads(done.stdout or "[]"):
+        if link.get("linkinfo", {}).get("info_kind") != "bridge" or link.get("operstate") != "DOWN":  # no port: no container
+            continue
+        for a in link.get("addr_info", []):
+            address = str(a.get("local", ""))
+            if a.get("family") == "inet" and address.endswith(".254") and address.rsplit(".", 1)[0] not in live:
+                stale.add(str(link["ifname"]))
+    return stale
 
 
 def free_networks(kind: str, name: str, podman: Podman | None = None) -> tuple[str, str]:
