@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from scapy_check import assert_scapy_agrees
-from test_wire_tree import check_tree, find
+from wire_support import check_tree, find
 
 from ipseclab.wire.v1.constants import PayloadType
 from ipseclab.wire.v1.isakmp import Message

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_wire_isakmp import all_payloads, sample_messages
-from test_wire_tree import check_tree
+from wire_support import check_tree, mutated, mutated_message
 
 from ipseclab.errors import ParseError
 from ipseclab.wire.v1.constants import HeaderFlag, PayloadType
@@ -58,40 +58,6 @@ PAYLOAD_CLASSES = [
 FIRST_TYPES = [int(t) for t in PayloadType] + [14, 99, 200, 255]
 
 
-@st.composite
-def mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
-    """A valid encoding with a few random mutations applied."""
-    data = bytearray(draw(st.sampled_from(seeds)))
-    for _ in range(draw(st.integers(1, 4))):
-        if not data:
-            break
-        pos = draw(st.integers(0, len(data) - 1))
-        kind = draw(st.sampled_from(["truncate", "flip", "byte", "word", "insert", "delete"]))
-        if kind == "truncate":
-            del data[pos:]
-        elif kind == "flip":
-            data[pos] ^= 1 << draw(st.integers(0, 7))
-        elif kind == "byte":
-            data[pos] = draw(st.integers(0, 255))
-        elif kind == "word":
-            data[pos : pos + 2] = draw(st.integers(0, 0xFFFF)).to_bytes(2, "big")
-        elif kind == "insert":
-            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
-        else:
-            del data[pos : pos + draw(st.integers(1, 8))]
-    return bytes(data)
-
-
-@st.composite
-def mutated_message(draw: st.DrawFn) -> bytes:
-    """A mutated valid message whose header Length is usually fixed up, so that
-    the mutation reaches the payload parsers instead of the length check."""
-    data = bytearray(draw(mutated(VALID_MESSAGES)))
-    if len(data) >= 28 and draw(st.integers(0, 3)):
-        data[24:28] = len(data).to_bytes(4, "big")
-    return bytes(data)
-
-
 def _message_decodes_or_parse_error(data: bytes) -> None:
     try:
         msg = Message.decode(data)
@@ -110,7 +76,7 @@ def test_message_decode_arbitrary(data: bytes) -> None:
 
 
 @FUZZ
-@given(mutated_message())
+@given(mutated_message(VALID_MESSAGES))
 def test_message_decode_mutated(data: bytes) -> None:
     _message_decodes_or_parse_error(data)
 
@@ -151,7 +117,7 @@ def _tree_ok(data: bytes, plaintext: bytes | None = None) -> None:
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=120), mutated_message()))
+@given(st.one_of(st.binary(max_size=120), mutated_message(VALID_MESSAGES)))
 def test_message_tree_never_raises(data: bytes) -> None:
     _tree_ok(data)
 

@@ -2,50 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from test_wire_isakmp import INFORMATIONAL, MAIN_MODE_1, sample_messages
+from wire_support import check_tree, find
 
 from ipseclab.wire.v1.constants import HeaderFlag, PayloadType
 from ipseclab.wire.v1.isakmp import HashPayload, Message, NoncePayload, encode_payloads
 from ipseclab.wire.v1.tree import message_tree
-
-Node = dict[str, Any]
-
-
-def walk(node: Node) -> list[Node]:
-    out = [node]
-    for child in node["children"]:
-        out.extend(walk(child))
-    return out
-
-
-def check_tree(tree: Node, wire: bytes, plaintext: bytes | None = None) -> None:
-    """Structural invariants: keys, bounds, and children tiling their parent exactly."""
-    json.dumps(tree)
-    sizes = {"wire": len(wire), "plaintext": len(plaintext) if plaintext is not None else -1}
-    for node in walk(tree):
-        assert set(node) == {"name", "value", "offset", "length", "space", "children"}
-        assert isinstance(node["name"], str)
-        assert node["value"] is None or isinstance(node["value"], str)
-        assert node["offset"] >= 0 and node["length"] >= 0
-        assert node["offset"] + node["length"] <= sizes[node["space"]], node
-        assert not str(node["value"]).startswith("internal error"), node
-    for node in walk(tree)[1:]:
-        kids = node["children"]
-        if not kids:
-            continue
-        pos = node["offset"]
-        for kid in kids:
-            assert kid["space"] == node["space"]
-            assert kid["offset"] == pos, (node["name"], kid)
-            pos += kid["length"]
-        assert pos == node["offset"] + node["length"], node["name"]
-
-
-def find(tree: Node, name: str) -> list[Node]:
-    return [n for n in walk(tree) if n["name"] == name]
 
 
 def test_main_mode_tree() -> None:

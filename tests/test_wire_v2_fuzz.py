@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_wire_fuzz import mutated
 from test_wire_v2 import all_payloads, encrypted_payloads, sample_messages, scapy_built
+from wire_support import mutated, mutated_message
 
 from ipseclab.errors import ParseError
 from ipseclab.wire.v2.constants import PayloadType
@@ -67,16 +67,6 @@ PAYLOAD_CLASSES = [
 FIRST_TYPES = [int(t) for t in PayloadType] + [1, 2, 3, 54, 99, 200, 255]
 
 
-@st.composite
-def mutated_message(draw: st.DrawFn) -> bytes:
-    """A mutated valid message whose header Length is usually fixed up, so that
-    the mutation reaches the payload parsers instead of the length check."""
-    data = bytearray(draw(mutated(VALID_MESSAGES)))
-    if len(data) >= 28 and draw(st.integers(0, 3)):
-        data[24:28] = len(data).to_bytes(4, "big")
-    return bytes(data)
-
-
 def _message_decodes_or_parse_error(data: bytes) -> None:
     try:
         msg = Message.decode(data)
@@ -105,7 +95,7 @@ def test_message_decode_arbitrary_v2_header(tail: bytes) -> None:
 
 
 @FUZZ
-@given(mutated_message())
+@given(mutated_message(VALID_MESSAGES))
 def test_message_decode_mutated(data: bytes) -> None:
     _message_decodes_or_parse_error(data)
 

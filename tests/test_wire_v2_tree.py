@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_wire_v2 import NONCE, SPI_I, SPI_R, esp_sa, ike_sa_init, sample_messages
+from wire_support import Node, check_tree, find
 
 from ipseclab.wire.v2.constants import (
     AuthMethod,
@@ -36,42 +36,10 @@ from ipseclab.wire.v2.message import (
 )
 from ipseclab.wire.v2.tree import message_tree
 
-Node = dict[str, Any]
-
-
-def walk(node: Node) -> list[Node]:
-    out = [node]
-    for child in node["children"]:
-        out.extend(walk(child))
-    return out
-
-
-def check_tree(tree: Node, wire: bytes, plaintext: bytes | None = None) -> None:
-    """Keys, bounds, and children tiling their parent exactly (same space)."""
-    json.dumps(tree)
-    sizes = {"wire": len(wire), "plaintext": len(plaintext) if plaintext is not None else -1}
-    assert tree["name"] == "IKEv2 Message"
-    for node in walk(tree):
-        assert set(node) == {"name", "value", "offset", "length", "space", "children"}
-        assert isinstance(node["name"], str)
-        assert node["value"] is None or isinstance(node["value"], str)
-        assert node["offset"] >= 0 and node["length"] >= 0
-        assert node["offset"] + node["length"] <= sizes[node["space"]], node
-        assert not str(node["value"]).startswith("internal error"), node
-    for node in walk(tree)[1:]:
-        kids = node["children"]
-        if not kids:
-            continue
-        pos = node["offset"]
-        for kid in kids:
-            assert kid["space"] == node["space"]
-            assert kid["offset"] == pos, (node["name"], kid)
-            pos += kid["length"]
-        assert pos == node["offset"] + node["length"], node["name"]
-
 
 def check_coverage(tree: Node, wire: bytes, plaintext: bytes | None = None) -> None:
-    """The top-level nodes of each space tile that whole buffer, in order."""
+    """An IKEv2 tree whose top-level nodes of each space tile that whole buffer, in order."""
+    assert tree["name"] == "IKEv2 Message"
     for space, buf in (("wire", wire), ("plaintext", plaintext)):
         if buf is None:
             continue
@@ -81,10 +49,6 @@ def check_coverage(tree: Node, wire: bytes, plaintext: bytes | None = None) -> N
             assert node["offset"] == pos, (space, node["name"])
             pos += node["length"]
         assert pos == len(buf), space
-
-
-def find(tree: Node, name: str) -> list[Node]:
-    return [n for n in walk(tree) if n["name"] == name]
 
 
 def raw(node: Node, buf: bytes) -> bytes:

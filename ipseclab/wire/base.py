@@ -95,3 +95,48 @@ class CertReqBody(PayloadBase):
         reader = Reader(body, offset)
         encoding = reader.u8("certificate encoding")
         return cls(encoding, reader.rest(), raw=bytes(body))
+
+
+# -- Notify and Delete: the same fields after IKEv1's DOI (RFC 2408 §3.14-§3.15, RFC 7296 §3.10-§3.11)
+
+
+def encode_notify_fields(protocol_id: int, spi: bytes, notify_type: int, data: bytes) -> bytes:
+    """Protocol ID, SPI Size, Notify Message Type, SPI, Notification Data."""
+    return (
+        bytes([check_uint(protocol_id, 8, "protocol id"), check_uint(len(spi), 8, "SPI size")])
+        + check_uint(notify_type, 16, "notify type").to_bytes(2, "big")
+        + bytes(spi)
+        + bytes(data)
+    )
+
+
+def read_notify_fields(reader: Reader) -> tuple[int, int, bytes, bytes]:
+    """(notify type, protocol ID, SPI, data) from the rest of ``reader``."""
+    protocol_id = reader.u8("notify protocol id")
+    spi_size = reader.u8("notify SPI size")
+    notify_type = reader.u16("notify message type")
+    spi = reader.take(spi_size, "notify SPI")
+    return notify_type, protocol_id, spi, reader.rest()
+
+
+def encode_delete_fields(protocol_id: int, spi_size: int, spis: list[bytes]) -> bytes:
+    """Protocol ID, SPI Size, Num of SPIs, SPIs (each exactly ``spi_size`` bytes)."""
+    for spi in spis:
+        if len(spi) != spi_size:
+            raise ValueError(f"SPI {spi.hex()} is not {spi_size} bytes long")
+    return (
+        bytes([check_uint(protocol_id, 8, "protocol id"), check_uint(spi_size, 8, "SPI size")])
+        + check_uint(len(spis), 16, "number of SPIs").to_bytes(2, "big")
+        + b"".join(bytes(s) for s in spis)
+    )
+
+
+def read_delete_fields(reader: Reader) -> tuple[int, int, list[bytes]]:
+    """(protocol ID, SPI size, SPIs) from the rest of ``reader``; the SPIs must fill it."""
+    protocol_id = reader.u8("delete protocol id")
+    spi_size = reader.u8("delete SPI size")
+    count_pos = reader.pos
+    count = reader.u16("delete SPI count")
+    if spi_size * count != reader.remaining:
+        raise reader.fail(f"{count} SPIs of {spi_size} bytes do not match the {reader.remaining} bytes left", count_pos)
+    return protocol_id, spi_size, [reader.take(spi_size, "SPI") for _ in range(count)]

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Self
+from typing import Self
 
 from ipseclab.errors import ParseError
-from ipseclab.wire.base import PayloadBase, check_uint
+from ipseclab.wire.chain import (
+    GENERIC_HEADER_LENGTH,
+    MAX_PAYLOADS,
+    PayloadSlot,
+    collect_payloads,
+    encode_chain,
+    walk_payloads,
+)
+from ipseclab.wire.header import encode_header
 from ipseclab.wire.reader import Reader
 from ipseclab.wire.v1.constants import HeaderFlag, PayloadType
 from ipseclab.wire.v1.payloads import (
@@ -63,8 +71,6 @@ __all__ = [
 ]
 
 HEADER_LENGTH = 28
-GENERIC_HEADER_LENGTH = 4
-MAX_PAYLOADS = 256
 _CRITICAL = 0x80
 
 Payload = (
@@ -121,46 +127,13 @@ def decode_payload_body(payload_type: int, body: bytes, offset: int, reserved: i
     return UnknownPayload.decode_body(body, offset, payload_type=payload_type)
 
 
-class PayloadSlot(NamedTuple):
-    """Where one payload sits in a chain (offsets absolute)."""
-
-    payload_type: int
-    offset: int  # of the generic header
-    length: int  # payload length incl. generic header
-    next_type: int
-    reserved: int
-    payload: Payload
-
-
 def iter_payloads(first: int, data: bytes, base_offset: int = 0) -> Iterator[PayloadSlot]:
     """Walk a payload chain (RFC 2408 §3.2), yielding one slot per payload.
 
     Raises ParseError lazily when the chain is malformed. Bytes after the last
     payload are not looked at: callers decide if they are padding or an error.
     """
-    reader = Reader(data, base_offset)
-    payload_type = first
-    count = 0
-    while payload_type != PayloadType.NONE:
-        count += 1
-        if count > MAX_PAYLOADS:
-            raise reader.fail(f"more than {MAX_PAYLOADS} payloads")
-        start = reader.pos
-        next_type = reader.u8("generic payload header")
-        reserved = reader.u8("generic payload header")
-        length = reader.u16("generic payload header")
-        if length < GENERIC_HEADER_LENGTH:
-            raise reader.fail(f"payload length {length} is shorter than its header", start + 2)
-        if length - GENERIC_HEADER_LENGTH > reader.remaining:
-            raise reader.fail(
-                f"payload length {length} runs past the end ({reader.remaining + 4} bytes left)",
-                start + 2,
-            )
-        body_offset = reader.offset
-        body = reader.take(length - GENERIC_HEADER_LENGTH, "payload body")
-        payload = decode_payload_body(payload_type, body, body_offset, reserved)
-        yield PayloadSlot(payload_type, base_offset + start, length, next_type, reserved, payload)
-        payload_type = next_type
+    return walk_payloads(first, data, base_offset, lambda t, body, off, _next, flags: decode_payload_body(t, body, off, flags))
 
 
 def decode_payloads(
@@ -172,34 +145,12 @@ def decode_payloads(
     decrypted body, RFC 2408 §3.1 / RFC 2409 App. B) are ignored; otherwise
     they are a ParseError.
     """
-    end = 0
-    out: list[Payload] = []
-    for slot in iter_payloads(first, data, base_offset):
-        out.append(slot.payload)
-        end = slot.offset - base_offset + slot.length
-    if end < len(data) and not allow_trailing:
-        raise ParseError(f"{len(data) - end} bytes after the last payload", base_offset + end)
-    return out
-
-
-def _generic_header(next_type: int, payload: PayloadBase, body_len: int) -> bytes:
-    total = GENERIC_HEADER_LENGTH + body_len
-    if total > 0xFFFF:
-        raise ValueError(f"payload too long: {total} bytes")
-    reserved = _CRITICAL if isinstance(payload, UnknownPayload) and payload.critical else 0
-    return bytes([next_type, reserved]) + total.to_bytes(2, "big")
+    return collect_payloads(iter_payloads(first, data, base_offset), data, base_offset, allow_trailing=allow_trailing)
 
 
 def encode_payloads(payloads: Sequence[Payload]) -> tuple[int, bytes]:
     """Chain payloads with generic headers; return (first payload type, bytes)."""
-    parts: list[bytes] = []
-    for i, payload in enumerate(payloads):
-        next_type = payloads[i + 1].payload_type if i + 1 < len(payloads) else PayloadType.NONE
-        body = payload.encode_body()
-        parts.append(_generic_header(check_uint(next_type, 8, "payload type"), payload, len(body)))
-        parts.append(body)
-    first = payloads[0].payload_type if payloads else PayloadType.NONE
-    return int(first), b"".join(parts)
+    return encode_chain(payloads, lambda p: _CRITICAL if isinstance(p, UnknownPayload) and p.critical else 0)
 
 
 @dataclass
@@ -224,21 +175,8 @@ class Message:
     padding: int = 0
 
     def _header(self, next_type: int, length: int) -> bytes:
-        if len(self.icookie) != 8 or len(self.rcookie) != 8:
-            raise ValueError("cookies must be 8 bytes long")
-        return (
-            bytes(self.icookie)
-            + bytes(self.rcookie)
-            + bytes(
-                [
-                    check_uint(next_type, 8, "next payload"),
-                    check_uint(self.version, 8, "version"),
-                    check_uint(self.exchange_type, 8, "exchange type"),
-                    check_uint(int(self.flags), 8, "flags"),
-                ]
-            )
-            + check_uint(self.message_id, 32, "message id").to_bytes(4, "big")
-            + check_uint(length, 32, "length").to_bytes(4, "big")
+        return encode_header(
+            self.icookie, self.rcookie, next_type, self.version, self.exchange_type, self.flags, self.message_id, length
         )
 
     def encode(self) -> bytes:

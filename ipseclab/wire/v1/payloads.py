@@ -13,7 +13,17 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import ClassVar, Self
 
 from ipseclab.errors import ParseError
-from ipseclab.wire.base import CertBody, CertReqBody, DataPayload, PayloadBase, check_uint
+from ipseclab.wire.base import (
+    CertBody,
+    CertReqBody,
+    DataPayload,
+    PayloadBase,
+    check_uint,
+    encode_delete_fields,
+    encode_notify_fields,
+    read_delete_fields,
+    read_notify_fields,
+)
 from ipseclab.wire.reader import Reader
 from ipseclab.wire.v1.constants import Doi, IdType, PayloadType, ProtocolId
 
@@ -249,17 +259,8 @@ class NotifyPayload(PayloadBase):
 
     def encode_body(self) -> bytes:
         """DOI, protocol id, SPI size, notify type, SPI, notification data."""
-        return (
-            check_uint(self.doi, 32, "DOI").to_bytes(4, "big")
-            + bytes(
-                [
-                    check_uint(self.protocol_id, 8, "protocol id"),
-                    check_uint(len(self.spi), 8, "SPI size"),
-                ]
-            )
-            + check_uint(self.notify_type, 16, "notify type").to_bytes(2, "big")
-            + bytes(self.spi)
-            + bytes(self.data)
+        return check_uint(self.doi, 32, "DOI").to_bytes(4, "big") + encode_notify_fields(
+            self.protocol_id, self.spi, self.notify_type, self.data
         )
 
     @classmethod
@@ -267,11 +268,7 @@ class NotifyPayload(PayloadBase):
         """Decode the notification fields."""
         reader = Reader(body, offset)
         doi = reader.u32("notify DOI")
-        protocol_id = reader.u8("notify protocol id")
-        spi_size = reader.u8("notify SPI size")
-        notify_type = reader.u16("notify message type")
-        spi = reader.take(spi_size, "notify SPI")
-        return cls(notify_type, protocol_id, spi, reader.rest(), doi, raw=bytes(body))
+        return cls(*read_notify_fields(reader), doi, raw=bytes(body))
 
 
 @dataclass
@@ -287,19 +284,8 @@ class DeletePayload(PayloadBase):
 
     def encode_body(self) -> bytes:
         """DOI, protocol id, SPI size, number of SPIs, SPIs."""
-        for spi in self.spis:
-            if len(spi) != self.spi_size:
-                raise ValueError(f"SPI {spi.hex()} is not {self.spi_size} bytes long")
-        return (
-            check_uint(self.doi, 32, "DOI").to_bytes(4, "big")
-            + bytes(
-                [
-                    check_uint(self.protocol_id, 8, "protocol id"),
-                    check_uint(self.spi_size, 8, "SPI size"),
-                ]
-            )
-            + check_uint(len(self.spis), 16, "number of SPIs").to_bytes(2, "big")
-            + b"".join(bytes(s) for s in self.spis)
+        return check_uint(self.doi, 32, "DOI").to_bytes(4, "big") + encode_delete_fields(
+            self.protocol_id, self.spi_size, self.spis
         )
 
     @classmethod
@@ -307,16 +293,7 @@ class DeletePayload(PayloadBase):
         """Decode the delete fields; the SPIs must fill the body exactly."""
         reader = Reader(body, offset)
         doi = reader.u32("delete DOI")
-        protocol_id = reader.u8("delete protocol id")
-        spi_size = reader.u8("delete SPI size")
-        count = reader.u16("delete SPI count")
-        if spi_size * count != reader.remaining:
-            raise reader.fail(
-                f"{count} SPIs of {spi_size} bytes do not match the {reader.remaining} bytes left",
-                6,
-            )
-        spis = [reader.take(spi_size, "SPI") for _ in range(count)]
-        return cls(protocol_id, spi_size, spis, doi, raw=bytes(body))
+        return cls(*read_delete_fields(reader), doi, raw=bytes(body))
 
 
 # -- NAT traversal ---------------------------------------------------------------

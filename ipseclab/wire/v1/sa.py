@@ -13,11 +13,16 @@ from typing import ClassVar, Self
 
 from ipseclab.errors import ParseError
 from ipseclab.wire.base import PayloadBase, check_uint
+from ipseclab.wire.chain import (
+    encode_proposal_body,
+    read_proposal_body,
+    read_substructs,
+    substruct_header,
+)
 from ipseclab.wire.reader import Reader
 from ipseclab.wire.v1.constants import Doi, PayloadType, Situation
 
 _AF_BIT = 0x8000
-_STRUCT_HEADER = 4  # next payload, reserved, length
 
 
 def _int_to_tlv_bytes(value: int) -> bytes:
@@ -96,31 +101,6 @@ def decode_attributes(data: bytes, offset: int) -> list[Attribute]:
     return out
 
 
-def _struct_header(next_type: int, body_len: int, what: str) -> bytes:
-    total = _STRUCT_HEADER + body_len
-    if total > 0xFFFF:
-        raise ValueError(f"{what} too long: {total} bytes")
-    return bytes([next_type, 0]) + total.to_bytes(2, "big")
-
-
-def _read_struct(reader: Reader, allowed_next: int, what: str) -> tuple[int, Reader]:
-    """Read a nested generic header; return (next payload, reader over the body)."""
-    start = reader.pos
-    next_type = reader.u8(f"{what} header")
-    if next_type not in (0, allowed_next):
-        raise reader.fail(
-            f"{what} next payload is {next_type}, expected {allowed_next} or 0", start
-        )
-    reader.u8(f"{what} header")
-    length = reader.u16(f"{what} header")
-    if length < _STRUCT_HEADER:
-        raise reader.fail(f"{what} length {length} is shorter than its header", start + 2)
-    if length - _STRUCT_HEADER > reader.remaining:
-        raise reader.fail(f"{what} length {length} runs past the end of its container", start + 2)
-    body_base = reader.offset
-    return next_type, Reader(reader.take(length - _STRUCT_HEADER, what), body_base)
-
-
 @dataclass
 class Transform:
     """Transform payload, RFC 2408 §3.6 (attributes per RFC 2409 App. A / RFC 2407 §4.5)."""
@@ -144,7 +124,7 @@ class Transform:
             + b"\x00\x00"
             + b"".join(a.encode() for a in self.attributes)
         )
-        return _struct_header(0 if last else PayloadType.T, len(body), "transform") + body
+        return substruct_header(None if last else PayloadType.T, len(body), "transform") + body
 
     @classmethod
     def decode_body(cls, reader: Reader) -> Self:
@@ -167,49 +147,13 @@ class Proposal:
 
     def encode(self, last: bool = True) -> bytes:
         """Encode with generic header; Next Payload 0 if ``last`` else 2 (P)."""
-        check_uint(len(self.spi), 8, "SPI size")
-        check_uint(len(self.transforms), 8, "number of transforms")
-        count = len(self.transforms)
-        body = (
-            bytes(
-                [
-                    check_uint(self.number, 8, "proposal number"),
-                    check_uint(self.protocol_id, 8, "protocol id"),
-                    len(self.spi),
-                    count,
-                ]
-            )
-            + bytes(self.spi)
-            + b"".join(t.encode(last=i == count - 1) for i, t in enumerate(self.transforms))
-        )
-        return _struct_header(0 if last else PayloadType.P, len(body), "proposal") + body
+        body = encode_proposal_body(self.number, self.protocol_id, self.spi, self.transforms, PayloadType.T)
+        return substruct_header(None if last else PayloadType.P, len(body), "proposal") + body
 
     @classmethod
     def decode_body(cls, reader: Reader) -> Self:
         """Decode a proposal body (after its generic header), transforms included."""
-        number = reader.u8("proposal number")
-        protocol_id = reader.u8("proposal protocol id")
-        spi_size = reader.u8("proposal SPI size")
-        count_pos = reader.pos
-        count = reader.u8("proposal transform count")
-        if spi_size > reader.remaining:
-            raise reader.fail(f"SPI size {spi_size} exceeds the proposal", count_pos - 1)
-        spi = reader.take(spi_size, "SPI")
-        transforms: list[Transform] = []
-        more = reader.remaining > 0
-        while more:
-            next_type, body = _read_struct(reader, PayloadType.T, "transform")
-            transforms.append(Transform.decode_body(body))
-            more = next_type != 0
-            if more and not reader.remaining:
-                raise reader.fail("transform chain announces another transform past the proposal")
-        if reader.remaining:
-            raise reader.fail(f"{reader.remaining} bytes after the last transform")
-        if len(transforms) != count:
-            raise reader.fail(
-                f"proposal announces {count} transforms but holds {len(transforms)}", count_pos
-            )
-        return cls(number, protocol_id, spi, transforms)
+        return cls(*read_proposal_body(reader, PayloadType.T, Transform.decode_body))
 
 
 @dataclass
@@ -243,14 +187,5 @@ class SAPayload(PayloadBase):
         situation = reader.u32("SA situation")
         if doi == Doi.IPSEC and situation & (Situation.SECRECY | Situation.INTEGRITY):
             raise ParseError("labeled-domain situations are not supported", offset + 4)
-        proposals: list[Proposal] = []
-        more = reader.remaining > 0
-        while more:
-            next_type, sub = _read_struct(reader, PayloadType.P, "proposal")
-            proposals.append(Proposal.decode_body(sub))
-            more = next_type != 0
-            if more and not reader.remaining:
-                raise reader.fail("proposal chain announces another proposal past the SA payload")
-        if reader.remaining:
-            raise reader.fail(f"{reader.remaining} bytes after the last proposal")
+        proposals = read_substructs(reader, PayloadType.P, "proposal", "SA payload", Proposal.decode_body)
         return cls(proposals, doi, situation, raw=bytes(body))

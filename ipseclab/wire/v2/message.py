@@ -17,10 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Self
+from typing import Self
 
 from ipseclab.errors import ParseError
-from ipseclab.wire.base import check_uint
+from ipseclab.wire.chain import (
+    GENERIC_HEADER_LENGTH,
+    MAX_PAYLOADS,
+    PayloadSlot,
+    collect_payloads,
+    encode_chain,
+    walk_payloads,
+)
+from ipseclab.wire.header import encode_header
 from ipseclab.wire.reader import Reader
 from ipseclab.wire.v2.constants import MAJOR_VERSION, VERSION, HeaderFlag, PayloadType
 from ipseclab.wire.v2.payloads import (
@@ -86,8 +94,6 @@ __all__ = [
 ]
 
 HEADER_LENGTH = 28
-GENERIC_HEADER_LENGTH = 4
-MAX_PAYLOADS = 256
 CRITICAL = 0x80  # RFC 7296 §3.2: the C bit of the generic payload header
 
 Payload = (
@@ -154,17 +160,6 @@ def decode_payload_body(
     )
 
 
-class PayloadSlot(NamedTuple):
-    """Where one payload sits in a chain (offsets absolute)."""
-
-    payload_type: int
-    offset: int  # of the generic header
-    length: int  # payload length incl. generic header
-    next_type: int
-    flags: int  # the Critical bit and RESERVED
-    payload: Payload
-
-
 def iter_payloads(first: int, data: bytes, base_offset: int = 0) -> Iterator[PayloadSlot]:
     """Walk a payload chain (RFC 7296 §3.2), yielding one slot per payload.
 
@@ -172,51 +167,12 @@ def iter_payloads(first: int, data: bytes, base_offset: int = 0) -> Iterator[Pay
     ciphertext). Raises ParseError lazily when the chain is malformed. Bytes after the
     last payload are not looked at: callers decide.
     """
-    reader = Reader(data, base_offset)
-    payload_type = first
-    count = 0
-    while payload_type != PayloadType.NONE:
-        count += 1
-        if count > MAX_PAYLOADS:
-            raise reader.fail(f"more than {MAX_PAYLOADS} payloads")
-        start = reader.pos
-        next_type = reader.u8("generic payload header")
-        flags = reader.u8("generic payload header")
-        length = reader.u16("generic payload header")
-        if length < GENERIC_HEADER_LENGTH:
-            raise reader.fail(f"payload length {length} is shorter than its header", start + 2)
-        if length - GENERIC_HEADER_LENGTH > reader.remaining:
-            raise reader.fail(
-                f"payload length {length} runs past the end ({reader.remaining + 4} bytes left)",
-                start + 2,
-            )
-        body_offset = reader.offset
-        body = reader.take(length - GENERIC_HEADER_LENGTH, "payload body")
-        payload = decode_payload_body(payload_type, body, body_offset, next_type, flags)
-        yield PayloadSlot(payload_type, base_offset + start, length, next_type, flags, payload)
-        if payload_type in _ENCRYPTED:
-            return
-        payload_type = next_type
+    return walk_payloads(first, data, base_offset, decode_payload_body, ends_chain=_ENCRYPTED)
 
 
 def decode_payloads(first: int, data: bytes, base_offset: int = 0) -> list[Payload]:
     """Decode a payload chain starting with type ``first`` that fills ``data`` exactly."""
-    end = 0
-    out: list[Payload] = []
-    for slot in iter_payloads(first, data, base_offset):
-        out.append(slot.payload)
-        end = slot.offset - base_offset + slot.length
-    if end < len(data):
-        raise ParseError(f"{len(data) - end} bytes after the last payload", base_offset + end)
-    return out
-
-
-def _generic_header(next_type: int, payload: Payload, body_len: int) -> bytes:
-    total = GENERIC_HEADER_LENGTH + body_len
-    if total > 0xFFFF:
-        raise ValueError(f"payload too long: {total} bytes")
-    flags = CRITICAL if isinstance(payload, UnknownPayload) and payload.critical else 0
-    return bytes([check_uint(next_type, 8, "payload type"), flags]) + total.to_bytes(2, "big")
+    return collect_payloads(iter_payloads(first, data, base_offset), data, base_offset)
 
 
 def encode_payloads(payloads: Sequence[Payload]) -> tuple[int, bytes]:
@@ -224,20 +180,16 @@ def encode_payloads(payloads: Sequence[Payload]) -> tuple[int, bytes]:
 
     An SK or SKF payload must be the last one; its Next Payload is its ``first_payload``.
     """
-    parts: list[bytes] = []
-    for i, payload in enumerate(payloads):
-        last = i + 1 == len(payloads)
+    for payload in payloads[:-1]:
         if isinstance(payload, EncryptedPayload | EncryptedFragmentPayload):
-            if not last:
-                raise ValueError("an SK / SKF payload must be the last payload of a message")
-            next_type = payload.first_payload
-        else:
-            next_type = PayloadType.NONE if last else payloads[i + 1].payload_type
-        body = payload.encode_body()
-        parts.append(_generic_header(next_type, payload, len(body)))
-        parts.append(body)
-    first = payloads[0].payload_type if payloads else PayloadType.NONE
-    return int(first), b"".join(parts)
+            raise ValueError("an SK / SKF payload must be the last payload of a message")
+
+    def next_of(i: int, payload: Payload) -> int:
+        if isinstance(payload, EncryptedPayload | EncryptedFragmentPayload):
+            return payload.first_payload
+        return payloads[i + 1].payload_type if i + 1 < len(payloads) else PayloadType.NONE
+
+    return encode_chain(payloads, lambda p: CRITICAL if isinstance(p, UnknownPayload) and p.critical else 0, next_of)
 
 
 @dataclass
@@ -257,21 +209,8 @@ class Message:
     version: int = VERSION
 
     def _header(self, next_type: int, length: int) -> bytes:
-        if len(self.spi_i) != 8 or len(self.spi_r) != 8:
-            raise ValueError("IKE SPIs must be 8 bytes long")
-        return (
-            bytes(self.spi_i)
-            + bytes(self.spi_r)
-            + bytes(
-                [
-                    check_uint(next_type, 8, "next payload"),
-                    check_uint(self.version, 8, "version"),
-                    check_uint(self.exchange_type, 8, "exchange type"),
-                    check_uint(int(self.flags), 8, "flags"),
-                ]
-            )
-            + check_uint(self.message_id, 32, "message id").to_bytes(4, "big")
-            + check_uint(length, 32, "length").to_bytes(4, "big")
+        return encode_header(
+            self.spi_i, self.spi_r, next_type, self.version, self.exchange_type, self.flags, self.message_id, length
         )
 
     def encode(self) -> bytes:

@@ -14,37 +14,19 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
 from ipseclab.wire.base import PayloadBase, check_uint
+from ipseclab.wire.chain import (
+    encode_proposal_body,
+    read_proposal_body,
+    read_substructs,
+    substruct_header,
+)
 from ipseclab.wire.reader import Reader
 from ipseclab.wire.v1.sa import Attribute, decode_attributes
 from ipseclab.wire.v2.constants import PayloadType, SubstructType, TransformAttribute
 
 __all__ = ["Attribute", "Proposal", "SAPayload", "Transform", "decode_attributes"]
 
-_SUB_HEADER = 4  # Last Substruc, RESERVED, Length
-
-
-def _sub_header(last: bool, more: int, body_len: int, what: str) -> bytes:
-    total = _SUB_HEADER + body_len
-    if total > 0xFFFF:
-        raise ValueError(f"{what} too long: {total} bytes")
-    return bytes([SubstructType.LAST if last else more, 0]) + total.to_bytes(2, "big")
-
-
-def _read_sub(reader: Reader, more: int, what: str) -> tuple[bool, Reader]:
-    """Read a substructure header; return (more follow, reader over the rest of it)."""
-    start = reader.pos
-    last_substruc = reader.u8(f"{what} header")
-    if last_substruc not in (SubstructType.LAST, more):
-        raise reader.fail(f"{what} Last Substruc is {last_substruc}, expected {more} or 0", start)
-    reader.u8(f"{what} header")
-    length = reader.u16(f"{what} header")
-    if length < _SUB_HEADER:
-        raise reader.fail(f"{what} length {length} is shorter than its header", start + 2)
-    if length - _SUB_HEADER > reader.remaining:
-        raise reader.fail(f"{what} length {length} runs past the end of its container", start + 2)
-    body_base = reader.offset
-    return last_substruc == more, Reader(reader.take(length - _SUB_HEADER, what), body_base)
-
+_FIELD = "Last Substruc"  # RFC 7296 §3.3.1: the name of a substructure's first byte
 
 @dataclass
 class Transform:
@@ -80,7 +62,7 @@ class Transform:
             + check_uint(self.transform_id, 16, "transform id").to_bytes(2, "big")
             + b"".join(a.encode() for a in self.attributes)
         )
-        return _sub_header(last, SubstructType.MORE_TRANSFORMS, len(body), "transform") + body
+        return substruct_header(None if last else SubstructType.MORE_TRANSFORMS, len(body), "transform") + body
 
     @classmethod
     def decode_body(cls, reader: Reader) -> Self:
@@ -107,48 +89,13 @@ class Proposal:
 
     def encode(self, last: bool = True) -> bytes:
         """Encode with the substructure header; Last Substruc 0 if ``last`` else 2."""
-        check_uint(len(self.spi), 8, "SPI size")
-        count = check_uint(len(self.transforms), 8, "number of transforms")
-        body = (
-            bytes(
-                [
-                    check_uint(self.number, 8, "proposal number"),
-                    check_uint(self.protocol_id, 8, "protocol id"),
-                    len(self.spi),
-                    count,
-                ]
-            )
-            + bytes(self.spi)
-            + b"".join(t.encode(last=i == count - 1) for i, t in enumerate(self.transforms))
-        )
-        return _sub_header(last, SubstructType.MORE_PROPOSALS, len(body), "proposal") + body
+        body = encode_proposal_body(self.number, self.protocol_id, self.spi, self.transforms, SubstructType.MORE_TRANSFORMS)
+        return substruct_header(None if last else SubstructType.MORE_PROPOSALS, len(body), "proposal") + body
 
     @classmethod
     def decode_body(cls, reader: Reader) -> Self:
         """Decode a proposal body (after its substructure header), transforms included."""
-        number = reader.u8("proposal number")
-        protocol_id = reader.u8("proposal protocol id")
-        size_pos = reader.pos
-        spi_size = reader.u8("proposal SPI size")
-        count_pos = reader.pos
-        count = reader.u8("proposal transform count")
-        if spi_size > reader.remaining:
-            raise reader.fail(f"SPI size {spi_size} exceeds the proposal", size_pos)
-        spi = reader.take(spi_size, "SPI")
-        transforms: list[Transform] = []
-        more = reader.remaining > 0
-        while more:
-            more, body = _read_sub(reader, SubstructType.MORE_TRANSFORMS, "transform")
-            transforms.append(Transform.decode_body(body))
-            if more and not reader.remaining:
-                raise reader.fail("transform chain announces another transform past the proposal")
-        if reader.remaining:
-            raise reader.fail(f"{reader.remaining} bytes after the last transform")
-        if len(transforms) != count:
-            raise reader.fail(
-                f"proposal announces {count} transforms but holds {len(transforms)}", count_pos
-            )
-        return cls(number, protocol_id, spi, transforms)
+        return cls(*read_proposal_body(reader, SubstructType.MORE_TRANSFORMS, Transform.decode_body, field=_FIELD))
 
 
 @dataclass
@@ -167,16 +114,8 @@ class SAPayload(PayloadBase):
     @classmethod
     def decode_body(cls, body: bytes, offset: int) -> Self:
         """Decode an SA body located at absolute ``offset``; at least one proposal."""
-        reader = Reader(body, offset)
-        if not body:
-            raise reader.fail("SA payload holds no proposal")
-        proposals: list[Proposal] = []
-        more = True
-        while more:
-            more, sub = _read_sub(reader, SubstructType.MORE_PROPOSALS, "proposal")
-            proposals.append(Proposal.decode_body(sub))
-            if more and not reader.remaining:
-                raise reader.fail("proposal chain announces another proposal past the SA payload")
-        if reader.remaining:
-            raise reader.fail(f"{reader.remaining} bytes after the last proposal")
+        proposals = read_substructs(
+            Reader(body, offset), SubstructType.MORE_PROPOSALS, "proposal", "SA payload", Proposal.decode_body,
+            field=_FIELD, at_least_one=True,
+        )
         return cls(proposals, raw=bytes(body))
