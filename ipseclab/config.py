@@ -205,8 +205,8 @@ class Connection:
                 raise ConfigError(f"connection {self.name}: {key} must be {', '.join(allowed)} (got {getattr(self, key)!r})")
         if "trap" in (self.start_action, self.close_action, self.dpd_action) and self.accepts_any:
             raise ConfigError(f"connection {self.name}: trap needs a peer to initiate to, and remote_addrs is {ANY}")
-        if self.version != 1:
-            raise ConfigError(f"connection {self.name}: only IKEv1 is implemented (version {self.version})")
+        if self.version not in (1, 2):
+            raise ConfigError(f"connection {self.name}: IKE version must be 1 or 2 (got {self.version})")
         if self.mode not in ("main", "aggressive"):
             raise ConfigError(f"connection {self.name}: mode must be 'main' or 'aggressive'")
         if self.remote_address != ANY:
@@ -253,6 +253,9 @@ class PeerConfig:
     #: addresses no connection names (a ``%any`` connection or the default key) beyond this
     #: many are dropped, after everything else is handled; idle batches are never this large
     max_strangers_per_batch: int = 4
+    #: IKEv2 (RFC 7296 §2.6): with this many responder IKE SAs half open, a new IKE_SA_INIT
+    #: is first answered with a COOKIE it must echo — no state for spoofed sources
+    cookie_threshold: int = 10
 
     def __post_init__(self) -> None:
         try:

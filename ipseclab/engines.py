@@ -57,5 +57,6 @@ class IkeEngine(Protocol):
 def create_engines(peer: Peer) -> dict[int, IkeEngine]:
     """The engines of every IKE version ipseclab speaks, by major version."""
     from ipseclab.ikev1.task_manager import TaskManagerV1
+    from ipseclab.ikev2.task_manager import TaskManagerV2
 
-    return {1: TaskManagerV1(peer)}
+    return {1: TaskManagerV1(peer), 2: TaskManagerV2(peer)}

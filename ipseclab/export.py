@@ -6,6 +6,8 @@ Both are built from trace events only:
   packets written with scapy (non-ESP marker included on port 4500);
 * ``ikev1_decryption_table`` rows are ``<initiator cookie>,<encryption key>``
   (Wireshark's ISAKMP UAT), taken from the ``Ka`` key events;
+* ``ikev2_decryption_table`` rows name an IKEv2 SA's SPIs, SK_ei/SK_er/SK_ai/SK_ar and
+  their algorithms as Wireshark spells them, from the SK_* key events;
 * ``esp_sa`` rows describe each negotiated ESP SA (addresses, SPI, algorithms and
   keys as Wireshark spells them), from the Quick Mode key and SA events.
 
@@ -117,6 +119,24 @@ def ikev1_decryption_rows(events: Iterable[Event]) -> list[str]:
     return list(rows.values())
 
 
+def ikev2_decryption_rows(events: Iterable[Event]) -> list[str]:
+    """``<SPIi>,<SPIr>,<SK_ei>,<SK_er>,"<encryption>",<SK_ai>,<SK_ar>,"<integrity>"`` per IKEv2
+    IKE SA (Wireshark's ``ikev2_decryption_table``), from the SK_* key events."""
+    keys: dict[tuple[str, str], dict[str, KeyDerived]] = {}
+    for e in events:
+        if isinstance(e, KeyDerived) and e.sa.kind == "ike" and e.sa.version == 2 and e.name.startswith("SK_"):
+            keys.setdefault((e.sa.spi_i, e.sa.spi_r), {})[e.name] = e
+    rows = []
+    for (spi_i, spi_r), k in keys.items():
+        if not {"SK_ei", "SK_er", "SK_ai", "SK_ar"} <= set(k):
+            continue
+        rows.append(",".join([
+            spi_i, spi_r, k["SK_ei"].value.hex(), k["SK_er"].value.hex(), f'"{k["SK_ei"].algorithm}"',
+            k["SK_ai"].value.hex(), k["SK_ar"].value.hex(), f'"{k["SK_ai"].algorithm}"',
+        ]))
+    return rows
+
+
 def esp_sa_rows(events: Iterable[Event]) -> list[str]:
     """Wireshark ``esp_sa`` rows, one per SA direction as each peer sees it.
 
@@ -181,17 +201,20 @@ def esp_sa_row(sa: EspSa) -> str:
 
 
 def write_keys(events: Iterable[Event], directory: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write ``ikev1_decryption_table`` and ``esp_sa`` into ``directory``."""
+    """Write ``ikev1_decryption_table``, ``ikev2_decryption_table`` and ``esp_sa`` into ``directory``."""
     events = list(events)
-    return write_key_tables(directory, ikev1_decryption_rows(events), esp_sa_rows(events))
+    return write_key_tables(directory, ikev1_decryption_rows(events), esp_sa_rows(events), ikev2_decryption_rows(events))
 
 
-def write_key_tables(directory: str | os.PathLike[str], ikev1_rows: Iterable[str], esp_rows: Iterable[str]) -> dict[str, Path]:
-    """Write Wireshark's ``ikev1_decryption_table`` and ``esp_sa`` rows (ours or another
-    implementation's, e.g. from charon's log) into ``directory``, private to the user."""
+def write_key_tables(
+    directory: str | os.PathLike[str], ikev1_rows: Iterable[str], esp_rows: Iterable[str], ikev2_rows: Iterable[str] = ()
+) -> dict[str, Path]:
+    """Write Wireshark's ``ikev1_decryption_table``, ``ikev2_decryption_table`` and ``esp_sa``
+    rows (ours or another implementation's, e.g. from charon's log) into ``directory``,
+    private to the user."""
     out = Path(directory)
     private_directory(out)
-    files = {"ikev1_decryption_table": list(ikev1_rows), "esp_sa": list(esp_rows)}
+    files = {"ikev1_decryption_table": list(ikev1_rows), "ikev2_decryption_table": list(ikev2_rows), "esp_sa": list(esp_rows)}
     paths = {}
     for name, rows in files.items():
         path = out / name
@@ -206,7 +229,7 @@ def tshark_options(directory: str | os.PathLike[str]) -> list[str]:
     """tshark ``-o`` options that load the exported tables (no profile needed)."""
     d = Path(directory)
     opts = ["-o", "esp.enable_encryption_decode:TRUE"]
-    for name in ("ikev1_decryption_table", "esp_sa"):
+    for name in ("ikev1_decryption_table", "ikev2_decryption_table", "esp_sa"):
         path = d / name
         if path.exists():
             for row in path.read_text().splitlines():

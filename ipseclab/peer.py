@@ -186,6 +186,11 @@ class Peer(SaLifeCycle):
             self._half_open[sa.spi_i] = sa
             self._half_open_by_address[sa.remote[0]] += 1
 
+    @property
+    def half_open_count(self) -> int:
+        """Responder IKE SAs whose first message came but which are not established yet."""
+        return len(self._half_open)
+
     def _no_longer_half_open(self, sa: IkeSa) -> None:
         if self._half_open.pop(sa.spi_i, None) is not None:
             self._half_open_by_address[sa.remote[0]] -= 1
@@ -417,8 +422,9 @@ class Peer(SaLifeCycle):
             self._peer_reauthenticated(sa)
         if sa.initiator and sa.connection is not None:
             live = {p.child for p in self.child_sas}
+            engine = self._engine_of(sa)
             for child in sa.connection.children:
-                if child.name not in live:
+                if child.name not in live and not engine.negotiating_child(child.name):
                     self._engine_of(sa).start_child(sa, child.name)
 
     def ike_failed(self, sa: IkeSa) -> None:
@@ -554,7 +560,7 @@ class Peer(SaLifeCycle):
         engine = self.engines.get(version if version is not None else 1)  # too short: the codec says why
         if engine is None:
             self.count("bad_version")
-            self.emit(ErrorEvent, sa=NO_SA, code="INVALID_MAJOR_VERSION", message=f"ISAKMP version {data[17] >> 4}.{data[17] & 15} is not IKEv1: dropped")
+            self.emit(ErrorEvent, sa=NO_SA, code="INVALID_MAJOR_VERSION", message=f"IKE version {data[17] >> 4}.{data[17] & 15}: this peer speaks IKEv1 and IKEv2 only — dropped")
             return
         engine.receive(data, src, dst)
 

@@ -148,8 +148,10 @@ class MessageEvent(Event):
         sent over the control API (a client derives it from the same bytes)."""
         cached = self.__dict__.get("_tree")
         if cached is None:
-            from ipseclab.wire.v1.tree import message_tree
-
+            if self.ike_version == 2:
+                from ipseclab.wire.v2.tree import message_tree
+            else:
+                from ipseclab.wire.v1.tree import message_tree
             cached = self.__dict__["_tree"] = message_tree(self.raw, self.plaintext)
         return cached
 
@@ -179,7 +181,9 @@ class StateChanged(Event):
 class KeyDerived(Event):
     """A value derived during keying (RFC 2409 §5), always treated as secret.
 
-    ``formula`` is the RFC notation, ``inputs`` the names of what went in.
+    ``formula`` is the RFC notation, ``inputs`` the names of what went in;
+    ``algorithm`` the algorithm the key is for as Wireshark names it (IKEv2's SK_e/SK_a,
+    for its ``ikev2_decryption_table``), empty for intermediate values.
     """
 
     kind: ClassVar[str] = "key"
@@ -189,6 +193,7 @@ class KeyDerived(Event):
     value: bytes = field(repr=False)
     inputs: list[str] = field(default_factory=list)
     secret: bool = True
+    algorithm: str = ""
 
     def describe(self) -> str:
         return f"{self.sa}: derived {self.name} = {self.formula} ({len(self.value)} bytes)"
@@ -257,11 +262,11 @@ class IkeSaInfo:
     """What an established IKE SA (IKEv1: ISAKMP SA) was negotiated with."""
 
     role: str  # "initiator" | "responder"
-    mode: str  # "main" | "aggressive" (IKEv1)
+    mode: str  # "main" | "aggressive" (IKEv1) | "ikev2"
     peer: str  # "address:port"
     peer_id: str
     encryption: str
-    hash: str
+    hash: str  # IKEv1: the hash; IKEv2: the PRF
     auth: str
     group: int
     lifetime: int
@@ -269,6 +274,7 @@ class IkeSaInfo:
     policy: int = 0
     nat_t: bool = False
     nat_detected: bool = False
+    integrity: str = ""  # IKEv2's INTEG transform (IKEv1 has none of its own)
 
 
 @dataclass

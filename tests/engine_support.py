@@ -38,6 +38,7 @@ def peer_config(
     policy: IsakmpPolicy | None = None,
     transform_set: TransformSet | None = None,
     mirrored: bool = False,
+    version: int = 1,
 ) -> PeerConfig:
     """One peer with connection ``site`` to ``remote`` and children ``net1``…; the
     responder's selectors are ``mirrored`` (10.2.x ↔ 10.1.x)."""
@@ -50,7 +51,7 @@ def peer_config(
         identity=Identity("user_fqdn", f"{name}@lab") if mode == "aggressive" else None,
         psk=psk,
         isakmp_policies=[policy or IsakmpPolicy(10)],
-        connections=[Connection("site", remote, mode, kids)],
+        connections=[Connection("site", remote, mode, kids, version=version)],
     )
 
 

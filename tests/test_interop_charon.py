@@ -94,12 +94,20 @@ def test_both_sides_agree(results: dict[str, InteropResult], name: str) -> None:
     for i in range(1, scen.children + 1):
         for what in ("SPIs", "charon state", "ESP encryption", "ESP integrity", "PFS group"):
             assert [c.ok for c in _check(r, f"c{i}: {what}")] == [True], _explain(r)
-    assert [c.ok for c in _check(r, "phase-1 encryption key Ka")] == [True]
+    if scen.version == 1:
+        assert [c.ok for c in _check(r, "phase-1 encryption key Ka")] == [True]
+    else:  # all seven IKEv2 keys equal charon's logged ones, and the integrity algorithm agrees
+        assert [c.ok for c in _check(r, "IKE key SK_")] == [True] * 7, _explain(r)
+        assert [c.ok for c in _check(r, "IKE integrity")] == [True], _explain(r)
     assert len(_check(r, "ESP keys SPI")) == 2 * scen.children
+    assert all(c.ok for c in _check(r, "ESP keys SPI")), _explain(r)
     (charon_ike,) = [s for s in r.charon_sas if s["state"] == "ESTABLISHED"]
-    assert charon_ike["version"] == "1"
+    assert charon_ike["version"] == str(scen.version)
     pfs = {c.get("dh-group") for c in charon_ike["child-sas"].values()}
-    assert pfs == ({"MODP_2048"} if scen.esp[0].pfs_group else {None})
+    if scen.version == 2 and scen.esp[0].pfs_group:  # IKEv2: the IKE_AUTH child has no KE of its own
+        assert pfs == {None, "MODP_2048"}
+    else:
+        assert pfs == ({"MODP_2048"} if scen.esp[0].pfs_group else {None})
 
 
 @pytest.mark.root
@@ -108,6 +116,12 @@ def test_tshark_decrypts_the_capture_with_our_keys(results: dict[str, InteropRes
     """Only the tables ipseclab.export.write_keys made from our events: tshark reads it all."""
     r = results[name]
     assert r.capture and Path(r.capture).stat().st_size > 0
+    if SCENARIOS[name].version == 2:
+        assert (Path(r.keys_ipseclab) / "ikev2_decryption_table").read_text().strip()
+        opened = _check(r, "tshark opens")
+        assert len(opened) == 2 + (SCENARIOS[name].children > 1) and all(c.ok for c in opened), _explain(r)
+        assert any("inner ICMP" in line for line in r.tshark), r.tshark
+        return
     assert (Path(r.keys_ipseclab) / "ikev1_decryption_table").read_text().strip()
     decrypted = _check(r, "tshark decrypts")
     assert decrypted and all(c.ok for c in decrypted), _explain(r)
@@ -164,7 +178,29 @@ def test_phase2_mismatch_explanations(results: dict[str, InteropResult]) -> None
 
 
 @pytest.mark.root
-@pytest.mark.parametrize("name", ["wrong-psk-to-charon", "wrong-psk-from-charon", "wrong-psk-aggressive-to-charon", "wrong-psk-aggressive-from-charon"])
+def test_ikev2_refusals_in_words(results: dict[str, InteropResult]) -> None:
+    r = results["v2-ike-mismatch-from-charon"]  # we respond: the transform type that differs is named
+    (err,) = [e for e in r.our_errors if e["code"] == "NO_PROPOSAL_CHOSEN"]
+    assert "PRF offered (PRF_HMAC_SHA2_256) does not include PRF_HMAC_SHA1 of policy 10" in err["message"], err
+    assert any("received NO_PROPOSAL_CHOSEN notify error" in line for line in r.charon_errors), _explain(r)
+    r = results["v2-ike-mismatch-to-charon"]  # charon responds: its notify, in words
+    (err,) = [e for e in r.our_errors if e["code"] == "NO_PROPOSAL_CHOSEN"]
+    assert "accepts none of our IKE proposals" in err["message"], err
+
+
+@pytest.mark.root
+def test_ikev2_pfs_child_by_create_child_sa(results: dict[str, InteropResult]) -> None:
+    for name in ("v2-sha256-pfs-to-charon", "v2-sha256-pfs-from-charon"):
+        r = results[name]
+        assert r.passed, _explain(r)
+        (charon_ike,) = [s for s in r.charon_sas if s["state"] == "ESTABLISHED"]
+        groups = sorted(str(c.get("dh-group")) for c in charon_ike["child-sas"].values())
+        assert groups == ["MODP_2048", "None"], groups  # the IKE_AUTH child has no KE of its own
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("name", ["wrong-psk-to-charon", "wrong-psk-from-charon", "wrong-psk-aggressive-to-charon",
+                                  "wrong-psk-aggressive-from-charon", "v2-wrong-psk-from-charon"])
 def test_wrong_psk_is_an_authentication_failure(results: dict[str, InteropResult], name: str) -> None:
     r = results[name]
     (err,) = [e for e in r.our_errors if e["code"] == "AUTHENTICATION_FAILED"]

@@ -76,7 +76,7 @@ def test_a_growing_capture_is_followed_and_decrypted_once_the_keys_arrive(tmp_pa
 
 @pytest.mark.root
 def test_following_two_charons_live_with_keys_from_charons_log() -> None:
-    from ipseclab.runtime.netlab.charon import Charon, CharonChild, ikev1_conn, topology_spawner
+    from ipseclab.runtime.netlab.charon import Charon, CharonChild, charon_conn, topology_spawner
     from ipseclab.runtime.netlab.topology import site_to_site
 
     reason = "needs root (namespaces, charon)" if os.geteuid() != 0 else Charon.available()
@@ -94,7 +94,7 @@ def test_following_two_charons_live_with_keys_from_charons_log() -> None:
                 charons[role].start(topology_spawner(topo, role))
                 charons[role].load_psk("live-capture-psk")
                 child = CharonChild("c1", f"{me.protected[0]}/32", f"{peer.protected[0]}/32")
-                charons[role].load_conn("lab", ikev1_conn(local=me.address, remote=peer.address, children=[child]))
+                charons[role].load_conn("lab", charon_conn(local=me.address, remote=peer.address, children=[child]))
             live = LiveCapture(capture.path, charon_keys(charons["left"].log_text))
             view = LiveCaptureView(live, interval=0.2)
             view.follow_button.value = True  # what the Follow button does

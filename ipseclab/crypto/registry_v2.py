@@ -126,3 +126,26 @@ def ikev2_cipher(encr_id: int, key_bits: int | None = None) -> EspCipherSpec:
             raise CryptoError(f"ChaCha20-Poly1305 has a fixed 256-bit key, got Key Length {key_bits}")
         return EspCipherSpec("CHACHA20-POLY1305", encr_id, 256, 4, 1, 8, True, 16, "ChaCha20 with Poly1305 [RFC7634]")
     return esp_cipher(encr_id, key_bits)
+
+
+def wireshark_encryption(encr_id: int, key_bits: int | None, icv_size: int = 0) -> str:
+    """The IKEv2 encryption algorithm as Wireshark's ``ikev2_decryption_table`` names it
+    (``vs_ikev2_encr_algs`` in epan/dissectors/packet-isakmp.c)."""
+    if encr_id == ESP_3DES:
+        return "3DES [RFC2451]"
+    if encr_id == ESP_AES_CBC:
+        return f"AES-CBC-{key_bits} [RFC3602]"
+    if encr_id in (ESP_AES_GCM_8, ESP_AES_GCM_12, ESP_AES_GCM_16):
+        return f"AES-GCM-{key_bits} with {icv_size} octet ICV [RFC5282]"
+    return f"ENCR {encr_id}"
+
+
+def wireshark_integrity(integ_id: int | None) -> str:
+    """The IKEv2 integrity algorithm as Wireshark names it (``vs_ikev2_auth_algs``)."""
+    names = {
+        2: "HMAC_SHA1_96 [RFC2404]",
+        12: "HMAC_SHA2_256_128 [RFC4868]",
+        13: "HMAC_SHA2_384_192 [RFC4868]",
+        14: "HMAC_SHA2_512_256 [RFC4868]",
+    }
+    return names.get(integ_id or 0, "NONE [RFC4306]")

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import vici
 
-from ipseclab.runtime.netlab.charon import Charon, CharonChild, ikev1_conn, netns_spawner
+from ipseclab.runtime.netlab.charon import Charon, CharonChild, charon_conn, netns_spawner
 from ipseclab.runtime.netlab.charonlog import (
     CHILD_LABELS,
     IKE_LABELS,
@@ -216,7 +216,7 @@ class Lab:
             )
             for name, lts, rts in scen["children"]
         ]
-        conn = ikev1_conn(
+        conn = charon_conn(
             local=me,
             remote=peer,
             proposals=scen["proposals"],

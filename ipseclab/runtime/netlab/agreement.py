@@ -30,6 +30,11 @@ IKE_ENCRYPTION = {
     "AES-CBC-192": ("AES_CBC", "192"),
     "AES-CBC-256": ("AES_CBC", "256"),
     "3DES-CBC": ("3DES_CBC", None),
+    # IKEv2 (IANA names)
+    "ENCR_AES_CBC_128": ("AES_CBC", "128"),
+    "ENCR_AES_CBC_192": ("AES_CBC", "192"),
+    "ENCR_AES_CBC_256": ("AES_CBC", "256"),
+    "ENCR_3DES": ("3DES_CBC", None),
 }
 IKE_PRF = {
     "MD5": "PRF_HMAC_MD5",
@@ -87,13 +92,17 @@ def compare_ike(our_cookies: str, our_suite: IkeSaInfo | None, charon_sa: Mappin
     charon_cookies = f"{charon_sa.get('initiator-spi')}/{charon_sa.get('responder-spi')}"
     enc = (charon_sa.get("encr-alg"), charon_sa.get("encr-keysize"))
     encryption, prf, group = (our_suite.encryption, our_suite.hash, our_suite.group) if our_suite else (None, None, 0)
-    return [
+    checks = [
         _eq("IKE SPIs (cookies)", our_cookies, charon_cookies),
         Check("charon IKE SA state", charon_sa.get("state") == "ESTABLISHED", str(charon_sa.get("state"))),
         _eq("IKE encryption", IKE_ENCRYPTION.get(str(encryption), encryption), enc),
         _eq("IKE PRF (hash)", IKE_PRF.get(str(prf), prf), charon_sa.get("prf-alg")),
         _eq("IKE DH group", DH_GROUPS.get(int(group or 0)), charon_sa.get("dh-group")),
     ]
+    if our_suite is not None and our_suite.mode == "ikev2":
+        checks.append(_eq("IKE version", "2", charon_sa.get("version")))
+        checks.append(_eq("IKE integrity", our_suite.integrity.removeprefix("AUTH_"), charon_sa.get("integ-alg")))
+    return checks
 
 
 def compare_children(ours: Sequence[Mapping[str, Any]], charon_children: Mapping[str, Mapping[str, Any]]) -> list[Check]:
@@ -133,14 +142,24 @@ def our_keys(events: Iterable[Event]) -> dict[str, str]:
     return out
 
 
-def compare_keys(events: Iterable[Event], charon: CharonKeys, cookies: str, spis: Iterable[str]) -> list[Check]:
-    """Our Ka and ESP keys against the ones in charon's log (same cookies, same SPIs)."""
+def compare_keys(events: Iterable[Event], charon: CharonKeys, cookies: str, spis: Iterable[str], *, version: int = 1) -> list[Check]:
+    """Our Ka (IKEv2: SK_d … SK_pr) and ESP keys against the ones in charon's log (same
+    cookies / SPIs)."""
+    events = list(events)
     mine = our_keys(events)
     checks = []
-    theirs = charon.ka(cookies)
-    checks.append(
-        Check("phase-1 encryption key Ka", theirs is not None and mine.get(f"Ka {cookies}") == theirs, "equal" if theirs else "charon logged no Ka for these cookies")
-    )
+    if version == 2:
+        theirs2 = charon.ikev2_keys(cookies)
+        ours2 = {e.name: e.value.hex() for e in events if isinstance(e, KeyDerived) and e.sa.kind == "ike"
+                 and f"{e.sa.spi_i}/{e.sa.spi_r}" == cookies and e.name.startswith("SK_")}
+        for name in ("SK_d", "SK_ai", "SK_ar", "SK_ei", "SK_er", "SK_pi", "SK_pr"):
+            ok = name in theirs2 and ours2.get(name) == theirs2[name]
+            checks.append(Check(f"IKE key {name}", ok, "equal" if ok else f"charon {'logged no ' + name if name not in theirs2 else 'differs'}"))
+    else:
+        theirs = charon.ka(cookies)
+        checks.append(
+            Check("phase-1 encryption key Ka", theirs is not None and mine.get(f"Ka {cookies}") == theirs, "equal" if theirs else "charon logged no Ka for these cookies")
+        )
     for spi in spis:
         esp = charon.esp.get(spi)
         if esp is None:
@@ -150,6 +169,26 @@ def compare_keys(events: Iterable[Event], charon: CharonKeys, cookies: str, spis
             mine.get(f"ESP integrity key (SPI {spi})", "") == esp.integrity_key
         )
         checks.append(Check(f"ESP keys SPI {spi}", ok, f"charon {esp.direction} SA, encryption and integrity keys {'equal' if ok else 'DIFFER'}"))
+    return checks
+
+
+def capture_checks_v2(frames: Sequence[TsharkFrame], *, our_address: str, peer_address: str, children: int) -> list[Check]:
+    """What tshark decrypted of an IKEv2 run with our ``ikev2_decryption_table`` alone:
+    both IKE_AUTH messages (ID, AUTH, SA, TSi, TSr inside SK), every CREATE_CHILD_SA
+    (SA, Nonce, TSi, TSr) and the ESP-in-UDP packets."""
+    checks = []
+    for who, addr in (("ipseclab", our_address), ("charon", peer_address)):
+        hit = [f for f in frames if f.exchange_type == 35 and f.src == addr and not f.retransmission]
+        ok = bool(hit) and all({39, 33, 44, 45} <= set(f.payloads) and ({35, 36} & set(f.payloads)) for f in hit)
+        checks.append(Check(f"tshark opens the IKE_AUTH message of {who} (ID, AUTH, SA, TSi, TSr)", ok,
+                            "; ".join(f.describe() for f in hit) or "no IKE_AUTH frame"))
+    create = [f for f in frames if f.exchange_type == 36 and not f.retransmission]
+    if children > 1 or create:
+        ok = len(create) >= 2 * (children - 1) and all({33, 40, 44, 45} <= set(f.payloads) for f in create)
+        checks.append(Check("tshark opens every CREATE_CHILD_SA (SA, Nonce, TSi, TSr)", ok, "; ".join(f.describe() for f in create) or "none"))
+    esp = [f for f in frames if f.exchange_type is None and f.src == peer_address]
+    if esp:
+        checks.append(Check("tshark decrypts the ESP-in-UDP packets (inner ICMP)", all(f.inner_icmp for f in esp), "; ".join(f.describe() for f in esp)))
     return checks
 
 

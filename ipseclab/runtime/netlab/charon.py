@@ -8,7 +8,7 @@ private mount namespace (``unshare -m``) with its own directory bound over ``/ru
     charon = Charon(workdir)
     charon.start(topology_spawner(topo, "right"))     # or netns_spawner("some-netns")
     charon.load_psk("throw-away secret")
-    charon.load_conn("lab", ikev1_conn(local="10.99.0.2", remote="10.99.0.1", ...))
+    charon.load_conn("lab", charon_conn(local="10.99.0.2", remote="10.99.0.1", ...))
     charon.initiate("c1")                              # InitiateResult (ok, error, log)
     charon.list_sas()                                  # plain str/dict data
     charon.keys_from_log()                             # Ka per cookie, ESP keys per SPI
@@ -171,7 +171,7 @@ class CharonChild:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-def ikev1_conn(
+def charon_conn(
     *,
     local: str,
     remote: str,
@@ -184,8 +184,9 @@ def ikev1_conn(
     certs: Sequence[bytes] = (),
     cacerts: Sequence[bytes] = (),
     extra: Mapping[str, Any] | None = None,
+    version: int = 1,
 ) -> dict[str, Any]:
-    """A VICI ``load-conn`` body for an IKEv1 connection.
+    """A VICI ``load-conn`` body for an IKEv1 (or, with ``version = 2``, IKEv2) connection.
 
     ``auth`` is ``psk`` or ``pubkey``; with ``pubkey`` pass our certificate(s) in ``certs``
     and the trusted CA(s) in ``cacerts`` as PEM bytes (charon parses the blobs itself).
@@ -205,7 +206,7 @@ def ikev1_conn(
     if cacerts:
         remote_round["cacerts"] = list(cacerts)
     conn: dict[str, Any] = {
-        "version": "1",
+        "version": str(version),
         "local_addrs": [local],
         "remote_addrs": [remote],
         "proposals": [proposals],
@@ -414,7 +415,7 @@ class Charon:
         self._request("load-key", lambda: self.vici.load_key({"type": key_type, "data": pem}))
 
     def load_conn(self, name: str, conn: Mapping[str, Any]) -> None:
-        """``load-conn`` one connection (see :func:`ikev1_conn` for the body)."""
+        """``load-conn`` one connection (see :func:`charon_conn` for the body)."""
         self._request("load-conn", lambda: self.vici.load_conn({name: dict(conn)}))
 
     def unload_conn(self, name: str) -> None:

@@ -57,6 +57,14 @@ IKE_LABELS = {
     "HASH_I": "hash_i",
     "HASH_R data": "hash_r_data",
     "HASH_R": "hash_r",
+    # IKEv2 (keymat_v2.c)
+    "Sk_d secret": "sk_d",
+    "Sk_ai secret": "sk_ai",
+    "Sk_ar secret": "sk_ar",
+    "Sk_ei secret": "sk_ei",
+    "Sk_er secret": "sk_er",
+    "Sk_pi secret": "sk_pi",
+    "Sk_pr secret": "sk_pr",
 }
 CHILD_LABELS = {
     "DH secret": "g_xy",
@@ -79,7 +87,9 @@ WIRESHARK_ESP_INTEGRITY = {
 
 _HEAD = re.compile(r"^(?:.*?\s)?(\d+\[\w+\])\s(.*)$")
 _DUMP = re.compile(r"^(?:.*?\s)?(\d+\[\w+\])\s+(\d+): ((?:[0-9A-F]{2} ?){1,16})")
-_MGR_SPIS = re.compile(r"(checkout|checkin) IKEv1 SA .*with SPIs ([0-9a-f]{16})_i ([0-9a-f]{16})_r")
+_MGR_SPIS = re.compile(r"(checkout|checkin) IKEv[12] SA .*with SPIs ([0-9a-f]{16})_i ([0-9a-f]{16})_r")
+#: IKEv2: which side of the exchange charon derives a child's keys on (no KEYMAT seed is logged)
+_PARSED = re.compile(r"parsed (IKE_AUTH|CREATE_CHILD_SA) (request|response)")
 _SPI_LINE = re.compile(r"\s*SPI 0x([0-9a-f]+), src (\S+) dst (\S+)")
 _ESTABLISHED = re.compile(r"CHILD_SA (\S+)\{\d+\} established with SPIs (\w+)_i (\w+)_o and TS (.*) === (.*)$")
 
@@ -195,6 +205,10 @@ class CharonKeys:
     ike: dict[str, dict[str, str]] = field(default_factory=dict)
     esp: dict[str, EspKeys] = field(default_factory=dict)
 
+    def ikev2_keys(self, spis: str) -> dict[str, str]:
+        """SK_d, SK_ai … SK_pr of the IKEv2 SA ``"<SPIi>/<SPIr>"`` (hex), by our names (``SK_ei``)."""
+        return {"SK_" + k[3:]: v for k, v in self.ike.get(spis, {}).items() if k.startswith("sk_")}
+
     def ka(self, cookies: str) -> str | None:
         """The phase-1 encryption key of the IKE SA ``"<icookie>/<rcookie>"`` (hex)."""
         return self.ike.get(cookies, {}).get("enc_key")
@@ -215,8 +229,13 @@ def keys_from_log(text: str) -> CharonKeys:
     child_of_thread: dict[str, dict[str, str]] = {}
     pending_dir: dict[str, str] = {}
     algs: dict[str, dict[str, str]] = {}
+    exchange_role: dict[str, str] = {}
     for prefix, msg, data in parse_log(text):
         thread, group = prefix.split("[")[0], prefix.split("[")[1].rstrip("]")
+        m = _PARSED.search(msg)
+        if m:
+            exchange_role[thread] = "initiator" if m.group(2) == "response" else "responder"
+            continue
         m = _MGR_SPIS.search(msg)
         if m:
             collected = ike_of_thread.pop(thread, {})
@@ -246,10 +265,15 @@ def keys_from_log(text: str) -> CharonKeys:
             direction = pending_dir.pop(thread)
             ch = child_of_thread[thread]
             spi = m.group(1)
-            # KEYMAT seed = [g^xy] | protocol | SPI | Ni_b | Nr_b: the SPI inside a seed says
-            # which SA the "initiator" / "responder" keys protect (RFC 2409 §5.5)
-            off = len(ch.get("g_xy", "")) + 2
-            suffix = "i" if ch.get("seed_i", "")[off : off + 8] == spi else "r"
+            if "seed_i" in ch:
+                # IKEv1: KEYMAT seed = [g^xy] | protocol | SPI | Ni_b | Nr_b: the SPI inside a seed
+                # says which SA the "initiator" / "responder" keys protect (RFC 2409 §5.5)
+                off = len(ch.get("g_xy", "")) + 2
+                suffix = "i" if ch.get("seed_i", "")[off : off + 8] == spi else "r"
+            else:
+                # IKEv2: the "initiator" keys protect the exchange initiator's outbound SA (RFC 7296 §2.17)
+                initiated = exchange_role.get(thread) == "initiator"
+                suffix = "i" if (direction == "outbound") == initiated else "r"
             keys.esp[spi] = EspKeys(
                 spi=spi,
                 direction=direction,

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ipseclab.errors import IpsecLabError
-from ipseclab.runtime.netlab.charon import Charon, CharonChild, ikev1_conn, topology_spawner
+from ipseclab.runtime.netlab.charon import Charon, CharonChild, topology_spawner
+from ipseclab.runtime.netlab.charon import charon_conn as vici_conn
 from ipseclab.runtime.netlab.pinger import PingStats, ping
 
 PSK = "ipseclab-esp-interop-throwaway-psk"
@@ -91,7 +92,7 @@ def charon_conn(topo: Any, role: str, *, esp: str, ike: str = IKE_PROPOSAL) -> d
     other = topo.hosts[OURS if role == THEIRS else THEIRS]
     ids = {"local_id": f"{role}@lab", "remote_id": f"{OURS if role == THEIRS else THEIRS}@lab"}
     child = CharonChild("c1", f"{me.protected[0]}/32", f"{other.protected[0]}/32", esp)
-    return ikev1_conn(local=me.address, remote=_remote_address(topo, role), proposals=ike, children=[child], **ids)
+    return vici_conn(local=me.address, remote=_remote_address(topo, role), proposals=ike, children=[child], **ids)
 
 
 def _charon_child_up(charon: Charon) -> bool:

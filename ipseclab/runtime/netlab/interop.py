@@ -47,6 +47,7 @@ from ipseclab.runtime.netlab import charonlog
 from ipseclab.runtime.netlab.agreement import (
     Check,
     capture_checks,
+    capture_checks_v2,
     compare_children,
     compare_ike,
     compare_keys,
@@ -55,7 +56,7 @@ from ipseclab.runtime.netlab.charon import (
     Charon,
     CharonChild,
     InitiateResult,
-    ikev1_conn,
+    charon_conn,
     topology_spawner,
 )
 from ipseclab.runtime.netlab.runpeer import ChildSpec, EspProposal, IkeProposal, PeerSpec
@@ -79,6 +80,7 @@ class Scenario:
     initiator: str  # "ipseclab" | "charon"
     expect: str = "up"  # "up" | "fail"
     mode: str = "main"  # "main" | "aggressive"
+    version: int = 1  # IKEv1 or IKEv2 on both sides
     auth: str = "psk"  # "psk" | "rsa"
     charon_proposals: str = "aes128-sha1-modp2048"
     charon_esp: str = "aes128-sha1"
@@ -146,6 +148,30 @@ _SCENARIO_LIST: list[Scenario] = [
         wrong_psk=True,
         expect_error="AUTHENTICATION_FAILED",
     ),
+]
+_SCENARIO_LIST += [
+    *_pair("v2-psk", "IKEv2, PSK, aes128-sha1-modp2048, ESP aes128-sha1", version=2),
+    *_pair(
+        "v2-sha256-pfs",
+        "IKEv2, aes256-sha256-modp2048, two children, the second by CREATE_CHILD_SA with PFS (modp2048)",
+        version=2,
+        charon_proposals="aes256-sha256-modp2048",
+        charon_esp="aes128-sha256-modp2048",
+        ike=(IkeProposal("aes256", "sha256"),),
+        esp=(EspProposal("aes128", "sha256", pfs_group=14),),
+        children=2,
+    ),
+    *_pair(
+        "v2-ike-mismatch",
+        "IKEv2 proposal mismatch: charon aes128-sha256-modp2048, ipseclab aes128-sha1-modp2048",
+        version=2,
+        expect="fail",
+        charon_proposals="aes128-sha256-modp2048",
+        to_expect_error="NO_PROPOSAL_CHOSEN",
+        from_expect_error="NO_PROPOSAL_CHOSEN",
+    ),
+    *_pair("v2-wrong-psk", "IKEv2 with different pre-shared keys", version=2, expect="fail", wrong_psk=True,
+           expect_error="AUTHENTICATION_FAILED"),
 ]
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in _SCENARIO_LIST}
 
@@ -237,12 +263,13 @@ class _Run:
             "proposals": scen.charon_proposals,
             "children": children,
             "aggressive": scen.mode == "aggressive",
+            "version": scen.version,
         }
         if scen.auth == "rsa":
             ca, ours, theirs = lab_pki()
             self.charon.load_cert(ca.cert_pem(), ca=True)
             self.charon.load_key(theirs.key_pem(), "rsa")
-            conn = ikev1_conn(
+            conn = charon_conn(
                 **common,
                 auth="pubkey",
                 local_id=dn_text(theirs.cert),
@@ -252,7 +279,7 @@ class _Run:
             )
         else:
             self.charon.load_psk(PSK)
-            conn = ikev1_conn(**common, local_id="right@lab", remote_id="left@lab")
+            conn = charon_conn(**common, local_id="right@lab", remote_id="left@lab")
         self.charon.load_conn("lab", conn)
 
     def peer_spec(self) -> PeerSpec:
@@ -264,6 +291,7 @@ class _Run:
             remote=other.address,
             role="initiator" if scen.initiator == "ipseclab" else "responder",
             mode=scen.mode,
+            version=scen.version,
             auth="rsa-sig" if scen.auth == "rsa" else "psk",
             psk=WRONG_PSK if scen.wrong_psk else PSK,
             identity="left@lab",
@@ -392,7 +420,7 @@ def _analyse(run: _Run, result: InteropResult, charon_log: str) -> None:
     result.our_policy, differing = _policy_lines(events)
     result.charon_errors = charonlog.charon_reports(charon_log)
     result.charon_initiate = [dataclasses.asdict(r) for r in run.initiates]
-    result.keys_ipseclab = str(write_keys(events, work / "keys-ipseclab")["ikev1_decryption_table"].parent)
+    result.keys_ipseclab = str(write_keys(events, work / "keys-ipseclab")["esp_sa"].parent)
     ckeys = charonlog.keys_from_log(charon_log)
     _write_charon_keys(ckeys, work / "keys-charon")
     result.keys_charon = str(work / "keys-charon")
@@ -405,13 +433,11 @@ def _analyse(run: _Run, result: InteropResult, charon_log: str) -> None:
             result.checks.append(Check("tshark dissection", False, str(exc)))
     if scen.expect == "up":
         result.checks += _up_checks(run, result, events, ckeys)
-        result.checks += capture_checks(
-            frames,
-            mode=scen.mode,
-            our_address=run.topo.hosts[OURS].address,
-            peer_address=run.topo.hosts[THEIRS].address,
-            quick_modes=scen.children,
-        )
+        ours, theirs = run.topo.hosts[OURS].address, run.topo.hosts[THEIRS].address
+        if scen.version == 2:
+            result.checks += capture_checks_v2(frames, our_address=ours, peer_address=theirs, children=scen.children)
+        else:
+            result.checks += capture_checks(frames, mode=scen.mode, our_address=ours, peer_address=theirs, quick_modes=scen.children)
     else:
         result.checks += _fail_checks(scen, result, differing)
 
@@ -428,7 +454,7 @@ def _up_checks(run: _Run, result: InteropResult, events: list[Any], ckeys: charo
             f"errors: {codes}" if codes else "",
         )
     ]
-    ours_p1 = [s for s in result.our_sa_table.get("isakmp", []) if s.get("state") == "QM_IDLE"]
+    ours_p1 = [s for s in result.our_sa_table.get("isakmp", []) if s.get("state") in ("QM_IDLE", "ESTABLISHED")]
     charon_up = [s for s in result.charon_sas if s.get("state") == "ESTABLISHED"]
     if not (ours_p1 and charon_up):
         return [*checks, Check("both sides list an established IKE SA", False, f"ipseclab {len(ours_p1)}, charon {len(charon_up)}")]
@@ -437,7 +463,7 @@ def _up_checks(run: _Run, result: InteropResult, events: list[Any], ckeys: charo
     ours_ipsec = result.our_sa_table.get("ipsec", [])
     checks += compare_ike(cookies, suite, charon_up[0])
     checks += compare_children(ours_ipsec, charon_up[0].get("child-sas") or {})
-    checks += compare_keys(events, ckeys, cookies, [p[k] for p in ours_ipsec for k in ("spi_in", "spi_out")])
+    checks += compare_keys(events, ckeys, cookies, [p[k] for p in ours_ipsec for k in ("spi_in", "spi_out")], version=run.scen.version)
     return checks
 
 

@@ -89,6 +89,7 @@ class PeerSpec:
     remote: str
     role: str = "initiator"  # "initiator" | "responder"
     mode: str = "main"  # "main" | "aggressive"
+    version: int = 1  # the IKE version of the connection
     auth: str = "psk"  # "psk" | "rsa-sig"
     psk: str = ""
     identity: str | None = None  # Identity.parse() text; with rsa-sig the certificate's DN is used
@@ -146,7 +147,7 @@ def build_config(spec: PeerSpec) -> PeerConfig:
         TransformSet(f"ts{i + 1}", p.encryption, p.integrity, "tunnel", p.pfs_group, p.lifetime) for i, p in enumerate(spec.esp)
     )
     children = tuple(ChildConfig(c.name, c.local_ts, c.remote_ts, tsets) for c in spec.children)
-    conn = Connection("lab", spec.remote, mode=spec.mode, children=children)
+    conn = Connection("lab", spec.remote, mode=spec.mode, children=children, version=spec.version)
     credentials = ca_cert = None
     if spec.auth == "rsa-sig":
         credentials, ca_cert = _credentials(spec)

@@ -1,0 +1,253 @@
+"""IKE_AUTH, RFC 7296 §1.2 and §2.15: identities, authentication, the first child SA.
+
+::
+
+    Initiator                               Responder
+    HDR, SK {IDi, [IDr,] AUTH,
+             [N(INITIAL_CONTACT),]
+             SAi2, TSi, TSr}           -->
+                                       <--  HDR, SK {IDr, AUTH, SAr2, TSi, TSr}
+
+Each side signs (here: MACs with the pre-shared key) the first message it sent, the
+other side's nonce and its own identity under SK_p (§2.15)::
+
+    InitiatorSignedOctets = RealMessage1 | NonceRData | prf(SK_pi, IDi')
+    ResponderSignedOctets = RealMessage2 | NonceIData | prf(SK_pr, IDr')
+    AUTH = prf( prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)
+
+so a man in the middle who changed IKE_SA_INIT (a weaker proposal, his own KE) is
+found out here.  A wrong key is AUTHENTICATION_FAILED and ends the IKE SA; a child
+that cannot be agreed (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE) leaves the IKE SA up
+without it (§2.21.2).  The first message protected with SK_e is also where a peer
+behind a NAT moves to UDP 4500 (§2.23).
+"""
+
+from __future__ import annotations
+
+import hmac as _hmac  # compare_digest only
+import ipaddress
+
+from ipseclab.config import Identity
+from ipseclab.crypto import kdf_v2
+from ipseclab.ikev1.phase1 import identity_mismatch
+from ipseclab.ikev2 import child as children
+from ipseclab.ikev2.exchange import InitiatorExchange, Owner, Reject, Rx, notify_name
+from ipseclab.ikev2.ike_sa import IkeSaV2, IkeState
+from ipseclab.trace import IkeSaInfo, Info, KeyDerived
+from ipseclab.wire.v1.payloads import IDPayload as V1IdPayload
+from ipseclab.wire.v2.constants import AuthMethod, ExchangeType, IdType, NotifyType
+from ipseclab.wire.v2.message import AuthPayload, IDiPayload, IDrPayload, NotifyPayload, Payload
+
+_ID_TYPES = {"address": None, "fqdn": IdType.FQDN, "user_fqdn": IdType.RFC822_ADDR, "dn": IdType.DER_ASN1_DN}
+
+
+def id_fields(identity: Identity) -> tuple[int, bytes]:
+    """An identity as IKEv2 ID type and data (RFC 7296 §3.5)."""
+    if identity.kind == "address":
+        ip = ipaddress.ip_address(str(identity.value))
+        return (IdType.IPV4_ADDR if ip.version == 4 else IdType.IPV6_ADDR), ip.packed
+    if identity.kind == "dn":
+        value = identity.value
+        return IdType.DER_ASN1_DN, value if isinstance(value, bytes) else bytes.fromhex(value)
+    return int(_ID_TYPES[identity.kind] or 0), str(identity.value).encode()
+
+
+def describe_id(id_type: int, data: bytes) -> str:
+    """``ID_FQDN gw.lab`` — the type and value, in words."""
+    try:
+        kind = "ID_" + IdType(id_type).name
+    except ValueError:
+        kind = f"ID type {id_type}"
+    if id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR) and len(data) in (4, 16):
+        return f"{kind} {ipaddress.ip_address(data)}"
+    if id_type == IdType.DER_ASN1_DN:
+        from ipseclab.config import dn_to_text
+
+        return f"{kind} {dn_to_text(data)}"
+    return f"{kind} {data.decode(errors='replace')}"
+
+
+def mismatch(want: Identity, id_type: int, data: bytes) -> str | None:
+    """Why an IKEv2 identity is not ``want`` (IKEv2's ID types 1, 2, 3, 5, 9 are IKEv1's numbers)."""
+    return identity_mismatch(want, V1IdPayload(id_type, data), None)
+
+
+def _psk(owner: Owner, sa: IkeSaV2) -> bytes | None:
+    conn = sa.connection
+    return (conn.psk if conn is not None else None) or owner.config.psk or None
+
+
+def _auth_value(owner: Owner, sa: IkeSaV2, psk: bytes, *, of_initiator: bool, id_body: bytes) -> bytes:
+    assert sa.prf is not None and sa.keys is not None
+    sk_p = sa.keys.sk_pi if of_initiator else sa.keys.sk_pr
+    real, nonce = (sa.init_request, sa.nr) if of_initiator else (sa.init_response, sa.ni)
+    maced = kdf_v2.maced_id(sa.prf, sk_p, id_body)
+    octets = kdf_v2.signed_octets(real, nonce, maced)
+    value = kdf_v2.psk_auth(sa.prf, psk, octets)
+    who = "I" if of_initiator else "R"
+    owner.emit(KeyDerived, sa=sa.ref, name=f"AUTH ({who})",
+               formula=f'prf(prf(PSK, "Key Pad for IKEv2"), RealMessage{1 if of_initiator else 2} | '
+               f'{"Nr" if of_initiator else "Ni"} | prf(SK_p{who.lower()}, ID{who.lower()}\'))',
+               value=value, inputs=[f"IKE_SA_INIT {'request' if of_initiator else 'response'}",
+                                    "Nr" if of_initiator else "Ni", f"SK_p{who.lower()}", f"ID{who.lower()}"])
+    return value
+
+
+def _verify(owner: Owner, sa: IkeSaV2, auth: AuthPayload | None, id_body: bytes, *, of_initiator: bool) -> None:
+    """Check the peer's AUTH; Reject(AUTHENTICATION_FAILED) in plain words when it fails."""
+    who = "initiator" if of_initiator else "responder"
+    if auth is None:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"the {who} sent no AUTH payload")
+    if auth.method != AuthMethod.SHARED_KEY_MIC:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED,
+                     f"the {who} authenticates with method {auth.method} ({_method(auth.method)}); this connection uses a pre-shared key")
+    psk = _psk(owner, sa)
+    if psk is None:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"no pre-shared key for {sa.remote[0]} (connection or peer.psk)")
+    want = _auth_value(owner, sa, psk, of_initiator=of_initiator, id_body=id_body)
+    if not _hmac.compare_digest(want, auth.data):
+        raise Reject(NotifyType.AUTHENTICATION_FAILED,
+                     f"the {who}'s AUTH does not match ours: the pre-shared keys differ (or IKE_SA_INIT was changed on the "
+                     "way — AUTH covers it)")
+
+
+def _method(method: int) -> str:
+    try:
+        return AuthMethod(method).name
+    except ValueError:
+        return "unknown"
+
+
+def _own_id(owner: Owner) -> tuple[int, bytes]:
+    identity = owner.config.identity
+    assert identity is not None
+    return id_fields(identity)
+
+
+def _info(sa: IkeSaV2) -> IkeSaInfo:
+    assert sa.choice is not None
+    return IkeSaInfo(role="initiator" if sa.initiator else "responder", mode="ikev2", peer=f"{sa.remote[0]}:{sa.remote[1]}",
+                     peer_id=sa.peer_identity, **sa.choice.as_dict(), nat_t=bool(sa.nat_t),
+                     nat_detected=sa.nat_local or sa.nat_remote)
+
+
+def established(owner: Owner, sa: IkeSaV2) -> None:
+    owner.set_state(sa, IkeState.ESTABLISHED)
+    assert sa.choice is not None
+    owner.peer.ike_established(sa, _info(sa), lifetime=sa.choice.lifetime)
+
+
+class IkeAuthInitiator(InitiatorExchange):
+    exchange_type = ExchangeType.IKE_AUTH
+    name = "IKE_AUTH"
+
+    def __init__(self, owner: Owner, sa: IkeSaV2) -> None:
+        super().__init__(owner, sa)
+        conn = sa.connection
+        self.offer = children.make_offer(owner, conn.children[0], with_ke=False) if conn and conn.children else None
+
+    @property
+    def child_name(self) -> str | None:
+        return self.offer.child.name if self.offer else None
+
+    def build(self) -> list[Payload]:
+        owner, sa = self.owner, self.sa
+        id_type, data = _own_id(owner)
+        idi = IDiPayload(id_type, data)
+        out: list[Payload] = [idi]
+        conn = sa.connection
+        if conn is not None and conn.remote_identity is not None:
+            out.append(IDrPayload(*id_fields(conn.remote_identity)))
+        psk = _psk(owner, sa)
+        if psk is None:
+            raise Reject(NotifyType.AUTHENTICATION_FAILED, f"no pre-shared key for {sa.remote[0]}")
+        out.append(AuthPayload(AuthMethod.SHARED_KEY_MIC, _auth_value(owner, sa, psk, of_initiator=True, id_body=idi.encode_body())))
+        if not any(s is not sa and s.established and s.remote[0] == sa.remote[0] for s in owner.peer.ike_sas.values()):
+            out.append(NotifyPayload(NotifyType.INITIAL_CONTACT))
+        if self.offer is not None:
+            out += self.offer.payloads()
+        return out
+
+    def process(self, rx: Rx) -> None:
+        owner, sa = self.owner, self.sa
+        idr, auth = rx.first(IDrPayload), rx.first(AuthPayload)
+        fatal = [e for e in rx.errors() if e.notify_type in (NotifyType.AUTHENTICATION_FAILED, NotifyType.INVALID_SYNTAX)]
+        if fatal or idr is None or auth is None:
+            what = notify_name(fatal[0].notify_type) if fatal else "no IDr/AUTH"
+            words = ("the responder did not accept our authentication (AUTHENTICATION_FAILED): check that both sides "
+                     "use the same pre-shared key and that it accepts our identity"
+                     if fatal and fatal[0].notify_type == NotifyType.AUTHENTICATION_FAILED
+                     else f"the IKE_AUTH response carries {what}")
+            owner.fail_ike(sa, what.upper().replace(" ", "_"), words)
+            return
+        conn = sa.connection
+        if conn is not None and conn.remote_identity is not None:
+            why = mismatch(conn.remote_identity, idr.id_type, idr.data)
+            if why is not None:
+                owner.fail_ike(sa, "AUTHENTICATION_FAILED", f"the responder is {describe_id(idr.id_type, idr.data)}, "
+                               f"not {conn.remote_identity.describe()}: {why}")
+                return
+        try:
+            _verify(owner, sa, auth, idr.encode_body(), of_initiator=False)
+        except Reject as reject:
+            owner.fail_ike(sa, "AUTHENTICATION_FAILED", reject.message)
+            return
+        sa.peer_identity = describe_id(idr.id_type, idr.data).split(" ", 1)[1]
+        owner.peer.follow_peer(sa, rx.src, rx.dst)
+        self.done = True
+        established(owner, sa)
+        if self.offer is None:
+            return
+        errors = rx.errors()
+        if errors:
+            owner.emit(Info, sa=sa.ref, message=f"the IKE SA is up but the responder refused child {self.offer.child.name}: "
+                       f"{notify_name(errors[0].notify_type)}")
+            return
+        pair = children.complete(owner, sa, self.offer, rx, ni=sa.ni, nr=sa.nr, message_id=rx.message.message_id)
+        if isinstance(pair, str):
+            owner.emit(Info, sa=sa.ref, message=f"child {self.offer.child.name} not established: {pair}")
+            return
+        children.announce(owner, sa, pair, initiator=True)
+
+    def on_timeout(self, tries: int) -> None:
+        self.owner.fail_ike(self.sa, "TIMEOUT", f"no answer to IKE_AUTH after {tries} transmissions")
+
+
+def respond(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
+    """The responder's IKE_AUTH: identify and authenticate the initiator, answer, then the child."""
+    idi, auth = rx.first(IDiPayload), rx.first(AuthPayload)
+    if idi is None or auth is None:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, "IKE_AUTH request without IDi or AUTH")
+    candidates = owner.config.connections_for(sa.remote[0])
+    named = [c for c in candidates if c.remote_identity is not None and mismatch(c.remote_identity, idi.id_type, idi.data) is None]
+    anyone = [c for c in candidates if c.remote_identity is None]
+    conn = (named or anyone or [None])[0]
+    if conn is None:
+        who = describe_id(idi.id_type, idi.data)
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"no connection for {sa.remote[0]} accepts {who}")
+    sa.connection = conn
+    idr_wanted = rx.first(IDrPayload)
+    own_type, own_data = _own_id(owner)
+    if idr_wanted is not None and (idr_wanted.id_type, idr_wanted.data) != (own_type, own_data):
+        owner.emit(Info, sa=sa.ref, message=f"the initiator asked for {describe_id(idr_wanted.id_type, idr_wanted.data)}; "
+                   f"we are {describe_id(own_type, own_data)} and answer as such")
+    _verify(owner, sa, auth, idi.encode_body(), of_initiator=True)
+    sa.peer_identity = describe_id(idi.id_type, idi.data).split(" ", 1)[1]
+    owner.peer.follow_peer(sa, rx.src, rx.dst)
+    idr = IDrPayload(own_type, own_data)
+    psk = _psk(owner, sa)
+    assert psk is not None
+    out: list[Payload] = [idr, AuthPayload(AuthMethod.SHARED_KEY_MIC, _auth_value(owner, sa, psk, of_initiator=False, id_body=idr.encode_body()))]
+    if rx.notify(NotifyType.INITIAL_CONTACT) is not None:
+        sa.initial_contact = True
+    established(owner, sa)
+    if sa.initial_contact:
+        owner.peer.initial_contact(sa)
+    try:
+        payloads, pair = children.respond(owner, sa, rx, ni=sa.ni, nr=sa.nr, message_id=rx.message.message_id,
+                                          exchange="IKE_AUTH")
+    except Reject as reject:
+        owner.emit(Info, sa=sa.ref, message=f"IKE SA up, child refused: {reject.message}")
+        return out + [NotifyPayload(reject.notify_type, data=reject.data)]
+    children.announce(owner, sa, pair, initiator=False)
+    return out + payloads

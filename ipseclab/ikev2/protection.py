@@ -1,0 +1,61 @@
+"""Sealing and opening whole IKEv2 messages (RFC 7296 §3.14): the SK payload is the last
+one, its Next Payload names the first inner payload, and the integrity check (or AEAD
+tag) covers the message from the IKE header up to the ICV.
+
+Each direction has its keys: the original initiator sends with SK_ei/SK_ai and the
+responder with SK_er/SK_ar — whoever starts the exchange (§2.14).
+"""
+
+from __future__ import annotations
+
+from ipseclab.crypto.sk_cipher import SkOpenError
+from ipseclab.errors import ParseError
+from ipseclab.ikev2.ike_sa import IkeSaV2
+from ipseclab.wire.header import HEADER_LENGTH, encode_header
+from ipseclab.wire.v2.constants import VERSION, PayloadType
+from ipseclab.wire.v2.message import (
+    EncryptedPayload,
+    Message,
+    Payload,
+    decode_payloads,
+    encode_payloads,
+)
+
+SK_HEADER = 4
+
+
+def _keys(sa: IkeSaV2, *, sending: bool) -> tuple[bytes, bytes]:
+    assert sa.keys is not None
+    from_initiator = sa.initiator if sending else not sa.initiator
+    keys = sa.keys
+    return (keys.sk_ei, keys.sk_ai) if from_initiator else (keys.sk_er, keys.sk_ar)
+
+
+def seal(sa: IkeSaV2, exchange_type: int, message_id: int, flags: int, payloads: list[Payload], iv: bytes) -> tuple[bytes, bytes]:
+    """The datagram ``HDR, SK {payloads}`` and the inner chain it protects."""
+    assert sa.cipher is not None
+    first, chain = encode_payloads(payloads)
+    body_len = sa.cipher.sealed_length(len(chain))
+    total = HEADER_LENGTH + SK_HEADER + body_len
+    header = encode_header(sa.spi_i, sa.spi_r, PayloadType.SK, VERSION, exchange_type, flags, message_id, total)
+    aad = header + bytes([first, 0]) + (SK_HEADER + body_len).to_bytes(2, "big")
+    enc_key, integ_key = _keys(sa, sending=True)
+    return aad + sa.cipher.seal(enc_key, integ_key, iv, aad, chain), chain
+
+
+def open_message(sa: IkeSaV2, msg: Message, raw: bytes) -> tuple[list[Payload], bytes]:
+    """The inner payloads of a received ``HDR, SK {...}`` and their plaintext chain.
+
+    :class:`SkOpenError` when the SK payload does not open (no keys yet, wrong keys, a
+    changed byte), :class:`ParseError` when what it holds does not decode; a message
+    without an SK payload as its last payload is a ParseError too.
+    """
+    sk = msg.payloads[-1] if msg.payloads else None
+    if not isinstance(sk, EncryptedPayload):
+        raise ParseError("this exchange needs an Encrypted (SK) payload as the last payload (RFC 7296 §3.14)", HEADER_LENGTH)
+    if sa.keys is None or sa.cipher is None:
+        raise SkOpenError("no keys", "an encrypted message before this IKE SA has keys")
+    start = len(raw) - len(sk.data) - SK_HEADER
+    enc_key, integ_key = _keys(sa, sending=False)
+    plaintext = sa.cipher.open(enc_key, integ_key, raw[: start + SK_HEADER], sk.data)
+    return decode_payloads(sk.first_payload, plaintext), plaintext

@@ -1,0 +1,473 @@
+"""The IKEv2 task manager: message IDs, the window, encryption, retransmission and
+dispatch (charon's ``task_manager_v2.c``; RFC 7296 §2.1–§2.3).
+
+The version-neutral :class:`~ipseclab.peer.Peer` hands it every datagram whose header
+says version 2 and asks it to start an IKE SA or a child, to delete, and for its
+timers.  The manager
+
+* numbers our requests from 0 and keeps one outstanding at a time (window size 1,
+  §2.3): later requests wait in a queue;
+* retransmits an unanswered request after ``timeout * 2**attempt`` seconds (§2.1) —
+  only the initiator of an exchange does; a responder answers a retransmitted
+  request with the response it cached, and drops any other old or early message ID;
+* seals and opens the SK payload (:mod:`ipseclab.ikev2.protection`) before an
+  exchange sees a message — a message that does not open is dropped and counted,
+  never answered (§2.21.2, nothing unauthenticated may change state);
+* answers IKE_SA_INIT errors without keeping state (NO_PROPOSAL_CHOSEN,
+  INVALID_KE_PAYLOAD) and asks for a COOKIE once ``cookie_threshold`` IKE SAs are
+  half open (§2.6): the cookie is ``HMAC(secret, Ni | IPi | SPIi)``, which the
+  initiator can only echo if it receives at its address.
+
+It is the :class:`~ipseclab.ikev2.exchange.Owner` of every exchange.
+"""
+
+from __future__ import annotations
+
+import hmac as _hmac  # compare_digest only
+import ipaddress
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ipseclab.crypto.registry import ike_hash
+from ipseclab.crypto.sk_cipher import SkOpenError
+from ipseclab.errors import ConfigError, ParseError
+from ipseclab.ikev2 import create_child_sa, ike_auth, ike_sa_init, informational
+from ipseclab.ikev2.create_child_sa import CreateChildInitiator
+from ipseclab.ikev2.exchange import InitiatorExchange, Reject, Rx, notify_name
+from ipseclab.ikev2.ike_auth import IkeAuthInitiator
+from ipseclab.ikev2.ike_sa import IkeSaV2, IkeState
+from ipseclab.ikev2.ike_sa_init import IkeSaInitInitiator
+from ipseclab.ikev2.informational import InformationalInitiator
+from ipseclab.ikev2.notation import summarize
+from ipseclab.ikev2.protection import open_message, seal
+from ipseclab.trace import NO_SA, ErrorEvent, Info, MessageEvent, PortFloated, Retransmitted
+from ipseclab.wire.v2.constants import ExchangeType, HeaderFlag, NotifyType, ProtocolId
+from ipseclab.wire.v2.message import DeletePayload, Message, NotifyPayload, Payload, SAPayload
+
+if TYPE_CHECKING:
+    from ipseclab.config import Connection, PeerConfig
+    from ipseclab.crypto.rng import Rng
+    from ipseclab.peer import Datagram, Peer
+    from ipseclab.sa import IpsecSaPair
+    from ipseclab.trace import Address, Event
+
+ZERO_SPI = bytes(8)
+_RESPONDERS: dict[int, Callable[[Any, IkeSaV2, Rx], list[Payload]]] = {
+    ExchangeType.IKE_AUTH: ike_auth.respond,
+    ExchangeType.CREATE_CHILD_SA: create_child_sa.respond,
+    ExchangeType.INFORMATIONAL: informational.respond,
+}
+_NAMES = {t: t.name for t in ExchangeType}
+
+
+@dataclass
+class Outstanding:
+    """Our request waiting for its response, and its retransmission state."""
+
+    exchange: InitiatorExchange
+    message_id: int
+    datagram: Datagram
+    fields: dict[str, Any]
+    attempts: int = 0
+    timer: float | None = None
+
+
+@dataclass
+class Answered:
+    """The last request we answered, to answer its retransmissions the same way (§2.1)."""
+
+    message_id: int
+    request: bytes
+    datagram: Datagram
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class TaskManagerV2:
+    """IKEv2 for one :class:`~ipseclab.peer.Peer` (sans-I/O, like the peer)."""
+
+    version = 2
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+        self._active: dict[bytes, Outstanding] = {}
+        self._queued: dict[bytes, deque[InitiatorExchange]] = {}
+        self._answered: dict[bytes, Answered] = {}
+        self._after: dict[bytes, list[Callable[[], None]]] = {}
+        self._cookie_secret: bytes | None = None
+
+    # -- what exchanges may ask (Owner) -------------------------------------------------
+
+    @property
+    def config(self) -> PeerConfig:
+        return self.peer.config
+
+    @property
+    def rng(self) -> Rng:
+        return self.peer.rng
+
+    @property
+    def now(self) -> float:
+        return self.peer.now
+
+    def emit(self, cls: type[Event], **fields: Any) -> None:
+        self.peer.emit(cls, **fields)
+
+    def count(self, what: str) -> None:
+        self.peer.count(what)
+
+    def set_state(self, obj: Any, new: str) -> None:
+        self.peer.set_state(obj, new)
+
+    def after_response(self, sa: IkeSaV2, action: Callable[[], None]) -> None:
+        """Run ``action`` once the response being built has been sent (a deleted SA still answers)."""
+        self._after.setdefault(sa.spi_i, []).append(action)
+
+    def fail_ike(self, sa: IkeSaV2, code: str, message: str) -> None:
+        """An IKE SA that will not come up: say why in words, then the peer's bookkeeping."""
+        self.emit(ErrorEvent, sa=sa.ref, code=code, message=message)
+        self._drop_requests(sa)
+        if sa.established:
+            self.peer.delete_ike(sa, message, notify_peer=False)
+            return
+        self.set_state(sa, IkeState.FAILED)
+        self.peer.ike_failed(sa)
+
+    # -- the IkeEngine interface ------------------------------------------------------------
+
+    def initiate(self, conn: Connection) -> IkeSaV2:
+        on_natt = conn.remote_port == self.config.natt_port
+        sa = IkeSaV2(
+            spi_i=self.peer.new_ike_spi(), spi_r=ZERO_SPI, initiator=True,
+            local=(self.config.address, self.config.natt_port if on_natt else self.config.port),
+            remote=(conn.remote_address, conn.remote_port), connection=conn, state=IkeState.CONNECTING, floated=on_natt,
+        )
+        self.peer.add_ike_sa(sa)
+        self.emit(Info, sa=sa.ref, message=f"initiating connection {conn.name} (IKEv2) to {conn.remote_address}")
+        self.request(sa, IkeSaInitInitiator(self, sa))
+        return sa
+
+    def start_child(self, sa: IkeSaV2, child_name: str) -> int:  # type: ignore[override]
+        conn = sa.connection
+        if conn is None:
+            raise ConfigError("this IKE SA has no connection to take children from")
+        child = next((c for c in conn.children if c.name == child_name), None)
+        if child is None:
+            raise ConfigError(f"connection {conn.name} has no child {child_name!r}")
+        predicted = sa.next_request_id + (1 if sa.spi_i in self._active else 0) + len(self._queued.get(sa.spi_i, ()))
+        self.request(sa, CreateChildInitiator(self, sa, child))
+        return predicted
+
+    def negotiating_child(self, child_name: str) -> bool:
+        running = [o.exchange for o in self._active.values()] + [ex for q in self._queued.values() for ex in q]
+        for ex in running:
+            if isinstance(ex, IkeAuthInitiator) and ex.child_name == child_name and not ex.done:
+                return True
+            if isinstance(ex, CreateChildInitiator) and ex.child.name == child_name and not ex.done:
+                return True
+        # IKE_AUTH is being processed (its child comes right after the IKE SA)
+        return any(getattr(ex, "child_name", None) == child_name for ex in self._processing)
+
+    _processing: tuple[InitiatorExchange, ...] = ()
+
+    def send_delete_ike(self, sa: IkeSaV2) -> None:  # type: ignore[override]
+        """D(IKE), sent at once: the SA goes whether or not the peer answers."""
+        self._drop_requests(sa)
+        self._transmit(sa, InformationalInitiator(self, sa, [DeletePayload(ProtocolId.IKE)]), retransmit=False)
+
+    def send_delete_child(self, sa: IkeSaV2, pair: IpsecSaPair) -> None:  # type: ignore[override]
+        self.request(sa, InformationalInitiator(self, sa, [DeletePayload(ProtocolId.ESP, 4, [pair.inbound.spi.to_bytes(4, "big")])]))
+
+    def send_liveness_check(self, sa: IkeSaV2, seq: int) -> None:  # type: ignore[override]
+        self.request(sa, InformationalInitiator(self, sa, [], liveness_seq=seq))
+
+    def forget(self, sa: IkeSaV2) -> None:  # type: ignore[override]
+        """The IKE SA is gone, and with it every child SA negotiated under it (RFC 7296 §1.4.1)."""
+        self._drop_requests(sa)
+        self._answered.pop(sa.spi_i, None)
+        self._after.pop(sa.spi_i, None)
+        for pair in list(sa.children):
+            self.peer.delete_child(pair, f"its IKE SA {sa.ref.label} was deleted", notify_peer=False)
+
+    def _drop_requests(self, sa: IkeSaV2) -> None:
+        self._active.pop(sa.spi_i, None)
+        self._queued.pop(sa.spi_i, None)
+
+    # -- requests: the window, sending, retransmission --------------------------------------
+
+    def request(self, sa: IkeSaV2, exchange: InitiatorExchange) -> None:
+        """Send ``exchange``'s request now, or when the one outstanding is answered."""
+        if sa.spi_i in self._active:
+            self._queued.setdefault(sa.spi_i, deque()).append(exchange)
+            return
+        self._transmit(sa, exchange)
+
+    def _next(self, sa: IkeSaV2) -> None:
+        queue = self._queued.get(sa.spi_i)
+        while queue and sa.spi_i not in self._active and self.peer.ike_sas.get(sa.spi_i) is sa:
+            self._transmit(sa, queue.popleft())
+
+    def float_to_natt(self, sa: IkeSaV2) -> None:
+        """RFC 7296 §2.23: with a NAT between us, the initiator moves to UDP 4500 after IKE_SA_INIT."""
+        if sa.floated:
+            return
+        old = sa.remote
+        sa.local, sa.remote, sa.floated = (sa.local[0], self.config.natt_port), (sa.remote[0], self.config.natt_port), True
+        self.emit(PortFloated, sa=sa.ref, old=old, new=sa.remote)
+
+    def _transmit(self, sa: IkeSaV2, ex: InitiatorExchange, *, retransmit: bool = True) -> None:
+        init = ex.exchange_type == ExchangeType.IKE_SA_INIT
+        if init:
+            sa.spi_r, message_id = ZERO_SPI, 0
+        else:
+            message_id = sa.next_request_id
+            if ex.exchange_type == ExchangeType.IKE_AUTH and (sa.nat_local or sa.nat_remote):
+                self.float_to_natt(sa)
+        try:
+            payloads = ex.build()
+        except Reject as reject:
+            self.fail_ike(sa, notify_name(reject.notify_type), reject.message)
+            return
+        flags = HeaderFlag.INITIATOR if sa.initiator else 0
+        raw, plaintext = self._encode(sa, ex.exchange_type, message_id, flags, payloads, encrypt=ex.encrypted)
+        if init:
+            sa.init_request = raw
+        sa.next_request_id = message_id + 1
+        dgram = self.peer.make_datagram(sa, raw)
+        fields = self._message_fields(sa, "sent", ex.exchange_type, message_id, dgram, raw, plaintext, payloads,
+                                      request=True, encrypted=ex.encrypted)
+        self.peer.queue(dgram)
+        self.emit(MessageEvent, **fields)
+        timer = self.now + self.config.retransmit_timeout if retransmit else None
+        if retransmit:
+            self._active[sa.spi_i] = Outstanding(ex, message_id, dgram, fields, 0, timer)
+
+    def _encode(self, sa: IkeSaV2, exchange_type: int, message_id: int, flags: int, payloads: list[Payload], *, encrypt: bool) -> tuple[bytes, bytes | None]:
+        if not encrypt:
+            msg = Message(sa.spi_i, sa.spi_r, exchange_type, flags, message_id, payloads)
+            return msg.encode(), None
+        assert sa.cipher is not None
+        return seal(sa, exchange_type, message_id, flags, payloads, self.rng.random_bytes(sa.cipher.iv_size))
+
+    def _message_fields(
+        self, sa: IkeSaV2, direction: str, exchange_type: int, message_id: int, dgram_or_src: Any, raw: bytes,
+        plaintext: bytes | None, payloads: list[Payload], *, request: bool, encrypted: bool, dst: Address | None = None,
+    ) -> dict[str, Any]:
+        if dst is None:
+            src, dst = dgram_or_src.src, dgram_or_src.dst
+        else:
+            src = dgram_or_src
+        from_initiator = (sa.initiator if direction == "sent" else not sa.initiator)
+        return dict(
+            direction=direction, exchange=_NAMES.get(exchange_type, f"exchange {exchange_type}"),
+            exchange_type=exchange_type, index=1 if request else 2, sender_role="initiator" if request else "responder",
+            icookie=sa.spi_i.hex(), rcookie=sa.spi_r.hex(), message_id=message_id, src=src, dst=dst, raw=raw,
+            summary=summarize(payloads, exchange_type=exchange_type, from_initiator=from_initiator, encrypted=encrypted),
+            encrypted=encrypted, plaintext=plaintext, non_esp_marker=sa.floated, ike_version=2,
+        )
+
+    def timers(self) -> list[float]:
+        return [o.timer for o in self._active.values() if o.timer is not None]
+
+    def on_timer(self, now: float) -> None:
+        for spi, out in list(self._active.items()):
+            if out.timer is None or out.timer > now or self._active.get(spi) is not out:
+                continue
+            if out.attempts + 1 >= self.config.retransmit_tries:
+                self._active.pop(spi, None)
+                out.exchange.on_timeout(out.attempts + 1)
+                continue
+            out.attempts += 1
+            self.peer.queue(out.datagram)
+            sa = out.exchange.sa
+            self.emit(Retransmitted, sa=sa.ref, exchange=out.exchange.name, index=1, attempt=out.attempts, reason="timeout")
+            self.emit(MessageEvent, **{**out.fields, "retransmission": True})
+            out.timer = now + self.config.retransmit_timeout * (2**out.attempts)
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def receive(self, data: bytes, src: Address, dst: Address) -> None:
+        """One IKEv2 message (non-ESP marker removed) from ``src`` to our ``dst``."""
+        try:
+            msg = Message.decode(data)
+        except ParseError as exc:
+            self.count("malformed")
+            self.emit(ErrorEvent, sa=NO_SA, code="INVALID_SYNTAX", message=f"undecodable IKEv2 message from {src[0]}:{src[1]}: {exc}")
+            return
+        response = bool(msg.flags & HeaderFlag.RESPONSE)
+        from_initiator = bool(msg.flags & HeaderFlag.INITIATOR)
+        sa = self.peer.ike_sas.get(msg.spi_i)
+        if sa is not None and not isinstance(sa, IkeSaV2):
+            self.count("wrong_version")
+            return
+        if sa is None or sa.initiator == from_initiator:
+            first = msg.exchange_type == ExchangeType.IKE_SA_INIT and not response and msg.message_id == 0
+            if sa is None and from_initiator and first and msg.spi_r == ZERO_SPI:
+                self._new_responder(msg, data, src, dst)
+                return
+            self.count("unknown_sa")
+            if response:  # the answer to a Delete that ended the SA, or to a request we gave up on
+                return
+            self.peer._limited_report("v2-unknown-spi", f"IKEv2 message for unknown SPIs {msg.spi_i.hex()}/{msg.spi_r.hex()} "
+                                      f"from {src[0]}: dropped", code="INVALID_IKE_SPI")
+            return
+        if msg.spi_r != sa.spi_r:
+            learning = sa.initiator and response and msg.exchange_type == ExchangeType.IKE_SA_INIT
+            repeat = not sa.initiator and not response and msg.exchange_type == ExchangeType.IKE_SA_INIT and msg.spi_r == ZERO_SPI
+            if not (learning or repeat):
+                self.count("invalid_spi")
+                return
+        if response:
+            self._on_response(sa, msg, data, src, dst)
+        else:
+            self._on_request(sa, msg, data, src, dst)
+
+    def _open(self, sa: IkeSaV2, msg: Message, data: bytes, src: Address) -> tuple[list[Payload], bytes | None] | None:
+        if msg.exchange_type == ExchangeType.IKE_SA_INIT:
+            return msg.payloads, None
+        try:
+            return open_message(sa, msg, data)
+        except SkOpenError as exc:
+            self.count(f"sk_{exc.reason.replace(' ', '_')}")
+            self.peer._limited_report(f"v2-sk-{sa.spi_i.hex()}", f"{_NAMES.get(msg.exchange_type, 'a message')} from "
+                                      f"{src[0]}:{src[1]} does not open: {exc} — dropped (RFC 7296 §2.21.2)",
+                                      code="INTEGRITY_CHECK_FAILED")
+        except ParseError as exc:
+            self.count("malformed")
+            self.emit(ErrorEvent, sa=sa.ref, code="INVALID_SYNTAX", message=f"the decrypted payloads do not decode: {exc}")
+        return None
+
+    def _on_response(self, sa: IkeSaV2, msg: Message, data: bytes, src: Address, dst: Address) -> None:
+        out = self._active.get(sa.spi_i)
+        if out is None or msg.message_id != out.message_id or msg.exchange_type != out.exchange.exchange_type:
+            self.count("unexpected_response")
+            return
+        if msg.exchange_type == ExchangeType.IKE_SA_INIT and msg.spi_r != ZERO_SPI and any(isinstance(p, SAPayload) for p in msg.payloads):
+            sa.spi_r = msg.spi_r
+        opened = self._open(sa, msg, data, src)
+        if opened is None:
+            return
+        payloads, plaintext = opened
+        self.emit(MessageEvent, **self._message_fields(sa, "received", msg.exchange_type, msg.message_id, src, data, plaintext,
+                                                        payloads, request=False, encrypted=plaintext is not None, dst=dst))
+        del self._active[sa.spi_i]
+        self._processing = (out.exchange,)
+        try:
+            out.exchange.process(Rx(msg, payloads, data, src, dst, plaintext))
+        finally:
+            self._processing = ()
+        self._next(sa)
+
+    def _on_request(self, sa: IkeSaV2, msg: Message, data: bytes, src: Address, dst: Address) -> None:
+        answered = self._answered.get(sa.spi_i)
+        if answered is not None and msg.message_id == answered.message_id:
+            if data == answered.request:
+                self.peer.queue(answered.datagram)
+                self.emit(Retransmitted, sa=sa.ref, exchange=answered.fields["exchange"], index=2, attempt=1,
+                          reason="the peer repeated its request")
+                self.emit(MessageEvent, **{**answered.fields, "retransmission": True})
+            else:
+                self.count("duplicates_ignored")
+            return
+        if msg.message_id != sa.expected_request_id or msg.exchange_type == ExchangeType.IKE_SA_INIT:
+            self.count("invalid_message_id")
+            return
+        if msg.exchange_type == ExchangeType.IKE_AUTH and sa.state != IkeState.AUTHENTICATING:
+            self.count("unexpected")
+            return
+        if msg.exchange_type != ExchangeType.IKE_AUTH and not sa.established:
+            self.count("unexpected")
+            return
+        opened = self._open(sa, msg, data, src)
+        if opened is None:
+            return
+        payloads, plaintext = opened
+        if msg.exchange_type == ExchangeType.IKE_AUTH:
+            sa.peer_proven = True
+        self.emit(MessageEvent, **self._message_fields(sa, "received", msg.exchange_type, msg.message_id, src, data, plaintext,
+                                                        payloads, request=True, encrypted=True, dst=dst))
+        sa.expected_request_id += 1
+        rx = Rx(msg, payloads, data, src, dst, plaintext)
+        fatal: Reject | None = None
+        try:
+            reply = _RESPONDERS[msg.exchange_type](self, sa, rx) if msg.exchange_type in _RESPONDERS else []
+        except Reject as reject:
+            self.emit(ErrorEvent, sa=sa.ref, code=notify_name(reject.notify_type), message=reject.message)
+            reply = [NotifyPayload(reject.notify_type, data=reject.data)]
+            fatal = reject if reject.fatal else None
+        self._respond(sa, msg, data, reply, src, dst)
+        for action in self._after.pop(sa.spi_i, []):
+            action()
+        if fatal is not None and self.peer.ike_sas.get(sa.spi_i) is sa:
+            self._drop_requests(sa)
+            self.set_state(sa, IkeState.FAILED)
+            self.peer.ike_failed(sa)
+
+    def _respond(self, sa: IkeSaV2, msg: Message, request: bytes, payloads: list[Payload], src: Address, dst: Address) -> None:
+        """Answer to where the request came from, from where it arrived (RFC 7296 §2.11)."""
+        from ipseclab.peer import NON_ESP_MARKER, Datagram
+
+        flags = HeaderFlag.RESPONSE | (HeaderFlag.INITIATOR if sa.initiator else 0)
+        encrypt = msg.exchange_type != ExchangeType.IKE_SA_INIT
+        raw, plaintext = self._encode(sa, msg.exchange_type, msg.message_id, flags, payloads, encrypt=encrypt)
+        if not encrypt:
+            sa.init_response = raw
+        dgram = Datagram((NON_ESP_MARKER if dst[1] == self.config.natt_port else b"") + raw, dst, src)
+        fields = self._message_fields(sa, "sent", msg.exchange_type, msg.message_id, dgram, raw, plaintext, payloads,
+                                      request=False, encrypted=encrypt)
+        self.peer.queue(dgram)
+        self.emit(MessageEvent, **fields)
+        self._answered[sa.spi_i] = Answered(msg.message_id, request, dgram, fields)
+
+    # -- a new responder SA (IKE_SA_INIT) ------------------------------------------------------
+
+    def _cookie(self, ni: bytes, src: Address, spi_i: bytes) -> bytes:
+        """§2.6: ``<VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)`` — HMAC-SHA2-256 keyed by our secret."""
+        if self._cookie_secret is None:
+            self._cookie_secret = self.rng.random_bytes(32)
+        return b"\x00\x01" + ike_hash(4).prf(self._cookie_secret, ni + ipaddress.ip_address(src[0]).packed + spi_i)
+
+    def _stateless_reply(self, msg: Message, src: Address, dst: Address, notify: NotifyPayload) -> None:
+        from ipseclab.peer import NON_ESP_MARKER, Datagram
+
+        reply = Message(msg.spi_i, ZERO_SPI, ExchangeType.IKE_SA_INIT, HeaderFlag.RESPONSE, 0, [notify]).encode()
+        marker = NON_ESP_MARKER if dst[1] == self.config.natt_port else b""
+        self.peer.queue(Datagram(marker + reply, dst, src))
+        self.emit(MessageEvent, direction="sent", exchange="IKE_SA_INIT", exchange_type=ExchangeType.IKE_SA_INIT, index=2,
+                  sender_role="responder", icookie=msg.spi_i.hex(), rcookie=ZERO_SPI.hex(), message_id=0, src=dst, dst=src,
+                  raw=reply, summary=f"HDR, N({notify_name(notify.notify_type)})", non_esp_marker=bool(marker), ike_version=2)
+
+    def _new_responder(self, msg: Message, data: bytes, src: Address, dst: Address) -> None:
+        from ipseclab.wire.v2.message import NoncePayload
+
+        nonce = next((p for p in msg.payloads if isinstance(p, NoncePayload)), None)
+        if self.peer.half_open_count >= self.config.cookie_threshold:
+            want = self._cookie(nonce.data if nonce else b"", src, msg.spi_i)
+            got = msg.payloads[0] if msg.payloads else None
+            if not (isinstance(got, NotifyPayload) and got.notify_type == NotifyType.COOKIE and _hmac.compare_digest(got.data, want)):
+                self.count("cookies_sent")
+                self.peer._limited_report("v2-cookie", f"{self.peer.half_open_count} IKE SAs half open (cookie_threshold = "
+                                          f"{self.config.cookie_threshold}): new initiators are asked for a cookie first "
+                                          "(RFC 7296 §2.6) — no state until they echo it", code="COOKIE")
+                self._stateless_reply(msg, src, dst, NotifyPayload(NotifyType.COOKIE, data=want))
+                return
+            self.count("cookies_verified")
+        if not self.peer.admit_half_open(src[0]):
+            return
+        sa = IkeSaV2(spi_i=msg.spi_i, spi_r=self.peer.new_ike_spi(), initiator=False, local=dst, remote=src,
+                     connection=self.config.connection_for(src[0]), state=IkeState.CREATED,
+                     floated=dst[1] == self.config.natt_port)
+        self.emit(MessageEvent, **self._message_fields(sa, "received", msg.exchange_type, 0, src, data, None, msg.payloads,
+                                                        request=True, encrypted=False, dst=dst))
+        rx = Rx(msg, msg.payloads, data, src, dst)
+        try:
+            reply = ike_sa_init.respond(self, sa, rx)
+        except Reject as reject:
+            self.count(f"refused_{notify_name(reject.notify_type).lower()}")
+            self.emit(ErrorEvent, sa=sa.ref, code=notify_name(reject.notify_type), message=reject.message)
+            self._stateless_reply(msg, src, dst, NotifyPayload(reject.notify_type, data=reject.data))
+            return
+        self.peer.add_ike_sa(sa)
+        sa.expected_request_id = 1
+        self._respond(sa, msg, data, reply, src, dst)

@@ -1,0 +1,246 @@
+"""The IKEv2 engine between two ipseclab peers on the in-memory network: the four
+messages, keys that agree, every refusal in words, retransmission, cookies, NAT-T,
+CREATE_CHILD_SA with PFS, deletes — and what an attacker's datagrams cannot do."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from engine_support import (
+    LEFT,
+    RIGHT,
+    assert_child_sa_count,
+    assert_ike_sa_state,
+    established_pair,
+    events_of,
+    peer_pair,
+    sent,
+    terminate,
+)
+
+from ipseclab.crypto.registry_v2 import ikev2_cipher, ikev2_integrity
+from ipseclab.crypto.sk_cipher import SkCipher
+from ipseclab.ikev1.policy import IsakmpPolicy, TransformSet
+from ipseclab.peer import NON_ESP_MARKER
+from ipseclab.runtime.transport.nat import SimulatedNat
+from ipseclab.trace import (
+    ErrorEvent,
+    KeyDerived,
+    MessageEvent,
+    PortFloated,
+    Retransmitted,
+    SaEstablished,
+)
+from ipseclab.wire.v2.constants import ExchangeType, HeaderFlag, NotifyType
+from ipseclab.wire.v2.message import (
+    EncryptedPayload,
+    IDiPayload,
+    Message,
+    NotifyPayload,
+    decode_payloads,
+)
+
+V2 = {"version": 2}
+
+
+def key(events: list, peer: str, name: str) -> bytes:
+    return next(e.value for e in events_of(events, KeyDerived, peer) if e.name == name)
+
+
+def test_four_messages_establish_an_ike_sa_and_its_first_child() -> None:
+    pp = established_pair(**V2)
+    wire = [m for m in sent(pp.events)]
+    assert [(m.peer, m.exchange, m.index) for m in wire] == [
+        ("left", "IKE_SA_INIT", 1), ("right", "IKE_SA_INIT", 2), ("left", "IKE_AUTH", 1), ("right", "IKE_AUTH", 2),
+    ]
+    assert wire[0].summary == "HDR, SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP)"
+    assert wire[3].summary == "HDR, SK {IDr, AUTH, SAr2, TSi, TSr}"
+    for m in wire:  # every datagram is a valid IKEv2 message with the right header flags
+        msg = Message.decode(m.raw)
+        assert msg.exchange_type in (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH)
+        assert bool(msg.flags & HeaderFlag.INITIATOR) == (m.peer == "left")
+        assert bool(msg.flags & HeaderFlag.RESPONSE) == (m.index == 2)
+    assert_ike_sa_state(pp.left, "ESTABLISHED")
+    assert_ike_sa_state(pp.right, "ESTABLISHED")
+    (lp,), (rp,) = pp.left.child_sas, pp.right.child_sas
+    assert (lp.inbound.spi, lp.outbound.spi) == (rp.outbound.spi, rp.inbound.spi)
+    assert (lp.inbound.enc_key, lp.inbound.integ_key) == (rp.outbound.enc_key, rp.outbound.integ_key)
+    assert (lp.outbound.enc_key, lp.outbound.integ_key) == (rp.inbound.enc_key, rp.inbound.integ_key)
+    assert (lp.local_ts, lp.remote_ts) == ("10.1.1.0/24", "10.2.1.0/24") == (rp.remote_ts, rp.local_ts)
+    for name in ("SKEYSEED", "SK_d", "SK_ei", "SK_er", "SK_pi", "SK_pr"):
+        assert key(pp.events, "left", name) == key(pp.events, "right", name)
+    ike = {e.peer: e.ike for e in events_of(pp.events, SaEstablished) if e.ike is not None}
+    assert ike["left"].mode == ike["right"].mode == "ikev2"
+    assert (ike["left"].peer_id, ike["right"].peer_id) == (RIGHT, LEFT)
+
+
+def test_ike_auth_opens_with_the_logged_keys_alone() -> None:
+    """An outsider with SK_ei/SK_ai (what a key export gives Wireshark) reads IKE_AUTH."""
+    pp = established_pair(**V2)
+    auth = next(m for m in sent(pp.events, "left") if m.exchange == "IKE_AUTH")
+    msg = Message.decode(auth.raw)
+    sk = msg.payloads[-1]
+    assert isinstance(sk, EncryptedPayload)
+    cipher = SkCipher(ikev2_cipher(12, 128), ikev2_integrity(2))
+    start = len(auth.raw) - len(sk.data) - 4
+    plain = cipher.open(key(pp.events, "left", "SK_ei"), key(pp.events, "left", "SK_ai"), auth.raw[: start + 4], sk.data)
+    inner = decode_payloads(sk.first_payload, plain)
+    assert isinstance(inner[0], IDiPayload) and inner[0].data == bytes([192, 0, 2, 1])
+    assert auth.plaintext == plain
+
+
+def test_wrong_psk_is_authentication_failed_on_both_sides() -> None:
+    pp = peer_pair(right={"psk": b"another key"}, **V2).initiate().run()
+    last = sent(pp.events, "right")[-1]
+    assert last.summary == "HDR, SK {N(AUTHENTICATION_FAILED)}"
+    assert_ike_sa_state(pp.left, "FAILED")
+    assert_ike_sa_state(pp.right, "FAILED")
+    words = [e.message for e in events_of(pp.events, ErrorEvent)]
+    assert any("pre-shared keys differ" in w for w in words), words
+    assert any("did not accept our authentication" in w for w in words), words
+    assert not pp.left.child_sas and not pp.right.child_sas
+
+
+def test_no_proposal_chosen_is_stateless_and_says_what_differs() -> None:
+    pp = peer_pair(left={"policy": IsakmpPolicy(10, "aes256", "sha256")}, right={"policy": IsakmpPolicy(10, "aes128", "sha1")}, **V2)
+    pp.initiate().run()
+    reply = sent(pp.events, "right")
+    assert [m.summary for m in reply] == ["HDR, N(NO_PROPOSAL_CHOSEN)"]
+    assert Message.decode(reply[0].raw).spi_r == bytes(8)
+    assert not pp.right.ike_sas  # nothing kept for an unauthenticated request
+    words = " ".join(e.message for e in events_of(pp.events, ErrorEvent))
+    assert "ENCR_AES_CBC_256" in words and "ENCR_AES_CBC_128" in words
+    assert_ike_sa_state(pp.left, "FAILED")
+
+
+def test_invalid_ke_payload_retry_with_the_group_asked_for() -> None:
+    left = [IsakmpPolicy(10, group=14), IsakmpPolicy(20, group=19)]
+    pp = peer_pair(right={"policy": IsakmpPolicy(10, group=19)}, **V2)
+    pp.left.config.isakmp_policies = left
+    pp.initiate().run()
+    summaries = [(m.peer, m.summary) for m in sent(pp.events)]
+    assert summaries[1] == ("right", "HDR, N(INVALID_KE_PAYLOAD)")
+    assert Message.decode(sent(pp.events, "right")[0].raw).payloads[0].data == (19).to_bytes(2, "big")
+    again = Message.decode(sent(pp.events, "left")[1].raw)
+    assert again.exchange_type == ExchangeType.IKE_SA_INIT and again.payloads[1].group == 19
+    assert_ike_sa_state(pp.left, "ESTABLISHED")
+    assert pp.left.ike_sas[next(iter(pp.left.ike_sas))].choice.group == 19
+
+
+def test_cookie_asked_and_echoed() -> None:
+    pp = peer_pair(**V2)
+    pp.right.config.cookie_threshold = 0
+    pp.initiate().run()
+    left = sent(pp.events, "left")
+    assert sent(pp.events, "right")[0].summary == "HDR, N(COOKIE)"
+    retry = Message.decode(left[1].raw)
+    assert isinstance(retry.payloads[0], NotifyPayload) and retry.payloads[0].notify_type == NotifyType.COOKIE
+    assert_ike_sa_state(pp.left, "ESTABLISHED")
+    assert pp.right.counters["cookies_verified"] == 1
+
+
+def test_a_flood_of_first_messages_under_cookies_keeps_no_state() -> None:
+    pp = peer_pair(**V2)
+    pp.right.config.cookie_threshold = 0
+    first = None
+    pp.network.drop = lambda d: d.dst[0] == LEFT  # the flood's sources never see the cookie
+    pp.initiate()
+    first = pp.network.in_flight[0].data
+    for i in range(200):  # the same request from 200 spoofed addresses and SPIs
+        spoofed = bytes([i + 1]) + first[1:]
+        pp.right.receive_datagram(spoofed, (f"203.0.113.{i % 250 + 1}", 500), (RIGHT, 500), 0.0)
+    assert not pp.right.ike_sas and pp.right.half_open_count == 0
+    assert pp.right.counters["cookies_sent"] == 200
+
+
+def test_lost_response_is_answered_again_from_the_cache() -> None:
+    pp = peer_pair(**V2)
+    lost = []
+    pp.network.drop = lambda d: not lost and d.src[0] == RIGHT and Message.decode(d.data).exchange_type == ExchangeType.IKE_AUTH and not lost.append(d)
+    pp.initiate().run()
+    pp.network.advance(3)
+    assert events_of(pp.events, Retransmitted, "left")
+    right = [m for m in sent(pp.events, "right") if m.exchange == "IKE_AUTH"]
+    assert len(right) == 2 and right[0].raw == right[1].raw and right[1].retransmission
+    assert_ike_sa_state(pp.left, "ESTABLISHED")
+    assert_child_sa_count(pp.right, 1)
+
+
+def test_changed_byte_is_dropped_unanswered_then_the_retransmission_succeeds() -> None:
+    pp = peer_pair(**V2)
+    done = []
+
+    def tamper(d):  # noqa: ANN001, ANN202
+        if not done and d.src[0] == LEFT and Message.decode(d.data).exchange_type == ExchangeType.IKE_AUTH:
+            done.append(1)
+            data = bytearray(d.data)
+            data[-1] ^= 1
+            return type(d)(bytes(data), d.src, d.dst)
+        return d
+
+    pp.network.nat = tamper
+    pp.initiate().run()
+    assert pp.right.counters["sk_icv_failure"] == 1
+    assert not [m for m in sent(pp.events, "right") if m.exchange == "IKE_AUTH"]
+    assert any(e.code == "INTEGRITY_CHECK_FAILED" for e in events_of(pp.events, ErrorEvent, "right"))
+    pp.network.advance(3)
+    assert_ike_sa_state(pp.right, "ESTABLISHED")
+
+
+def test_nat_moves_ike_auth_to_4500_with_the_marker() -> None:
+    pp = peer_pair(**V2)
+    conn = pp.right.config.connections[0]
+    pp.right.config.connections[0] = dataclasses.replace(conn, remote_address="%any")
+    nat = SimulatedNat(LEFT, "198.51.100.77", clock=lambda: pp.network.now)
+    pp.network.nat = nat
+    pp.network._by_address["198.51.100.77"] = pp.left
+    pp.initiate().run()
+    auth = next(m for m in sent(pp.events, "left") if m.exchange == "IKE_AUTH")
+    assert auth.dst == (RIGHT, 4500) and auth.non_esp_marker
+    assert any(d.data.startswith(NON_ESP_MARKER) for _, d, _ in pp.network.wire if d.dst[1] == 4500)
+    assert events_of(pp.events, PortFloated, "left") and events_of(pp.events, PortFloated, "right")
+    (lp,), (rp,) = pp.left.child_sas, pp.right.child_sas
+    assert lp.udp_encapsulated and rp.udp_encapsulated
+    assert_ike_sa_state(pp.right, "ESTABLISHED")
+
+
+def test_second_child_with_pfs_by_create_child_sa() -> None:
+    ts = TransformSet("pfs", pfs_group=19)
+    pp = established_pair(children=2, transform_set=ts, **V2)
+    create = [m for m in sent(pp.events) if m.exchange == "CREATE_CHILD_SA"]
+    assert [m.summary for m in create] == ["HDR, SK {SAi, Ni, KEi, TSi, TSr}", "HDR, SK {SAr, Nr, KEr, TSi, TSr}"]
+    assert_child_sa_count(pp.left, 2)
+    assert_child_sa_count(pp.right, 2)
+    net2 = {p.name: next(c for c in p.child_sas if c.child == "net2") for p in (pp.left, pp.right)}
+    assert net2["left"].pfs_group == 19 and net2["left"].inbound.enc_key == net2["right"].outbound.enc_key
+
+
+def test_terminate_deletes_everything_on_both_sides() -> None:
+    pp = established_pair(children=2, **V2)
+    terminate(pp.network, "left")
+    assert not pp.left.ike_sas and not pp.right.ike_sas
+    assert not pp.left.child_sas and not pp.right.child_sas
+
+
+def test_forged_delete_with_known_spis_deletes_nothing() -> None:
+    """SPIs are in every header; without SK_ai a Delete does not open."""
+    pp = established_pair(**V2)
+    sa = next(iter(pp.right.ike_sas.values()))
+    forged = Message(sa.spi_i, sa.spi_r, ExchangeType.INFORMATIONAL, HeaderFlag.INITIATOR, 2,
+                     [EncryptedPayload(42, bytes(64))]).encode()
+    pp.right.receive_datagram(forged, (LEFT, 500), (RIGHT, 500), 1.0)
+    assert_ike_sa_state(pp.right, "ESTABLISHED")
+    assert_child_sa_count(pp.right, 1)
+    assert pp.right.counters["sk_icv_failure"] == 1
+
+
+def test_liveness_check_is_an_empty_informational() -> None:
+    pp = peer_pair(**V2)
+    conn = pp.left.config.connections[0]
+    pp.left.config.connections[0] = dataclasses.replace(conn, dpd_delay=30.0)
+    pp.initiate().run()
+    pp.network.advance(31)
+    info = [m for m in sent(pp.events) if m.exchange == "INFORMATIONAL"]
+    assert [m.summary for m in info] == ["HDR, SK {}", "HDR, SK {}"]
+    assert_ike_sa_state(pp.left, "ESTABLISHED")
+    assert isinstance(info[0], MessageEvent)
