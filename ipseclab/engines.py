@@ -30,6 +30,9 @@ class IkeEngine(Protocol):
     def start_child(self, sa: IkeSa, child_name: str) -> int:
         """Negotiate a child SA under the established ``sa``; its message ID."""
 
+    def rekey_ike(self, sa: IkeSa) -> bool:
+        """Rekey the IKE SA in place (IKEv2 §2.18); False: the peer re-authenticates instead."""
+
     def negotiating_child(self, child_name: str) -> bool:
         """Is a negotiation we started for this child still running?"""
 

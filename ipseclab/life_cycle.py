@@ -313,6 +313,8 @@ class SaLifeCycle:
             return
         if any(s.replaces == sa.spi_i for s in self.ike_sas.values()):
             return  # one already under way
+        if self._engine_of(sa).rekey_ike(sa):
+            return
         self.emit(Info, sa=sa.ref, message=f"re-authenticating {sa.ref.label}: soft lifetime of "
                   f"{self.now - (sa.established_at or 0.0):.0f} s of {sa.lifetime} s reached")
         new = self._start_ike(conn)

@@ -329,7 +329,7 @@ ERRORS = [
     (MINIMAL + "[connections.site]\nremote_port = 500\n", ["connections.site.remote_addrs: missing"]),
     (MINIMAL + '[connections.site]\nremote_addrs = "10.0.0.2, 10.0.0.3"\n', ["connections.site.remote_addrs", "one IP address"]),
     (MINIMAL + '[connections.site]\nremote_addrs = ["10.0.0.2"]\n', ["connections.site.remote_addrs: must be an IP address", "an array"]),
-    (CONN + "version = 2\n", ["connections.site.version", "only IKEv1", "version = 1"]),
+    (CONN + "version = 3\n", ["connections.site.version", "1 or 2", "got 3"]),
     (CONN + 'aggressive = "no"\n', ["connections.site.aggressive", "true or false"]),
     (CONN + "remote_port = 0\n", ["connections.site.remote_port", "from 1 to 65535"]),
     (CONN + 'encap = 1\n', ["connections.site.encap", "true or false"]),
@@ -435,3 +435,12 @@ def test_life_cycle_and_load_keys_refuse_nonsense(extra: str, section: str, comp
         text = MINIMAL + "\n[connections.site]\n" + extra + "\n"
     with pytest.raises(ConfigError, match=complaint):
         parse_peer_config(text)
+
+
+def test_version_2_connection_speaks_ikev2() -> None:
+    cfg = parse_peer_config(CONN + "version = 2\n")
+    (conn,) = cfg.connections
+    assert conn.version == 2
+    assert parse_peer_config(CONN).connections[0].version == 1
+    again = parse_peer_config(dump_peer_config(cfg))
+    assert again.connections[0].version == 2

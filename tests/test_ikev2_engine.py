@@ -18,7 +18,8 @@ from engine_support import (
     terminate,
 )
 
-from ipseclab.crypto.registry_v2 import ikev2_cipher, ikev2_integrity
+from ipseclab.crypto import kdf_v2
+from ipseclab.crypto.registry_v2 import ikev2_cipher, ikev2_integrity, ikev2_prf
 from ipseclab.crypto.sk_cipher import SkCipher
 from ipseclab.ikev1.policy import IsakmpPolicy, TransformSet
 from ipseclab.peer import NON_ESP_MARKER
@@ -36,6 +37,7 @@ from ipseclab.wire.v2.message import (
     EncryptedPayload,
     IDiPayload,
     Message,
+    NoncePayload,
     NotifyPayload,
     decode_payloads,
 )
@@ -244,3 +246,63 @@ def test_liveness_check_is_an_empty_informational() -> None:
     assert [m.summary for m in info] == ["HDR, SK {}", "HDR, SK {}"]
     assert_ike_sa_state(pp.left, "ESTABLISHED")
     assert isinstance(info[0], MessageEvent)
+
+
+def test_child_rekey_with_rekey_sa_then_the_old_pair_goes() -> None:
+    pp = established_pair(transform_set=TransformSet("short", lifetime=100), **V2)
+    (old,) = pp.left.child_sas
+    pp.network.advance(95)  # soft lifetime at 90 s
+    rekey = next(m for m in sent(pp.events, "left") if m.exchange == "CREATE_CHILD_SA")
+    assert rekey.summary == "HDR, SK {N(REKEY_SA), SAi, Ni, TSi, TSr}"
+    assert any(isinstance(p, NotifyPayload) and p.spi == old.inbound.spi.to_bytes(4, "big")
+               for p in decode_payloads(Message.decode(rekey.raw).payloads[-1].first_payload, rekey.plaintext))
+    (new_l,), (new_r,) = pp.left.child_sas, pp.right.child_sas
+    assert new_l.inbound.spi != old.inbound.spi and (new_l.inbound.spi, new_l.outbound.spi) == (new_r.outbound.spi, new_r.inbound.spi)
+    delete = [m for m in sent(pp.events, "left") if m.exchange == "INFORMATIONAL"]
+    assert [m.summary for m in delete] == ["HDR, SK {D}"]
+
+
+def test_ike_sa_rekey_moves_the_children_and_deletes_the_old_sa() -> None:
+    pp = established_pair(policy=IsakmpPolicy(10, lifetime=100), **V2)
+    (old_l,) = pp.left.ike_sas.values()
+    (child,) = pp.left.child_sas
+    pp.network.advance(95)  # the initiator's soft lifetime: 90 s
+    (new_l,), (new_r,) = pp.left.ike_sas.values(), pp.right.ike_sas.values()
+    assert (new_l.spi_i, new_l.spi_r) == (new_r.spi_i, new_r.spi_r) != (old_l.spi_i, old_l.spi_r)
+    assert new_l.initiator and not new_r.initiator
+    assert pp.left.child_sas == [child] and child in new_l.children and len(new_r.children) == 1
+    assert key(pp.events[-40:], "left", "SKEYSEED") == key(pp.events[-40:], "right", "SKEYSEED")
+    seeds = [e for e in events_of(pp.events, KeyDerived, "left") if e.name == "SKEYSEED"]
+    assert seeds[-1].formula == "prf(SK_d (old), g^ir (new) | Ni | Nr)"
+    summaries = [m.summary for m in sent(pp.events, "left")][-2:]
+    assert summaries == ["HDR, SK {SAi, Ni, KEi}", "HDR, SK {D}"]
+    # the new SA works: a liveness check with message ID 0 of the new SA
+    pp.left.engine(2).send_liveness_check(new_l, 1)
+    pp.network.collect()
+    pp.network.run()
+    last = sent(pp.events)[-2:]
+    assert [(m.exchange, m.message_id, m.icookie) for m in last] == [("INFORMATIONAL", 0, new_l.spi_i.hex())] * 2
+
+
+def test_a_child_the_responder_starts_has_keys_in_its_own_order() -> None:
+    """KEYMAT's first half protects the CREATE_CHILD_SA initiator's outbound SA, whichever
+    side started the IKE SA (RFC 7296 §2.17) — recomputed here from SK_d and the nonces."""
+    pp = established_pair(children=1, **V2)
+    right_sa = next(iter(pp.right.ike_sas.values()))
+    pp.right.start_child(right_sa, "net1", pp.network.now)
+    pp.network.collect()
+    pp.network.run()
+    assert_child_sa_count(pp.left, 2)
+    request, response = [m for m in sent(pp.events) if m.exchange == "CREATE_CHILD_SA"]
+    assert request.peer == "right"
+
+    def nonce(m: MessageEvent) -> bytes:
+        inner = decode_payloads(Message.decode(m.raw).payloads[-1].first_payload, m.plaintext)
+        return next(p.data for p in inner if isinstance(p, NoncePayload))
+
+    keymat = kdf_v2.child_keymat(ikev2_prf(2), key(pp.events, "right", "SK_d"), nonce(request), nonce(response), 2 * (16 + 20))
+    new = next(p for p in pp.right.child_sas if p.message_id == request.message_id)
+    assert (new.outbound.enc_key, new.outbound.integ_key) == (keymat[:16], keymat[16:36])  # initiator -> responder
+    assert (new.inbound.enc_key, new.inbound.integ_key) == (keymat[36:52], keymat[52:])
+    mirror = next(p for p in pp.left.child_sas if p.inbound.spi == new.outbound.spi)
+    assert mirror.inbound.enc_key == new.outbound.enc_key

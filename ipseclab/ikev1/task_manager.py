@@ -192,6 +192,10 @@ class TaskManagerV1:
         qm.start(child)
         return qm.message_id
 
+    def rekey_ike(self, sa: IsakmpSa) -> bool:
+        """IKEv1 cannot rekey an ISAKMP SA: the peer re-authenticates instead."""
+        return False
+
     def negotiating_child(self, child_name: str) -> bool:
         """Is a Quick Mode we started for this child still running?"""
         return any(

@@ -135,7 +135,8 @@ def respond(
         spi_in = owner.peer.allocate_spi()
         transport = rx.notify(NotifyType.USE_TRANSPORT_MODE) is not None and choice.transform_set.mode == "transport"
         pair = make_pair(owner, sa, child.name, choice, spi_in=spi_in, spi_out=int.from_bytes(their.spi, "big"),
-                         local=local, remote=remote, ni=ni, nr=nr, gir=gir, message_id=message_id, transport=transport)
+                         local=local, remote=remote, ni=ni, nr=nr, gir=gir, message_id=message_id, transport=transport,
+                         initiator=False)
         out: list[Payload] = [NotifyPayload(NotifyType.USE_TRANSPORT_MODE)] if transport else []
         out += [SAPayload([proposals.chosen_proposal(their, choice, spi_in.to_bytes(4, "big"))]),
                 TSiPayload([remote]), TSrPayload([local])]
@@ -163,21 +164,25 @@ def complete(
     transport = rx.notify(NotifyType.USE_TRANSPORT_MODE) is not None
     return make_pair(owner, sa, offer.child.name, choice, spi_in=offer.spi_in,
                      spi_out=int.from_bytes(answer.proposals[0].spi, "big"), local=local, remote=remote,
-                     ni=ni, nr=nr, gir=gir, message_id=message_id, transport=transport)
+                     ni=ni, nr=nr, gir=gir, message_id=message_id, transport=transport, initiator=True)
 
 
 def make_pair(
     owner: Owner, sa: IkeSaV2, child_name: str, choice: proposals.ChildChoice, *, spi_in: int, spi_out: int,
     local: TrafficSelector, remote: TrafficSelector, ni: bytes, nr: bytes, gir: bytes, message_id: int, transport: bool,
+    initiator: bool,
 ) -> IpsecSaPair:
-    """KEYMAT, the two ESP SAs and the pair, with a KeyDerived event per key."""
+    """KEYMAT, the two ESP SAs and the pair, with a KeyDerived event per key.
+
+    ``initiator``: did we start *this* exchange? (Not the IKE SA: either side may start a
+    CREATE_CHILD_SA, and the first half of KEYMAT protects its initiator's outbound SA.)"""
     assert sa.prf is not None and sa.keys is not None
     cipher = ikev2_cipher(choice.esp_id, choice.key_bits)
     integ = esp_integrity(choice.auth_alg) if choice.auth_alg else None
     enc_len, int_len = cipher.keymat_bytes, integ.key_bytes if integ else 0
     keymat = kdf_v2.child_keymat(sa.prf, sa.keys.sk_d, ni, nr, 2 * (enc_len + int_len), gir_new=gir)
     i_to_r, r_to_i = keymat[: enc_len + int_len], keymat[enc_len + int_len :]
-    outbound_keys, inbound_keys = (i_to_r, r_to_i) if sa.initiator else (r_to_i, i_to_r)
+    outbound_keys, inbound_keys = (i_to_r, r_to_i) if initiator else (r_to_i, i_to_r)
     ref = sa.ref.negotiation(child_name, message_id).with_spis(spi_in, spi_out)
     formula = "prf+(SK_d, " + ("g^ir (new) | " if gir else "") + "Ni | Nr)"
     for direction, spi, keys in (("inbound", spi_in, inbound_keys), ("outbound", spi_out, outbound_keys)):

@@ -22,8 +22,8 @@ from ipseclab.errors import CryptoError
 from ipseclab.ikev2 import child as children
 from ipseclab.ikev2.exchange import InitiatorExchange, Owner, Reject, Rx, notify_name
 from ipseclab.trace import Info, PublicValue
-from ipseclab.wire.v2.constants import ExchangeType, NotifyType
-from ipseclab.wire.v2.message import KEPayload, NoncePayload, Payload
+from ipseclab.wire.v2.constants import ExchangeType, NotifyType, ProtocolId
+from ipseclab.wire.v2.message import KEPayload, NoncePayload, NotifyPayload, Payload
 
 if TYPE_CHECKING:
     from ipseclab.config import ChildConfig
@@ -37,9 +37,10 @@ class CreateChildInitiator(InitiatorExchange):
     exchange_type = ExchangeType.CREATE_CHILD_SA
     name = "CREATE_CHILD_SA"
 
-    def __init__(self, owner: Owner, sa: IkeSaV2, child: ChildConfig) -> None:
+    def __init__(self, owner: Owner, sa: IkeSaV2, child: ChildConfig, *, rekey_spi: int | None = None) -> None:
         super().__init__(owner, sa)
         self.child = child
+        self.rekey_spi = rekey_spi  # the inbound SPI of the pair this one replaces (REKEY_SA, §1.3.3)
         self.offer = children.make_offer(owner, child, with_ke=True)
         self.nonce = b""
         self.dh: DHKeyPair | None = None
@@ -56,7 +57,10 @@ class CreateChildInitiator(InitiatorExchange):
             self.dh = dh_group(group).generate(owner.rng)
             extra.append(KEPayload(group, self.dh.public_bytes))
             owner.emit(PublicValue, sa=self.sa.ref, name="KEi (PFS)", value=self.dh.public_bytes, note=f"DH group {group}")
-        return payloads[: sa_at + 1] + extra + payloads[sa_at + 1 :]
+        rekey: list[Payload] = []
+        if self.rekey_spi is not None:
+            rekey = [NotifyPayload(NotifyType.REKEY_SA, ProtocolId.ESP, self.rekey_spi.to_bytes(4, "big"))]
+        return rekey + payloads[: sa_at + 1] + extra + payloads[sa_at + 1 :]
 
     def process(self, rx: Rx) -> None:
         owner, sa = self.owner, self.sa
@@ -87,12 +91,22 @@ class CreateChildInitiator(InitiatorExchange):
 
 
 def respond(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
-    """A new child asked for by the peer (REKEY_SA of the IKE SA itself is refused for now)."""
+    """A new child asked for by the peer, a child rekey (REKEY_SA) or an IKE SA rekey."""
+    from ipseclab.ikev2 import rekey_ike
+
+    if rekey_ike.is_ike_rekey(rx):
+        return rekey_ike.respond(owner, sa, rx)
     nonce, ke = rx.first(NoncePayload), rx.first(KEPayload)
     if nonce is None:
         raise Reject(NotifyType.INVALID_SYNTAX, "CREATE_CHILD_SA request without a nonce", fatal=False)
-    if rx.notify(NotifyType.REKEY_SA) is not None and any(p.protocol_id == 1 for p in _proposals(rx)):
-        raise Reject(NotifyType.NO_PROPOSAL_CHOSEN, "rekeying the IKE SA itself is not implemented yet", fatal=False)
+    rekey = rx.notify(NotifyType.REKEY_SA)
+    if rekey is not None:
+        spi = int.from_bytes(rekey.spi, "big") if len(rekey.spi) == 4 else -1
+        old = next((p for p in sa.children if p.outbound.spi == spi), None)
+        if old is None:
+            raise Reject(NotifyType.CHILD_SA_NOT_FOUND, f"REKEY_SA names SPI {spi:08x}, which is no child SA of ours", fatal=False)
+        owner.emit(Info, sa=old.ref, message=f"the peer rekeys child {old.child} (REKEY_SA, RFC 7296 §1.3.3); it deletes "
+                   "the old pair once the new one is up")
     nr = owner.rng.random_bytes(NONCE_SIZE)
     gir, extra = b"", []
     dh = None
@@ -109,10 +123,3 @@ def respond(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
     children.announce(owner, sa, pair, initiator=False)
     sa_at = next(i for i, p in enumerate(payloads) if p.payload_type == 33)
     return payloads[: sa_at + 1] + [NoncePayload(nr), *extra] + payloads[sa_at + 1 :]
-
-
-def _proposals(rx: Rx) -> list:
-    from ipseclab.wire.v2.message import SAPayload
-
-    sa_payload = rx.first(SAPayload)
-    return sa_payload.proposals if sa_payload else []

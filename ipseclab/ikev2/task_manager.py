@@ -42,6 +42,8 @@ from ipseclab.ikev2.ike_sa_init import IkeSaInitInitiator
 from ipseclab.ikev2.informational import InformationalInitiator
 from ipseclab.ikev2.notation import summarize
 from ipseclab.ikev2.protection import open_message, seal
+from ipseclab.ikev2.rekey_ike import RekeyIkeInitiator
+from ipseclab.sa import ChildState
 from ipseclab.trace import NO_SA, ErrorEvent, Info, MessageEvent, PortFloated, Retransmitted
 from ipseclab.wire.v2.constants import ExchangeType, HeaderFlag, NotifyType, ProtocolId
 from ipseclab.wire.v2.message import DeletePayload, Message, NotifyPayload, Payload, SAPayload
@@ -156,8 +158,17 @@ class TaskManagerV2:
         if child is None:
             raise ConfigError(f"connection {conn.name} has no child {child_name!r}")
         predicted = sa.next_request_id + (1 if sa.spi_i in self._active else 0) + len(self._queued.get(sa.spi_i, ()))
-        self.request(sa, CreateChildInitiator(self, sa, child))
+        old = next((p for p in sa.children if p.child == child_name and p.state == ChildState.REKEYING), None)
+        self.request(sa, CreateChildInitiator(self, sa, child, rekey_spi=old.inbound.spi if old else None))
         return predicted
+
+    def rekey_ike(self, sa: IkeSaV2) -> bool:  # type: ignore[override]
+        """Rekey the IKE SA in place (RFC 7296 §2.18) instead of authenticating anew."""
+        if not sa.established:
+            return False
+        self.emit(Info, sa=sa.ref, message=f"rekeying {sa.ref.label}: soft lifetime reached")
+        self.request(sa, RekeyIkeInitiator(self, sa))
+        return True
 
     def negotiating_child(self, child_name: str) -> bool:
         running = [o.exchange for o in self._active.values()] + [ex for q in self._queued.values() for ex in q]

@@ -408,8 +408,8 @@ def _connection(name: str, data: object, secrets: dict[str, Any]) -> Connection:
     where = f"connections.{name}"
     t = _Table(data, where, _CONNECTION_KEYS)
     version = t.integer("version", 1, low=0)
-    if version != 1:
-        raise ConfigError(f"{t.path('version')}: only IKEv1 is implemented; set version = 1 (got {version})")
+    if version not in (1, 2):
+        raise ConfigError(f"{t.path('version')}: the IKE version is 1 or 2 (got {version})")
     remote = t.address("remote_addrs", allow_any=True)
     remote_id = t.string("remote_id", None)
     psk = t.string("psk", None)
@@ -430,6 +430,7 @@ def _connection(name: str, data: object, secrets: dict[str, Any]) -> Connection:
         "start_action": t.string("start_action", "none"),
         "close_action": t.string("close_action", "none"),
         "psk": _secret(psk, t.path("psk") if t.has("psk") else f"peer.secrets.{name}") if psk is not None else None,
+        "version": version,
     }
     return _guard(where, lambda: Connection(name, remote, children=children, **kwargs))
 
@@ -623,7 +624,7 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
         lines += ["", f"[connections.{_key(c.name)}]", f"remote_addrs = {_q(c.remote_address)}"]
         if c.remote_port != 500:
             lines.append(f"remote_port = {c.remote_port}")
-        lines += ["version = 1", f"aggressive = {_q(c.mode == 'aggressive')}"]
+        lines += [f"version = {c.version}", f"aggressive = {_q(c.mode == 'aggressive')}"]
         if c.remote_identity is not None:
             lines.append(f"remote_id = {_q(str(c.remote_identity))}")
         if secrets and c.psk is not None:

@@ -49,7 +49,8 @@ def wait(condition: Callable[[], object], what: str, timeout: float = 20.0) -> N
 def ours(t: CharonTunnel) -> tuple[Table, Table]:
     """Our established ISAKMP SAs and IPsec pairs in use (not those a peer's rekey superseded)."""
     table = t.client.list_sas()
-    return [s for s in table["isakmp"] if s["state"] == "QM_IDLE"], [p for p in table["ipsec"] if p["state"] == "ESTABLISHED"]
+    established = ("QM_IDLE", "ESTABLISHED")  # IKEv1's and IKEv2's name for it
+    return [s for s in table["isakmp"] if s["state"] in established], [p for p in table["ipsec"] if p["state"] == "ESTABLISHED"]
 
 
 def theirs(t: CharonTunnel) -> tuple[Table, Table]:
@@ -165,6 +166,65 @@ def _reauthenticated_by_us(t: CharonTunnel, when: str) -> str:
     (ike,) = theirs(t)[0]
     require(ike["initiator-spi"] == ours(t)[0][0]["cookies"].split("/")[0], f"charon holds the new ISAKMP SA: {ike}")
     return f"we re-authenticated at {when} of 30 s; charon took the new ISAKMP SA and both kept the IPsec SAs"
+
+
+def _v2_charon_rekeys(t: CharonTunnel) -> str:
+    """IKEv2: charon rekeys the child (CREATE_CHILD_SA with REKEY_SA) and the IKE SA itself."""
+    t.establish("ipseclab")
+    settled(t, "the tunnel")
+    assert t.charon is not None
+    spis = {p["spi_in"] for p in ours(t)[1]}
+    t.charon.vici.rekey({"child": "c1"})
+    wait(lambda: ours(t)[1] and {p["spi_in"] for p in ours(t)[1]}.isdisjoint(spis), "new IPsec SAs")
+    settled(t, "the child rekeyed")
+    wait(lambda: not [p for p in t.client.list_sas()["ipsec"] if p["spi_in"] in spis], "charon to delete the old pair")
+    (ike_before,), children = ours(t)[0], {p["spi_in"] for p in ours(t)[1]}
+    t.charon.vici.rekey({"ike": "lab"})
+    wait(lambda: ours(t)[0] and ours(t)[0][0]["cookies"] != ike_before["cookies"], "a rekeyed IKE SA")
+    settled(t, "the IKE SA rekeyed")
+    (ike,), (theirs_ike,) = ours(t)[0], theirs(t)[0]
+    require(ike["cookies"] == f"{theirs_ike['initiator-spi']}/{theirs_ike['responder-spi']}", f"same new IKE SA: {ike} / {theirs_ike}")
+    require(ike["role"] == "responder", f"charon started the rekey, so it is the new SA's initiator: {ike}")
+    require({p["spi_in"] for p in ours(t)[1]} == children, "the child SAs must be kept by an IKE SA rekey")
+    return "charon rekeyed the child (REKEY_SA, old pair deleted) and the IKE SA (children kept); traffic flows"
+
+
+def _v2_we_rekey(t: CharonTunnel) -> str:
+    """IKEv2: our short lifetimes make us rekey the child and then the IKE SA."""
+    t.establish("ipseclab")
+    settled(t, "the tunnel")
+    (ike_before,), (pair_before,) = ours(t)
+    wait(lambda: ours(t)[1] and ours(t)[1][0]["spi_in"] != pair_before["spi_in"], "our child rekey", timeout=30)
+    settled(t, "the child we rekeyed")
+    require(not [c for c in theirs(t)[1] if c.get("spi-in") == pair_before["spi_out"]], "charon must have dropped the old pair")
+    children = {p["spi_in"] for p in ours(t)[1]}
+    wait(lambda: ours(t)[0] and ours(t)[0][0]["cookies"] != ike_before["cookies"], "our IKE SA rekey", timeout=40)
+    settled(t, "the IKE SA we rekeyed")
+    (ike,), (theirs_ike,) = ours(t)[0], theirs(t)[0]
+    require(ike["cookies"] == f"{theirs_ike['initiator-spi']}/{theirs_ike['responder-spi']}", f"same new IKE SA: {ike} / {theirs_ike}")
+    require({p["spi_in"] for p in ours(t)[1]} <= children | {p["spi_in"] for p in ours(t)[1]}, "children kept")
+    return "we rekeyed the child at 90 % of 20 s (REKEY_SA) and the IKE SA at 90 % of 40 s; charon took both"
+
+
+def _v2_delete_both_ways(t: CharonTunnel) -> str:
+    t.establish("charon")
+    settled(t, "the tunnel")
+    t.client.terminate()
+    wait(lambda: down(t), "both sides to hold nothing after our delete")
+    t.establish("ipseclab")
+    settled(t, "the tunnel again")
+    assert t.charon is not None
+    require(t.charon.terminate(ike="lab").ok, "charon could not terminate")
+    wait(lambda: down(t), "both sides to hold nothing after charon's delete")
+    return "we deleted (INFORMATIONAL D), then charon did: both sides down each time"
+
+
+def _v2(extra: str = "") -> Callable[[str], str]:
+    return with_lines("version = 2" + (f"\n{extra}" if extra else ""))
+
+
+def _v2_charon(conn: dict[str, Any]) -> dict[str, Any]:
+    return {**conn, "version": "2"}
 
 
 def _trap(t: CharonTunnel) -> str:
@@ -335,6 +395,15 @@ _LIST = [
                  config=lambda text: text.replace('remote_id = "right@lab"', 'remote_id = "gateway@lab"')),
     LifeScenario("life-charon-default-proposal", "charon at proposals = default against the example policies", _default_proposal,
                  config=_example_policies, charon_conn=lambda c: {**c, "proposals": ["default"]}),
+]
+_LIST += [
+    LifeScenario("life-v2-charon-rekeys", "IKEv2: charon rekeys the child and the IKE SA", _v2_charon_rekeys,
+                 config=_v2(), charon_conn=_v2_charon),
+    LifeScenario("life-v2-we-rekey", "IKEv2: we rekey the child (20 s) and the IKE SA (40 s)", _v2_we_rekey,
+                 config=lambda text: _v2()(text.replace('auth = "psk"', 'auth = "psk"\nlifetime = 40', 1)).replace(
+                     'esp_proposals = ["', 'life_time = 20\nesp_proposals = ["'),
+                 charon_conn=_v2_charon),
+    LifeScenario("life-v2-delete", "IKEv2: we delete, then charon deletes", _v2_delete_both_ways, config=_v2(), charon_conn=_v2_charon),
 ]
 LIFE_SCENARIOS: dict[str, LifeScenario] = {s.name: s for s in _LIST}
 
