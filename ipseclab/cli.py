@@ -18,10 +18,15 @@ def _demo(args: argparse.Namespace) -> int:
     from ipseclab.demo import DemoOptions, run_demo
     from ipseclab.export import write_keys, write_pcap
 
-    if args.ike != "v1":
-        print("only --ike v1 is implemented so far", file=sys.stderr)
+    version = 2 if args.ike == "v2" else 1
+    if version == 2 and args.mode == "aggressive":
+        print("--mode aggressive is IKEv1's: IKEv2 has one way to set up an IKE SA", file=sys.stderr)
+        return 2
+    if version == 2 and args.auth == "rsa":
+        print("--auth rsa is not implemented for IKEv2 yet (pre-shared keys are)", file=sys.stderr)
         return 2
     opts = DemoOptions(
+        version=version,
         mode=args.mode,
         auth=args.auth,
         pfs=args.pfs,
@@ -157,8 +162,10 @@ def _print_demo(events, opts, ok: bool, explanation: list[str], *, where: str = 
     auth = "RSA signatures" if opts.auth == "rsa" else "pre-shared key"
     pfs = f"PFS group {opts.pfs}" if opts.pfs else "no PFS"
     seed = f", seed {opts.seed}" if opts.seed is not None else ""
+    v2 = getattr(opts, "version", 1) == 2
+    how = "IKEv2" if v2 else f"IKEv1 {opts.mode} mode"
     print(
-        f"IKEv1 {opts.mode} mode, {auth}, {opts.policies} IPsec polic{'y' if opts.policies == 1 else 'ies'}, "
+        f"{how}, {auth}, {opts.policies} IPsec polic{'y' if opts.policies == 1 else 'ies'}, "
         f"{pfs}{seed}, in {where}"
     )
     n = 0
@@ -174,14 +181,18 @@ def _print_demo(events, opts, ok: bool, explanation: list[str], *, where: str = 
     for e in events:
         if isinstance(e, SaEstablished) and e.peer == "left":
             if (i := e.ike) is not None:
-                print(f"phase 1: ISAKMP SA established: {i.encryption}, {i.hash}, {i.auth}, DH group {i.group}, lifetime {i.lifetime} s")
+                if v2:
+                    print(f"IKE SA established: {i.encryption}, {i.integrity}, {i.hash}, {i.auth}, DH group {i.group}, "
+                          f"lifetime {i.lifetime} s")
+                else:
+                    print(f"phase 1: ISAKMP SA established: {i.encryption}, {i.hash}, {i.auth}, DH group {i.group}, lifetime {i.lifetime} s")
             elif (c := e.child) is not None:
                 print(
-                    f"phase 2: {c.child}: {c.local_ts} <-> {c.remote_ts}  SPI in {c.spi_in} out {c.spi_out}  "
+                    f"{'child SA' if v2 else 'phase 2'}: {c.child}: {c.local_ts} <-> {c.remote_ts}  SPI in {c.spi_in} out {c.spi_out}  "
                     f"ESP {c.encryption} {c.integrity} {c.mode}"
                 )
     if ok:
-        print("result: phase 1 and all Quick Modes established")
+        print("result: the IKE SA and all child SAs established" if v2 else "result: phase 1 and all Quick Modes established")
     else:
         print("result: FAILED")
         for line in explanation:
@@ -193,14 +204,16 @@ def _decode(args: argparse.Namespace) -> int:
         capture_problem,
         decode_pcap,
         read_esp_table,
+        read_ikev2_table,
         read_key_table,
         render_packet,
     )
 
     keys = read_key_table(args.keys) if args.keys else {}
     esp_keys = read_esp_table(args.keys) if args.keys else {}
+    ikev2_keys = read_ikev2_table(args.keys) if args.keys else {}
     try:
-        packets = decode_pcap(args.file, keys, esp_keys)
+        packets = decode_pcap(args.file, keys, esp_keys, ikev2_keys)
     except (OSError, ValueError) as exc:
         print(f"cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
@@ -326,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lab_parser(lab)
     dec = sub.add_parser("decode", help="take apart every ISAKMP message of a capture")
     dec.add_argument("file", metavar="FILE.pcap")
-    dec.add_argument("--keys", metavar="DIR", help="directory with an ikev1_decryption_table and/or an esp_sa table (Wireshark's formats)")
+    dec.add_argument("--keys", metavar="DIR", help="directory with an ikev1_decryption_table, ikev2_decryption_table and/or esp_sa table (Wireshark's formats)")
     dec.add_argument("--json", action="store_true", help="one JSON object per packet")
     dec.add_argument("--brief", action="store_true", help="one line per packet, no payload tree")
     dec.set_defaults(func=_decode)

@@ -1,7 +1,7 @@
 """The two-peer demo behind ``ipseclab demo`` and the notebooks.
 
 ``left`` (192.0.2.1, protecting 10.1.x.0/24) initiates to ``right`` (198.51.100.1,
-protecting 10.2.x.0/24).  Options choose Main or Aggressive Mode, PSK or RSA
+protecting 10.2.x.0/24).  Options choose IKEv1 or IKEv2, Main or Aggressive Mode, PSK or RSA
 signatures, PFS, the number of IPsec policies (one Quick Mode each), a deliberate
 proposal mismatch or wrong PSK, and a seed for reproducible output.
 """
@@ -44,6 +44,7 @@ class DemoOptions:
     esp_lifetime_right: int = 3600
     nat: bool = False
     encap: bool = False
+    version: int = 1  # the IKE version both peers speak (``--ike v1|v2``)
 
 
 def demo_configs(opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
@@ -68,7 +69,8 @@ def demo_configs(opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
         identity=Identity("user_fqdn", "left@lab") if opts.mode == "aggressive" else None,
         psk=DEMO_PSK,
         isakmp_policies=[left_policy],
-        connections=[Connection("site", RIGHT_ADDRESS, opts.mode, left_children, force_encapsulation=opts.encap)],
+        connections=[Connection("site", RIGHT_ADDRESS, opts.mode, left_children, force_encapsulation=opts.encap,
+                                version=opts.version)],
     )
     right = PeerConfig(
         name="right",
@@ -77,7 +79,7 @@ def demo_configs(opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
         psk=b"not-the-same-psk" if opts.wrong_psk else DEMO_PSK,
         isakmp_policies=[right_policy],
         # behind a NAT the initiator's address is not known in advance: accept any (swanctl's %any)
-        connections=[Connection("site", "%any" if opts.nat else LEFT_ADDRESS, opts.mode, right_children)],
+        connections=[Connection("site", "%any" if opts.nat else LEFT_ADDRESS, opts.mode, right_children, version=opts.version)],
     )
     if opts.auth == "rsa":
         from ipseclab.crypto.certs import issue_peer_cert, make_lab_ca

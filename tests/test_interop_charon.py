@@ -121,6 +121,8 @@ def test_tshark_decrypts_the_capture_with_our_keys(results: dict[str, InteropRes
         opened = _check(r, "tshark opens")
         assert len(opened) == 2 + (SCENARIOS[name].children > 1) and all(c.ok for c in opened), _explain(r)
         assert any("inner ICMP" in line for line in r.tshark), r.tshark
+        # ipseclab decode, given the same table, reads charon's messages and ours as tshark does
+        assert [c.ok for c in _check(r, "our decode reads every IKE frame")] == [True], _explain(r)
         return
     assert (Path(r.keys_ipseclab) / "ikev1_decryption_table").read_text().strip()
     decrypted = _check(r, "tshark decrypts")

@@ -149,3 +149,22 @@ def wireshark_integrity(integ_id: int | None) -> str:
         14: "HMAC_SHA2_512_256 [RFC4868]",
     }
     return names.get(integ_id or 0, "NONE [RFC4306]")
+
+
+def sk_cipher_named(encryption: str, integrity: str) -> tuple[int, int | None, int | None]:
+    """(ENCR ID, key bits, INTEG ID) of a Wireshark ``ikev2_decryption_table`` row's algorithm
+    names (the inverse of :func:`wireshark_encryption` / :func:`wireshark_integrity`)."""
+    encr: tuple[int, int | None] | None = None
+    icv = 0
+    for encr_id, bits in [(ESP_3DES, None)] + [(e, b) for e in (ESP_AES_CBC, ESP_AES_GCM_8, ESP_AES_GCM_12, ESP_AES_GCM_16)
+                                               for b in (128, 192, 256)]:
+        size = {ESP_AES_GCM_8: 8, ESP_AES_GCM_12: 12, ESP_AES_GCM_16: 16}.get(encr_id, 0)
+        if wireshark_encryption(encr_id, bits, size) == encryption:
+            encr, icv = (encr_id, bits), size
+            break
+    if encr is None:
+        raise CryptoError(f"no IKEv2 encryption algorithm is called {encryption!r}")
+    integ = next((i for i in _INTEGS if wireshark_integrity(i) == integrity), None)
+    if integ is None and not (icv and integrity == wireshark_integrity(None)):
+        raise CryptoError(f"no IKEv2 integrity algorithm is called {integrity!r}")
+    return encr[0], encr[1], integ

@@ -22,6 +22,7 @@ from ipseclab.teaching.decode import (
     complete_length,
     decode_pcap,
     read_esp_table,
+    read_ikev2_table,
     read_key_table,
     render_packet,
 )
@@ -63,11 +64,12 @@ class CaptureSession:
         import io
 
         keys, esp = (read_key_table(self.keys), read_esp_table(self.keys)) if self.keys else (None, None)
+        ikev2 = read_ikev2_table(self.keys) if self.keys else None
         whole = complete_length(self.path)
         if whole < os.path.getsize(self.path):
             with open(self.path, "rb") as f:
-                return decode_pcap(io.BytesIO(f.read(whole)), keys, esp)
-        return decode_pcap(self.path, keys, esp)
+                return decode_pcap(io.BytesIO(f.read(whole)), keys, esp, ikev2)
+        return decode_pcap(self.path, keys, esp, ikev2)
 
     def _load(self, packets: list[DecodedPacket]) -> None:
         self.packets = packets

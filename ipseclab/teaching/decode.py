@@ -1,4 +1,7 @@
-"""Take apart every ISAKMP message in a capture — ours or anyone's — with our own codec.
+"""Take apart every IKE message in a capture — ours or anyone's — with our own codec.
+
+IKEv2 messages are handed to :mod:`ipseclab.teaching.decode_ikev2` (its own key table,
+``ikev2_decryption_table``); what follows is IKEv1's way.
 
 This is the student's dissector behind ``ipseclab decode FILE.pcap``.  UDP 500 and
 4500 are examined (on 4500 the non-ESP marker separates IKE from ESP and a single
@@ -39,6 +42,8 @@ from ipseclab.crypto.registry import (
 from ipseclab.errors import CryptoError, IpsecLabError, ParseError
 from ipseclab.ikev1.explain import explain_message, explain_payload
 from ipseclab.ikev1.notation import exchange_name, summarize
+from ipseclab.teaching.decode_ikev2 import PAYLOAD_WORDS, Ikev2Key, decode_ikev2, read_ikev2_table
+from ipseclab.wire.header import major_version
 from ipseclab.wire.v1.constants import ExchangeType, HeaderFlag, IkeAttribute, PayloadType
 from ipseclab.wire.v1.isakmp import KEPayload, Message, Payload, SAPayload, decode_payloads
 from ipseclab.wire.v1.tree import message_tree
@@ -122,6 +127,7 @@ class DecodedPacket:
     seq: int = 0
     icv: str = ""  # "good" | "bad: ..." | "" (not checked)
     inner: str = ""  # the decrypted inner packet, summarised
+    ike_version: int = 1
     raw: bytes = field(default=b"", repr=False)  # the ISAKMP message (no non-ESP marker)
     plaintext: bytes | None = field(default=None, repr=False)  # its decrypted body
 
@@ -152,9 +158,13 @@ class _SaTrack:
 class CaptureDecoder:
     """Stateful decoder over the packets of one capture, in order."""
 
-    def __init__(self, keys: dict[bytes, bytes] | None = None, esp_keys: dict[int, EspKey] | None = None) -> None:
+    def __init__(
+        self, keys: dict[bytes, bytes] | None = None, esp_keys: dict[int, EspKey] | None = None,
+        ikev2_keys: dict[tuple[bytes, bytes], Ikev2Key] | None = None,
+    ) -> None:
         self.keys = keys or {}
         self.esp_keys = esp_keys or {}
+        self.ikev2_keys = ikev2_keys or {}
         self.sas: dict[bytes, _SaTrack] = {}
 
     def decode_esp(self, number: int, time: float, src: tuple[str, int], dst: tuple[str, int], esp: bytes, *, in_udp: bool) -> DecodedPacket:
@@ -206,6 +216,8 @@ class CaptureDecoder:
                 return self.decode_esp(number, time, src, dst, data, in_udp=True)
             data = data[4:]
             pkt.note = "non-ESP marker"
+        if major_version(data) == 2:
+            return self._decode_v2(pkt, data)
         try:
             msg = Message.decode(data)
         except ParseError as exc:
@@ -214,7 +226,7 @@ class CaptureDecoder:
             return pkt
         pkt.exchange_type, pkt.exchange, pkt.message_id = msg.exchange_type, exchange_name(msg.exchange_type), msg.message_id
         if msg.version >> 4 != 1:
-            pkt.summary = f"IKE version {msg.version >> 4} (only IKEv1 is decoded here)"
+            pkt.summary = f"IKE version {msg.version >> 4}: neither IKEv1 nor IKEv2"
             pkt.tree = message_tree(data)
             return pkt
         track = self.sas.get(msg.icookie)
@@ -263,6 +275,23 @@ class CaptureDecoder:
             )
         else:
             pkt.summary = f"HDR*, <{len(msg.encrypted_body or b'')} encrypted bytes>"
+        return pkt
+
+    def _decode_v2(self, pkt: DecodedPacket, data: bytes) -> DecodedPacket:
+        """An IKEv2 message (:mod:`ipseclab.teaching.decode_ikev2`)."""
+        decoded = decode_ikev2(data, self.ikev2_keys)
+        pkt.raw, pkt.ike_version = data, 2
+        if isinstance(decoded, str):
+            from ipseclab.wire.v2.tree import message_tree as message_tree_v2
+
+            pkt.kind, pkt.summary, pkt.tree = "malformed", decoded, message_tree_v2(data)
+            return pkt
+        pkt.exchange, pkt.exchange_type, pkt.message_id = decoded.exchange, decoded.exchange_type, decoded.message_id
+        pkt.index, pkt.encrypted, pkt.decrypted = decoded.index, decoded.encrypted, decoded.decrypted
+        pkt.summary, pkt.payload_types, pkt.tree = decoded.summary, decoded.payload_types, decoded.tree
+        pkt.plaintext = decoded.plaintext
+        if decoded.note:
+            pkt.note = decoded.note if pkt.note != "non-ESP marker" else f"non-ESP marker; {decoded.note}"
         return pkt
 
     def _learn(self, track: _SaTrack, msg: Message, payloads: list[Payload], *, from_initiator: bool) -> None:
@@ -408,15 +437,16 @@ def _ah(number: int, time: float, src: str, dst: str, ah: bytes) -> DecodedPacke
 
 
 def decode_pcap(
-    path: str | os.PathLike[str] | IO[bytes], keys: dict[bytes, bytes] | None = None, esp_keys: dict[int, EspKey] | None = None
+    path: str | os.PathLike[str] | IO[bytes], keys: dict[bytes, bytes] | None = None, esp_keys: dict[int, EspKey] | None = None,
+    ikev2_keys: dict[tuple[bytes, bytes], Ikev2Key] | None = None,
 ) -> list[DecodedPacket]:
     """Decode every IKE/NAT-T, ESP and AH packet of a pcap or pcapng file (a path or an open
-    binary file)."""
+    binary file); ``keys``/``ikev2_keys``/``esp_keys`` are the rows of Wireshark's tables."""
     from scapy.layers.inet import IP, UDP
     from scapy.layers.inet6 import IPv6
     from scapy.utils import PcapReader
 
-    decoder = CaptureDecoder(keys, esp_keys)
+    decoder = CaptureDecoder(keys, esp_keys, ikev2_keys)
     out: list[DecodedPacket] = []
     with PcapReader(path if hasattr(path, "read") else str(path)) as reader:
         for number, pkt in enumerate(reader, 1):
@@ -489,10 +519,14 @@ def render_packet(pkt: DecodedPacket, *, tree: bool = True) -> list[str]:
     if pkt.note and pkt.note != "non-ESP marker":
         lines.append(f"    note: {pkt.note}")
     for t in dict.fromkeys(pkt.payload_types):
-        lines.append(f"    - {explain_payload(t)}")
+        words = PAYLOAD_WORDS.get(t, f"payload type {t}") if pkt.ike_version == 2 else explain_payload(t)
+        lines.append(f"    - {words}")
     if tree and pkt.tree:
         lines += ["    " + x for x in render_tree(pkt.tree)]
     return lines
 
 
-__all__ = ["CaptureDecoder", "DecodedPacket", "EspKey", "decode_pcap", "read_esp_table", "read_key_table", "render_packet", "ExchangeType"]
+__all__ = [
+    "CaptureDecoder", "DecodedPacket", "EspKey", "ExchangeType", "decode_pcap", "read_esp_table", "read_ikev2_table",
+    "read_key_table", "render_packet",
+]

@@ -192,6 +192,24 @@ def capture_checks_v2(frames: Sequence[TsharkFrame], *, our_address: str, peer_a
     return checks
 
 
+def decode_matches_tshark(frames: Sequence[TsharkFrame], decoded: Sequence[Any]) -> Check:
+    """Our ``decode`` and tshark, frame by frame: the same payloads (inside SK too) of every IKE
+    message, both given only the exported key tables."""
+    ours = {p.number: p for p in decoded if getattr(p, "kind", "") == "isakmp"}
+    differ = []
+    compared = 0
+    for f in frames:
+        if f.exchange_type is None:
+            continue
+        mine = ours.get(f.number)
+        theirs = [t for t in f.payloads if t not in (2, 3)]  # tshark lists proposal/transform substructures too
+        compared += 1
+        if mine is None or mine.payload_types != theirs:
+            differ.append(f"frame {f.number}: tshark {theirs}, ours {mine.payload_types if mine else 'nothing'}")
+    return Check("our decode reads every IKE frame as tshark does (payloads inside SK included)", compared > 0 and not differ,
+                 "; ".join(differ) or f"{compared} frames alike")
+
+
 def capture_checks(frames: Sequence[TsharkFrame], *, mode: str, our_address: str, peer_address: str, quick_modes: int) -> list[Check]:
     """What tshark decrypted with our key tables alone."""
     checks = []

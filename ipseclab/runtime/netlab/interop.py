@@ -51,6 +51,7 @@ from ipseclab.runtime.netlab.agreement import (
     compare_children,
     compare_ike,
     compare_keys,
+    decode_matches_tshark,
 )
 from ipseclab.runtime.netlab.charon import (
     Charon,
@@ -436,6 +437,10 @@ def _analyse(run: _Run, result: InteropResult, charon_log: str) -> None:
         ours, theirs = run.topo.hosts[OURS].address, run.topo.hosts[THEIRS].address
         if scen.version == 2:
             result.checks += capture_checks_v2(frames, our_address=ours, peer_address=theirs, children=scen.children)
+            from ipseclab.teaching.decode import decode_pcap, read_ikev2_table
+
+            decoded = decode_pcap(result.capture, ikev2_keys=read_ikev2_table(result.keys_ipseclab)) if frames else []
+            result.checks.append(decode_matches_tshark(frames, decoded))
         else:
             result.checks += capture_checks(frames, mode=scen.mode, our_address=ours, peer_address=theirs, quick_modes=scen.children)
     else:
