@@ -123,8 +123,10 @@ def failure_lines(events: Sequence[Event]) -> list[str]:
 
 
 def isakmp_states(events: list[Event], peers: list[str], mode: str) -> dict[str, str]:
-    """The latest ISAKMP SA state of each peer."""
-    out = {p: "MM_NO_STATE" if mode == "main" else "AG_NO_STATE" for p in peers}
+    """The latest ISAKMP SA (IKEv2: IKE SA) state of each peer; ``mode`` is ``main``,
+    ``aggressive`` or ``ikev2``."""
+    first = {"main": "MM_NO_STATE", "aggressive": "AG_NO_STATE", "ikev2": "CREATED"}
+    out = {p: first.get(mode, "AG_NO_STATE") for p in peers}
     for e in events:
         if isinstance(e, StateChanged) and e.sa.kind == "ike" and e.peer in out:
             out[e.peer] = e.new

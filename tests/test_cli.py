@@ -118,6 +118,18 @@ def test_demo_proposal_mismatch_fails_with_explanation() -> None:
     assert lines[1:] == [(*R2I, "Informational", 1, "HDR, N(NO_PROPOSAL_CHOSEN)")]
 
 
+def test_demo_ikev2_four_messages_and_the_pcap_tshark_reads(tmp_path) -> None:  # noqa: ANN001
+    result = ipseclab("demo", "--ike", "v2", "--seed", "3", "--pcap", str(tmp_path / "v2.pcap"), "--keys", str(tmp_path / "keys"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("IKEv2, pre-shared key")
+    lines = [line for line in result.stdout.splitlines() if "->" in line and ("IKE_SA_INIT" in line or "IKE_AUTH" in line)]
+    assert [line.split()[4] for line in lines] == ["IKE_SA_INIT", "IKE_SA_INIT", "IKE_AUTH", "IKE_AUTH"]
+    assert "result: the IKE SA and all child SAs established" in result.stdout
+    assert (tmp_path / "keys" / "ikev2_decryption_table").read_text().count(",") == 7
+    decoded = ipseclab("decode", str(tmp_path / "v2.pcap"), "--keys", str(tmp_path / "keys"), "--brief")
+    assert "IKE_AUTH #1 (M-ID 00000001): HDR, SK {IDi, AUTH, N(INITIAL_CONTACT), SAi2, TSi, TSr} [decrypted]" in decoded.stdout
+
+
 def test_demo_wrong_psk_fails_and_blames_the_psk() -> None:
     result = ipseclab("demo", "--ike", "v1", "--wrong-psk")
     assert result.returncode == 1
@@ -129,7 +141,7 @@ def test_demo_wrong_psk_fails_and_blames_the_psk() -> None:
     assert not [x for x in lines if x[2] == "Quick Mode"]
 
 
-@pytest.mark.parametrize("args", [["--policies", "0"], ["--ike", "v2"]])
+@pytest.mark.parametrize("args", [["--policies", "0"], ["--ike", "v2", "--mode", "aggressive"]])
 def test_demo_usage_errors(args: list[str]) -> None:
     result = ipseclab("demo", *args)
     assert result.returncode == 2

@@ -143,9 +143,10 @@ class TaskManagerV2:
         sa = IkeSaV2(
             spi_i=self.peer.new_ike_spi(), spi_r=ZERO_SPI, initiator=True,
             local=(self.config.address, self.config.natt_port if on_natt else self.config.port),
-            remote=(conn.remote_address, conn.remote_port), connection=conn, state=IkeState.CONNECTING, floated=on_natt,
+            remote=(conn.remote_address, conn.remote_port), connection=conn, state=IkeState.CREATED, floated=on_natt,
         )
         self.peer.add_ike_sa(sa)
+        self.set_state(sa, IkeState.CONNECTING)
         self.emit(Info, sa=sa.ref, message=f"initiating connection {conn.name} (IKEv2) to {conn.remote_address}")
         self.request(sa, IkeSaInitInitiator(self, sa))
         return sa

@@ -172,7 +172,7 @@ class LabSession:
     def states(self) -> dict[str, str]:
         """The latest state of each peer's ISAKMP SA, from the StateChanged events."""
         conns = self._configs[0].connections
-        mode = conns[0].mode if conns else self.options.mode
+        mode = ("ikev2" if conns[0].version == 2 else conns[0].mode) if conns else self.options.mode
         return isakmp_states(self.events, [p.name for p in self.network.peers], mode)
 
     def quick_mode_states(self) -> dict[str, dict[str, str]]:

@@ -20,7 +20,11 @@ from ipseclab.trace_queries import (  # noqa: F401 - re-exported for views
     timeline,
 )
 
-SHORT = {"Main Mode": "MM", "Aggressive Mode": "AM", "Quick Mode": "QM", "Informational": "INFO"}
+SHORT = {
+    "Main Mode": "MM", "Aggressive Mode": "AM", "Quick Mode": "QM", "Informational": "INFO",
+    # IKEv2: request 1, response 2 of each exchange
+    "IKE_SA_INIT": "INIT", "IKE_AUTH": "AUTH", "CREATE_CHILD_SA": "CHILD", "INFORMATIONAL": "INFO", "IKE_INTERMEDIATE": "INT",
+}
 
 CSS = """
 <style>
@@ -46,9 +50,10 @@ def esc(text: object) -> str:
 
 
 def short_label(m: MessageEvent) -> str:
-    """``MM5``, ``AM2``, ``QM1``, ``INFO`` — the label students use."""
+    """``MM5``, ``AM2``, ``QM1``, ``INFO`` — the label students use (IKEv2: ``INIT1``, ``AUTH2``,
+    ``CHILD1``, ``INFO1``/``INFO2`` for request and response)."""
     short = SHORT.get(m.exchange, m.exchange)
-    return short if short == "INFO" else f"{short}{m.index}"
+    return short if short == "INFO" and m.ike_version == 1 else f"{short}{m.index}"
 
 
 # -- sequence diagram ---------------------------------------------------------------
@@ -186,7 +191,7 @@ def message_heading(m: MessageEvent, left_name: str) -> str:
         f"{esc(m.peer)} \u2192 {esc(other)}, {enc}, {len(m.raw)} bytes"
         f'<br><span class="mono">{esc(m.summary)}</span> &nbsp; '
         f'<span style="color:#555">{esc(m.src[0])}:{m.src[1]} \u2192 {esc(m.dst[0])}:{m.dst[1]}, '
-        f"cookies {esc(m.icookie)}/{esc(m.rcookie)}, M-ID {m.message_id:08x}</span></div>"
+        f"{'SPIs' if m.ike_version == 2 else 'cookies'} {esc(m.icookie)}/{esc(m.rcookie)}, M-ID {m.message_id:08x}</span></div>"
     )
 
 
@@ -210,7 +215,8 @@ def keys_table(events: Sequence[Event], peer: str, *, show_values: bool = True) 
     full = {sa.spi_i: sa for sa, *_ in rows if sa.kind == "ike" and sa.spi_r.strip("0")}
     rows = [(full.get(sa.spi_i, sa) if sa.kind == "ike" else sa, *rest) for sa, *rest in rows]
     # The SA is a full-width row above its values, so the formula column gets the width.
-    out = ['<div class="ipl"><table><tr><th>value</th><th>formula (RFC 2409)</th><th>bytes (hover for all)</th></tr>']
+    rfc = "RFC 7296" if any(sa.version == 2 for sa, *_ in rows) else "RFC 2409"
+    out = [f'<div class="ipl"><table><tr><th>value</th><th>formula ({rfc})</th><th>bytes (hover for all)</th></tr>']
     last_sa = None
     for sa, name, formula, value, secret in rows:
         if sa != last_sa:
@@ -228,9 +234,10 @@ def keys_table(events: Sequence[Event], peer: str, *, show_values: bool = True) 
     return "".join(out)
 
 
-def result_html(established: bool, explanation: Sequence[str], pending: int) -> str:
+def result_html(established: bool, explanation: Sequence[str], pending: int, *, version: int = 1) -> str:
     if established:
-        return '<div class="ipl"><span class="ok">Established:</span> phase 1 and every Quick Mode are up.</div>'
+        what = "the IKE SA and every child SA are up" if version == 2 else "phase 1 and every Quick Mode are up"
+        return f'<div class="ipl"><span class="ok">Established:</span> {what}.</div>'
     if pending:
         return f'<div class="ipl">In progress: {pending} message(s) in flight.</div>'
     lines = "".join(f"<li>{esc(x.strip())}</li>" for x in explanation) or "<li>nothing in flight</li>"

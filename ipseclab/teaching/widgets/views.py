@@ -98,7 +98,8 @@ class Stepper(W.VBox):
         peers = [p.name for p in s.network.peers]
         children = len(s.configs[0].connections[0].children) if s.configs[0].connections else 0
         done = R.established_from_events(events, peers, children)
-        return R.result_html(done, R.failure_lines(events), len(R.in_flight(events)))
+        version = s.configs[0].connections[0].version if s.configs[0].connections else 1
+        return R.result_html(done, R.failure_lines(events), len(R.in_flight(events)), version=version)
 
 
 class SequenceDiagram(W.VBox):
