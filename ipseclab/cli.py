@@ -22,9 +22,6 @@ def _demo(args: argparse.Namespace) -> int:
     if version == 2 and args.mode == "aggressive":
         print("--mode aggressive is IKEv1's: IKEv2 has one way to set up an IKE SA", file=sys.stderr)
         return 2
-    if version == 2 and args.auth == "rsa":
-        print("--auth rsa is not implemented for IKEv2 yet (pre-shared keys are)", file=sys.stderr)
-        return 2
     opts = DemoOptions(
         version=version,
         mode=args.mode,

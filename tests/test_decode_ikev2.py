@@ -53,3 +53,30 @@ def test_a_wrong_or_missing_key_is_said(tmp_path: Path) -> None:
 def test_table_names_are_wiresharks() -> None:
     assert sk_cipher_named("AES-CBC-256 [RFC3602]", "HMAC_SHA2_256_128 [RFC4868]") == (12, 256, 12)
     assert sk_cipher_named("AES-GCM-128 with 16 octet ICV [RFC5282]", "NONE [RFC4306]") == (20, 128, None)
+
+
+def test_ip_fragments_are_put_back_together(tmp_path: Path) -> None:
+    """A certificate makes IKE_AUTH larger than an Ethernet MTU; a capture then holds IPv4
+    fragments, which decode reassembles as tshark does (numbered by the last fragment)."""
+    from scapy.layers.inet import IP, fragment
+    from scapy.utils import rdpcap, wrpcap
+
+    from ipseclab.demo import DemoOptions
+    from ipseclab.teaching.lab import LabSession
+
+    s = LabSession(DemoOptions(version=2, auth="rsa", seed=4))
+    s.run_to_end()
+    assert s.established()
+    s.export(tmp_path)
+    whole = rdpcap(str(tmp_path / "run.pcap"))
+    pieces = []
+    for p in whole:
+        parts = fragment(IP(bytes(p)), fragsize=512) if len(p) > 600 else [IP(bytes(p))]
+        pieces += list(reversed(parts)) if len(parts) > 2 else parts  # out of order, too
+    wrpcap(str(tmp_path / "fragmented.pcap"), pieces)
+    assert len(pieces) > len(whole)
+    keys = read_ikev2_table(tmp_path / "keys")
+    before = [p.summary for p in decode_pcap(tmp_path / "run.pcap", ikev2_keys=keys)]
+    after = decode_pcap(tmp_path / "fragmented.pcap", ikev2_keys=keys)
+    assert [p.summary for p in after] == before
+    assert any("CERT" in p.summary for p in after) and all(p.decrypted for p in after if p.encrypted)

@@ -55,7 +55,7 @@ def test_four_messages_establish_an_ike_sa_and_its_first_child() -> None:
     assert [(m.peer, m.exchange, m.index) for m in wire] == [
         ("left", "IKE_SA_INIT", 1), ("right", "IKE_SA_INIT", 2), ("left", "IKE_AUTH", 1), ("right", "IKE_AUTH", 2),
     ]
-    assert wire[0].summary == "HDR, SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP)"
+    assert wire[0].summary == "HDR, SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP), N(SIGNATURE_HASH_ALGORITHMS)"
     assert wire[3].summary == "HDR, SK {IDr, AUTH, SAr2, TSi, TSr}"
     for m in wire:  # every datagram is a valid IKEv2 message with the right header flags
         msg = Message.decode(m.raw)
@@ -306,3 +306,34 @@ def test_a_child_the_responder_starts_has_keys_in_its_own_order() -> None:
     assert (new.inbound.enc_key, new.inbound.integ_key) == (keymat[36:52], keymat[52:])
     mirror = next(p for p in pp.left.child_sas if p.inbound.spi == new.outbound.spi)
     assert mirror.inbound.enc_key == new.outbound.enc_key
+
+
+def test_certificates_with_rfc_7427_signatures() -> None:
+    from ipseclab.demo import DemoOptions
+    from ipseclab.teaching.lab import LabSession
+
+    s = LabSession(DemoOptions(version=2, auth="rsa", seed=9))
+    s.run_to_end()
+    assert s.established()
+    auth = [m for m in s.messages() if m.exchange == "IKE_AUTH"]
+    assert [m.summary for m in auth] == ["HDR, SK {IDi, CERT, CERTREQ, AUTH, N(INITIAL_CONTACT), SAi2, TSi, TSr}",
+                                         "HDR, SK {IDr, CERT, AUTH, SAr2, TSi, TSr}"]
+    inner = decode_payloads(Message.decode(auth[0].raw).payloads[-1].first_payload, auth[0].plaintext)
+    method = next(p for p in inner if p.payload_type == 39)
+    assert method.method == 14 and method.data[0] == 15  # RFC 7427: sha256WithRSAEncryption, 15 bytes of ASN.1
+    assert method.data[1:16] == bytes.fromhex("300d06092a864886f70d01010b0500")
+
+
+def test_a_certificate_from_another_ca_is_refused_in_words() -> None:
+    from ipseclab.crypto.certs import make_lab_ca
+    from ipseclab.demo import DemoOptions
+    from ipseclab.teaching.lab import LabSession
+
+    s = LabSession(DemoOptions(version=2, auth="rsa", seed=9), start=False)
+    right = s.network.peer("right")
+    right.config.ca_cert = make_lab_ca("another CA").cert
+    s.network.initiate("left", "site")
+    s.run_to_end()
+    assert not s.established()
+    words = [e.message for e in events_of(s.events, ErrorEvent, "right")]
+    assert any("is not issued by our lab CA" in w for w in words), words

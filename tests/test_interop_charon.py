@@ -148,6 +148,17 @@ def test_rsa_identities_are_the_certificate_dns(results: dict[str, InteropResult
 
 
 @pytest.mark.root
+def test_ikev2_certificates_with_rfc_7427(results: dict[str, InteropResult]) -> None:
+    for name in ("v2-rsa-to-charon", "v2-rsa-from-charon"):
+        r = results[name]
+        assert r.passed, _explain(r)
+        (sa,) = [s for s in r.charon_sas if s["state"] == "ESTABLISHED"]
+        assert (sa["local-id"], sa["remote-id"]) == ("C=CH, O=ipseclab, CN=charon-right", "C=CH, O=ipseclab, CN=ipseclab-left")
+        # charon verified our RFC 7427 signature (and signed its own the same way)
+        assert any("CN=ipseclab-left' with RSA_EMSA_PKCS1_SHA2_256 successful" in line for line in r.charon_errors), r.charon_errors
+
+
+@pytest.mark.root
 @pytest.mark.parametrize("name", FAIL)
 def test_failures_are_reported_for_what_they_are(results: dict[str, InteropResult], name: str) -> None:
     r = results[name]

@@ -17,8 +17,8 @@ def lab(**kw: object) -> IkeLab:
 def test_diagram_labels_and_states() -> None:
     view = lab(policies=2, pfs=19)
     assert view.diagram.arrow_labels() == [
-        "INIT1  HDR, SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP)",
-        "INIT2  HDR, SAr1, KEr, Nr, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP)",
+        "INIT1  HDR, SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP), N(SIGNATURE_HASH_ALGORITHMS)",
+        "INIT2  HDR, SAr1, KEr, Nr, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP), N(SIGNATURE_HASH_ALGORITHMS)",
         "AUTH1  HDR, SK {IDi, AUTH, N(INITIAL_CONTACT), SAi2, TSi, TSr}",
         "AUTH2  HDR, SK {IDr, AUTH, SAr2, TSi, TSr}",
         "CHILD1  HDR, SK {SAi, Ni, KEi, TSi, TSr}",

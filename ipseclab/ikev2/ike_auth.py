@@ -28,15 +28,24 @@ import hmac as _hmac  # compare_digest only
 import ipaddress
 
 from ipseclab.config import Identity
-from ipseclab.crypto import kdf_v2
-from ipseclab.ikev1.phase1 import identity_mismatch
+from ipseclab.crypto import kdf_v2, signature_v2
+from ipseclab.crypto.certs import verify_issued_by
+from ipseclab.ikev1.phase1 import dn_matches, identity_mismatch
 from ipseclab.ikev2 import child as children
 from ipseclab.ikev2.exchange import InitiatorExchange, Owner, Reject, Rx, notify_name
 from ipseclab.ikev2.ike_sa import IkeSaV2, IkeState
 from ipseclab.trace import IkeSaInfo, Info, KeyDerived
 from ipseclab.wire.v1.payloads import IDPayload as V1IdPayload
-from ipseclab.wire.v2.constants import AuthMethod, ExchangeType, IdType, NotifyType
-from ipseclab.wire.v2.message import AuthPayload, IDiPayload, IDrPayload, NotifyPayload, Payload
+from ipseclab.wire.v2.constants import AuthMethod, CertEncoding, ExchangeType, IdType, NotifyType
+from ipseclab.wire.v2.message import (
+    AuthPayload,
+    CertPayload,
+    CertReqPayload,
+    IDiPayload,
+    IDrPayload,
+    NotifyPayload,
+    Payload,
+)
 
 _ID_TYPES = {"address": None, "fqdn": IdType.FQDN, "user_fqdn": IdType.RFC822_ADDR, "dn": IdType.DER_ASN1_DN}
 
@@ -77,12 +86,40 @@ def _psk(owner: Owner, sa: IkeSaV2) -> bytes | None:
     return (conn.psk if conn is not None else None) or owner.config.psk or None
 
 
-def _auth_value(owner: Owner, sa: IkeSaV2, psk: bytes, *, of_initiator: bool, id_body: bytes) -> bytes:
+def uses_signatures(sa: IkeSaV2) -> bool:
+    """Does our side authenticate with a certificate (the policy's ``auth = rsa-sig``)?"""
+    return sa.choice is not None and sa.choice.auth == "rsa-sig"
+
+
+def _signed_octets(sa: IkeSaV2, *, of_initiator: bool, id_body: bytes) -> bytes:
+    """``RealMessage | NonceData | prf(SK_p, ID')`` of one side (§2.15)."""
     assert sa.prf is not None and sa.keys is not None
     sk_p = sa.keys.sk_pi if of_initiator else sa.keys.sk_pr
     real, nonce = (sa.init_request, sa.nr) if of_initiator else (sa.init_response, sa.ni)
-    maced = kdf_v2.maced_id(sa.prf, sk_p, id_body)
-    octets = kdf_v2.signed_octets(real, nonce, maced)
+    return kdf_v2.signed_octets(real, nonce, kdf_v2.maced_id(sa.prf, sk_p, id_body))
+
+
+def _own_auth(owner: Owner, sa: IkeSaV2, *, of_initiator: bool, id_body: bytes) -> list[Payload]:
+    """CERT and a signature (RFC 7427), or the PSK's MIC — the AUTH of our side."""
+    if uses_signatures(sa):
+        creds = owner.config.credentials
+        if creds is None:
+            raise Reject(NotifyType.AUTHENTICATION_FAILED, "signature authentication needs our certificate and key (peer.cert, peer.key)")
+        octets = _signed_octets(sa, of_initiator=of_initiator, id_body=id_body)
+        method, data = signature_v2.sign(creds.key, octets)
+        who = "I" if of_initiator else "R"
+        owner.emit(Info, sa=sa.ref, message=f"AUTH ({who}): signed with our certificate's key (RFC 7427 digital signature, "
+                   f"SHA-256) over RealMessage{1 if of_initiator else 2} | nonce | prf(SK_p{who.lower()}, ID{who.lower()}')")
+        return [CertPayload(CertEncoding.X509_SIGNATURE, creds.cert_der), AuthPayload(method, data)]
+    psk = _psk(owner, sa)
+    if psk is None:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"no pre-shared key for {sa.remote[0]} (connection or peer.psk)")
+    return [AuthPayload(AuthMethod.SHARED_KEY_MIC, _auth_value(owner, sa, psk, of_initiator=of_initiator, id_body=id_body))]
+
+
+def _auth_value(owner: Owner, sa: IkeSaV2, psk: bytes, *, of_initiator: bool, id_body: bytes) -> bytes:
+    assert sa.prf is not None
+    octets = _signed_octets(sa, of_initiator=of_initiator, id_body=id_body)
     value = kdf_v2.psk_auth(sa.prf, psk, octets)
     who = "I" if of_initiator else "R"
     owner.emit(KeyDerived, sa=sa.ref, name=f"AUTH ({who})",
@@ -93,11 +130,16 @@ def _auth_value(owner: Owner, sa: IkeSaV2, psk: bytes, *, of_initiator: bool, id
     return value
 
 
-def _verify(owner: Owner, sa: IkeSaV2, auth: AuthPayload | None, id_body: bytes, *, of_initiator: bool) -> None:
+def _verify(owner: Owner, sa: IkeSaV2, auth: AuthPayload | None, id_body: bytes, *, of_initiator: bool,
+            rx: Rx | None = None, ident: tuple[int, bytes] | None = None) -> None:
     """Check the peer's AUTH; Reject(AUTHENTICATION_FAILED) in plain words when it fails."""
     who = "initiator" if of_initiator else "responder"
     if auth is None:
         raise Reject(NotifyType.AUTHENTICATION_FAILED, f"the {who} sent no AUTH payload")
+    if uses_signatures(sa):
+        assert rx is not None and ident is not None
+        _verify_signature(owner, sa, auth, rx, ident, id_body, of_initiator=of_initiator)
+        return
     if auth.method != AuthMethod.SHARED_KEY_MIC:
         raise Reject(NotifyType.AUTHENTICATION_FAILED,
                      f"the {who} authenticates with method {auth.method} ({_method(auth.method)}); this connection uses a pre-shared key")
@@ -111,6 +153,41 @@ def _verify(owner: Owner, sa: IkeSaV2, auth: AuthPayload | None, id_body: bytes,
                      "way — AUTH covers it)")
 
 
+def _verify_signature(owner: Owner, sa: IkeSaV2, auth: AuthPayload, rx: Rx, ident: tuple[int, bytes], id_body: bytes,
+                      *, of_initiator: bool) -> None:
+    """The peer's certificate (issued by our CA, naming its identity) and its signature."""
+    from cryptography import x509
+
+    who = "initiator" if of_initiator else "responder"
+    if auth.method == AuthMethod.SHARED_KEY_MIC:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"the {who} authenticates with a pre-shared key; this connection uses certificates")
+    cert_p = next((c for c in rx.all(CertPayload) if c.encoding == CertEncoding.X509_SIGNATURE), None)
+    if cert_p is None:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"the {who} signs but sent no X.509 certificate (CERT, encoding 4)")
+    try:
+        cert = x509.load_der_x509_certificate(cert_p.data)
+    except ValueError:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"the {who}'s CERT payload is not a valid X.509 certificate") from None
+    ca = owner.config.ca_cert
+    if ca is None or not verify_issued_by(cert, ca):
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"the {who}'s certificate ({cert.subject.rfc4514_string()}) is not issued by our lab CA")
+    id_type, data = ident
+    if id_type == IdType.DER_ASN1_DN and not dn_matches(data, cert.subject):
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"the {who} claims {describe_id(id_type, data)}, but its certificate is "
+                     f"{cert.subject.rfc4514_string()}")
+    if id_type != IdType.DER_ASN1_DN:  # an address or name must be one of the certificate's subjectAltNames
+        claimed = Identity.parse(describe_id(id_type, data).split(" ", 1)[1])
+        why = identity_mismatch(claimed, V1IdPayload(id_type, data), cert)
+        if why is not None:
+            raise Reject(NotifyType.AUTHENTICATION_FAILED, f"the {who}'s certificate does not name {describe_id(id_type, data)}: {why}")
+    octets = _signed_octets(sa, of_initiator=of_initiator, id_body=id_body)
+    why = signature_v2.verify(cert.public_key(), auth.method, auth.data, octets)  # type: ignore[arg-type]
+    if why is not None:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"the {who}'s AUTH ({_method(auth.method)}): {why}")
+    owner.emit(Info, sa=sa.ref, message=f"the {who}'s signature ({_method(auth.method)}) verified with the certificate of "
+               f"{cert.subject.rfc4514_string()}, issued by our CA")
+
+
 def _method(method: int) -> str:
     try:
         return AuthMethod(method).name
@@ -118,10 +195,27 @@ def _method(method: int) -> str:
         return "unknown"
 
 
-def _own_id(owner: Owner) -> tuple[int, bytes]:
+def _own_id(owner: Owner, sa: IkeSaV2) -> tuple[int, bytes]:
+    """Our identity: with a certificate, its subject DN (as charon does); else the configured one."""
+    creds = owner.config.credentials
+    if uses_signatures(sa) and creds is not None:
+        return IdType.DER_ASN1_DN, creds.subject_dn_der
     identity = owner.config.identity
     assert identity is not None
     return id_fields(identity)
+
+
+def cert_request(owner: Owner, sa: IkeSaV2) -> list[Payload]:
+    """CERTREQ naming the CA we trust: the SHA-1 hash of its public key (RFC 7296 §3.7)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from ipseclab.crypto.registry import ike_hash
+
+    ca = owner.config.ca_cert
+    if not uses_signatures(sa) or ca is None:
+        return []
+    spki = ca.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return [CertReqPayload(CertEncoding.X509_SIGNATURE, ike_hash(2).hash(spki))]
 
 
 def _info(sa: IkeSaV2) -> IkeSaInfo:
@@ -152,16 +246,15 @@ class IkeAuthInitiator(InitiatorExchange):
 
     def build(self) -> list[Payload]:
         owner, sa = self.owner, self.sa
-        id_type, data = _own_id(owner)
+        id_type, data = _own_id(owner, sa)
         idi = IDiPayload(id_type, data)
         out: list[Payload] = [idi]
         conn = sa.connection
         if conn is not None and conn.remote_identity is not None:
             out.append(IDrPayload(*id_fields(conn.remote_identity)))
-        psk = _psk(owner, sa)
-        if psk is None:
-            raise Reject(NotifyType.AUTHENTICATION_FAILED, f"no pre-shared key for {sa.remote[0]}")
-        out.append(AuthPayload(AuthMethod.SHARED_KEY_MIC, _auth_value(owner, sa, psk, of_initiator=True, id_body=idi.encode_body())))
+        auth = _own_auth(owner, sa, of_initiator=True, id_body=idi.encode_body())
+        out[1:1] = [p for p in auth if isinstance(p, CertPayload)] + cert_request(owner, sa)
+        out += [p for p in auth if isinstance(p, AuthPayload)]
         if not any(s is not sa and s.established and s.remote[0] == sa.remote[0] for s in owner.peer.ike_sas.values()):
             out.append(NotifyPayload(NotifyType.INITIAL_CONTACT))
         if self.offer is not None:
@@ -188,7 +281,7 @@ class IkeAuthInitiator(InitiatorExchange):
                                f"not {conn.remote_identity.describe()}: {why}")
                 return
         try:
-            _verify(owner, sa, auth, idr.encode_body(), of_initiator=False)
+            _verify(owner, sa, auth, idr.encode_body(), of_initiator=False, rx=rx, ident=(idr.id_type, idr.data))
         except Reject as reject:
             owner.fail_ike(sa, "AUTHENTICATION_FAILED", reject.message)
             return
@@ -227,17 +320,15 @@ def respond(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
         raise Reject(NotifyType.AUTHENTICATION_FAILED, f"no connection for {sa.remote[0]} accepts {who}")
     sa.connection = conn
     idr_wanted = rx.first(IDrPayload)
-    own_type, own_data = _own_id(owner)
+    own_type, own_data = _own_id(owner, sa)
     if idr_wanted is not None and (idr_wanted.id_type, idr_wanted.data) != (own_type, own_data):
         owner.emit(Info, sa=sa.ref, message=f"the initiator asked for {describe_id(idr_wanted.id_type, idr_wanted.data)}; "
                    f"we are {describe_id(own_type, own_data)} and answer as such")
-    _verify(owner, sa, auth, idi.encode_body(), of_initiator=True)
+    _verify(owner, sa, auth, idi.encode_body(), of_initiator=True, rx=rx, ident=(idi.id_type, idi.data))
     sa.peer_identity = describe_id(idi.id_type, idi.data).split(" ", 1)[1]
     owner.peer.follow_peer(sa, rx.src, rx.dst)
     idr = IDrPayload(own_type, own_data)
-    psk = _psk(owner, sa)
-    assert psk is not None
-    out: list[Payload] = [idr, AuthPayload(AuthMethod.SHARED_KEY_MIC, _auth_value(owner, sa, psk, of_initiator=False, id_body=idr.encode_body()))]
+    out: list[Payload] = [idr, *_own_auth(owner, sa, of_initiator=False, id_body=idr.encode_body())]
     if rx.notify(NotifyType.INITIAL_CONTACT) is not None:
         sa.initial_contact = True
     established(owner, sa)

@@ -37,6 +37,7 @@ from ipseclab.crypto.registry_v2 import (
     wireshark_encryption,
     wireshark_integrity,
 )
+from ipseclab.crypto.signature_v2 import HASH_ALGORITHMS
 from ipseclab.crypto.sk_cipher import SkCipher
 from ipseclab.errors import CryptoError
 from ipseclab.ikev2 import proposals
@@ -70,6 +71,11 @@ def nat_notifies(owner: Owner, sa: IkeSaV2, spi_r: bytes) -> list[Payload]:
         NotifyPayload(NotifyType.NAT_DETECTION_SOURCE_IP, data=source),
         NotifyPayload(NotifyType.NAT_DETECTION_DESTINATION_IP, data=nat_hash(sa.spi_i, spi_r, sa.remote)),
     ]
+
+
+def signature_hashes() -> NotifyPayload:
+    """SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4): the hashes we can sign and verify with."""
+    return NotifyPayload(NotifyType.SIGNATURE_HASH_ALGORITHMS, data=b"".join(h.to_bytes(2, "big") for h in HASH_ALGORITHMS))
 
 
 def check_nat(owner: Owner, sa: IkeSaV2, rx: Rx, spi_r: bytes) -> None:
@@ -148,7 +154,7 @@ class IkeSaInitInitiator(InitiatorExchange):
         out += [self.offer, KEPayload(self.group, sa.ke_i), NoncePayload(sa.ni)]
         if sa.connection is None or sa.connection.nat_traversal:
             out += nat_notifies(owner, sa, bytes(8))
-        return out
+        return out + [signature_hashes()]
 
     def process(self, rx: Rx) -> None:
         owner, sa = self.owner, self.sa
@@ -255,5 +261,10 @@ def respond(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
     out: list[Payload] = [SAPayload([answer]), KEPayload(choice.group, sa.ke_r), NoncePayload(sa.nr)]
     if sa.nat_t:
         out += nat_notifies(owner, sa, sa.spi_r)
+    if rx.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS) is not None:
+        out.append(signature_hashes())
+    from ipseclab.ikev2.ike_auth import cert_request
+
+    out += cert_request(owner, sa)  # with certificates: ask for the initiator's (charon sends it only if asked)
     owner.set_state(sa, IkeState.AUTHENTICATING)
     return out

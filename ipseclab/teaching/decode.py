@@ -410,6 +410,46 @@ def _framing(path: str | os.PathLike[str]) -> tuple[int, str | None]:
     return size, None
 
 
+class _Reassembly:
+    """IPv4 fragments put back together, as tshark does (an IKE_AUTH with a certificate is
+    often larger than the link's MTU): a datagram is decoded under the number of its last
+    fragment.  At most :data:`MAX_PENDING_FRAGMENTS` datagrams wait, the oldest goes first."""
+
+    MAX_PENDING_FRAGMENTS = 64
+
+    def __init__(self) -> None:
+        self.pending: dict[tuple[str, str, int, int], list[Any]] = {}
+
+    def add(self, pkt: Any) -> Any | None:
+        from scapy.layers.inet import IP
+        from scapy.packet import Raw
+
+        ip = pkt.getlayer(IP)
+        if ip is None or (not ip.flags.MF and ip.frag == 0):
+            return pkt
+        key = (ip.src, ip.dst, ip.id, ip.proto)
+        group = self.pending.setdefault(key, [])
+        group.append(pkt)
+        if len(self.pending) > self.MAX_PENDING_FRAGMENTS:
+            self.pending.pop(next(iter(self.pending)))
+        pieces = sorted((p.getlayer(IP) for p in group), key=lambda p: p.frag)
+        end = 0
+        for piece in pieces:
+            if piece.frag * 8 != end:
+                return None
+            end += len(piece.payload)
+        if pieces[-1].flags.MF:
+            return None
+        del self.pending[key]
+        head = pieces[0].copy()
+        head.remove_payload()
+        head.flags, head.frag = 0, 0
+        del head.len, head.chksum
+        out = IP(bytes(head / Raw(b"".join(bytes(p.payload) for p in pieces))))
+        out.time = pkt.time
+        return out
+
+
 def _inner_summary(payload: bytes, next_header: int) -> str:
     """What an ESP packet carried: the inner IP packet (tunnel mode) or transport payload."""
     from scapy.layers.inet import ICMP, IP, TCP, UDP
@@ -448,8 +488,12 @@ def decode_pcap(
 
     decoder = CaptureDecoder(keys, esp_keys, ikev2_keys)
     out: list[DecodedPacket] = []
+    fragments = _Reassembly()
     with PcapReader(path if hasattr(path, "read") else str(path)) as reader:
-        for number, pkt in enumerate(reader, 1):
+        for number, captured in enumerate(reader, 1):
+            pkt = fragments.add(captured)
+            if pkt is None:  # a fragment of an IPv4 datagram still incomplete: decoded with its last one
+                continue
             ip = pkt.getlayer(IP) or pkt.getlayer(IPv6)
             proto = getattr(ip, "proto", getattr(ip, "nh", None)) if ip is not None else None
             if ip is not None and proto in (50, 51) and pkt.getlayer(UDP) is None:

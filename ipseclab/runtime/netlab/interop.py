@@ -152,6 +152,7 @@ _SCENARIO_LIST: list[Scenario] = [
 ]
 _SCENARIO_LIST += [
     *_pair("v2-psk", "IKEv2, PSK, aes128-sha1-modp2048, ESP aes128-sha1", version=2),
+    *_pair("v2-rsa", "IKEv2, RSA certificates from the lab CA, RFC 7427 signatures (ID_DER_ASN1_DN)", version=2, auth="rsa"),
     *_pair(
         "v2-sha256-pfs",
         "IKEv2, aes256-sha256-modp2048, two children, the second by CREATE_CHILD_SA with PFS (modp2048)",
