@@ -77,7 +77,7 @@ def _udp(pcap: Path) -> list[tuple[str, int, str, int, bytes]]:
     return out
 
 
-def _check_wire(pcap: Path, left: str, spis: dict[str, set[str]]) -> None:
+def _check_wire(pcap: Path, left: str, spis: dict[str, set[str]], version: int = 1) -> None:
     """IKE on 500, then IKE (with the non-ESP marker) and ESP-in-UDP on 4500, between ``left``
     (as seen on this side of the router) and right; the ESP SPIs are the negotiated ones:
     ``spis["left_out"]`` on left's packets, ``spis["right_out"]`` on right's."""
@@ -102,6 +102,9 @@ def _check_wire(pcap: Path, left: str, spis: dict[str, set[str]]) -> None:
             esp[src].add(payload[:4].hex())
     assert ike4500, "IKE moved to 4500 behind the non-ESP marker"
     for msg in ike4500:
+        if version == 2:  # IKE_AUTH and later: an IKEv2 header whose only payload is SK
+            assert msg[17] == 0x20 and msg[16] == 46 and msg[18] in (35, 36, 37), msg[:28].hex()
+            continue
         assert msg[16] in (5, 8), "an ISAKMP header follows the marker (first payload ID or HASH)"
         assert msg[19] & 1, "IKE on 4500 is encrypted (Main Mode 5/6, Quick Mode)"
     assert esp[left] == spis["left_out"], (esp, spis)
@@ -122,11 +125,15 @@ def _with_translated_rows(keys: Path) -> None:
     path.write_text("".join(r + "\n" for r in rows + twins))
 
 
-def _check_tshark(pcap: Path, keys: Path, left: str, spis: set[str]) -> None:
+def _check_tshark(pcap: Path, keys: Path, left: str, spis: set[str], version: int = 1) -> None:
     frames = dissect(pcap, keys)
     ike = [f for f in frames if f.exchange_type is not None and f.dport == 4500]
-    assert ike and all(f.encrypted and f.decrypted for f in ike), [f.describe() for f in ike]
-    assert {f.exchange_type for f in ike} >= {2, 32}, "Main Mode (5/6) and Quick Mode on 4500, decrypted"
+    if version == 2:  # IKE_AUTH on 4500, opened with our ikev2_decryption_table (IDi/IDr and AUTH inside SK)
+        auth = [f for f in ike if f.exchange_type == 35]
+        assert len(auth) >= 2 and all(39 in f.payloads and {35, 36} & set(f.payloads) for f in auth), [f.describe() for f in ike]
+    else:
+        assert ike and all(f.encrypted and f.decrypted for f in ike), [f.describe() for f in ike]
+        assert {f.exchange_type for f in ike} >= {2, 32}, "Main Mode (5/6) and Quick Mode on 4500, decrypted"
     assert all(f.src in (left, RIGHT) for f in frames)
     esp = [f for f in frames if f.esp_spi]
     assert esp and all(f.sport == f.dport == 4500 for f in esp), "ESP-in-UDP on 4500"
@@ -135,16 +142,21 @@ def _check_tshark(pcap: Path, keys: Path, left: str, spis: set[str]) -> None:
     assert all(f.esp_icv_good is not False for f in esp)
 
 
+@pytest.mark.parametrize("version", [1, 2], ids=["ikev1", "ikev2"])
 @pytest.mark.parametrize(
     ("ours", "initiator"),
     [("left", "ipseclab"), ("right", "charon")],
     ids=["ipseclab-behind-nat-initiates", "charon-behind-nat-initiates"],
 )
-def test_nat_traversal_with_charon(tmp_path: Path, ours: str, initiator: str) -> None:
-    with nat(_lab_name(ours[0])) as topo:
+def test_nat_traversal_with_charon(tmp_path: Path, ours: str, initiator: str, version: int) -> None:
+    v2 = {}
+    if version == 2:
+        v2 = {"config": lambda text: text.replace("[connections.lab.children.c1]", "version = 2\n\n[connections.lab.children.c1]"),
+              "charon_conn": lambda conn: {**conn, "version": "2"}}
+    with nat(_lab_name(f"{ours[0]}{version}")) as topo:
         inside = topo.capture("router", tmp_path / "inside.pcap", interface="eth0")
         outside = topo.capture("router", tmp_path / "outside.pcap", interface="eth1")
-        with CharonTunnel(topo, tmp_path / "work", ours=ours) as tunnel:
+        with CharonTunnel(topo, tmp_path / "work", ours=ours, **v2) as tunnel:
             tunnel.establish(initiator=initiator)
             for role in ("left", "right"):
                 stats = tunnel.ping(role, PINGS)
@@ -161,11 +173,11 @@ def test_nat_traversal_with_charon(tmp_path: Path, ours: str, initiator: str) ->
         inside.stop()
         outside.stop()
     spis = {"left_out": ours_out, "right_out": ours_in} if ours == "left" else {"left_out": ours_in, "right_out": ours_out}
-    _check_wire(tmp_path / "inside.pcap", PRIVATE, spis)
-    _check_wire(tmp_path / "outside.pcap", PUBLIC, spis)
+    _check_wire(tmp_path / "inside.pcap", PRIVATE, spis, version)
+    _check_wire(tmp_path / "outside.pcap", PUBLIC, spis, version)
     _with_translated_rows(keys)
     for pcap, left in (("inside.pcap", PRIVATE), ("outside.pcap", PUBLIC)):
-        _check_tshark(tmp_path / pcap, keys, left, ours_out | ours_in)
+        _check_tshark(tmp_path / pcap, keys, left, ours_out | ours_in, version)
 
 
 def test_nat_traversal_between_ipseclab_peers(tmp_path: Path) -> None:
