@@ -188,3 +188,43 @@ def test_the_tcp_control_socket_answers_only_curve_key_holders_across_the_lab_ne
         assert probe(str(keys))["config"] is True, "a key holder reads the configuration"
         stranger = probe("")
         assert stranger["status"].startswith("refused") and stranger["config"].startswith("refused"), stranger
+
+
+def _v2_up(lab: NetLab) -> bool:
+    tables = [lab.clients[r].list_sas() for r in ("left", "right")]
+    return all(any(s["state"] == "ESTABLISHED" for s in t["isakmp"]) and t["ipsec"] for t in tables)
+
+
+def test_an_ikev2_flood_is_answered_with_cookies_and_a_real_peer_still_connects() -> None:
+    """RFC 7296 §2.6 on real sockets: a bounded burst of IKE_SA_INIT requests from spoofed
+    sources leaves at most ``cookie_threshold`` half-open IKE SAs; every other request gets a
+    stateless COOKIE, and the real initiator — which receives it — echoes it and connects."""
+    from ipseclab.config import Connection, PeerConfig
+    from ipseclab.peer import Peer
+
+    with NetLab(f"c{os.getpid() % 100000}", "site-to-site", DemoOptions(version=2), dataplane=True).up() as lab:
+        left, right = lab.clients["left"], lab.clients["right"]
+        r_addr = lab.topology.hosts["right"].address
+        # a genuine IKE_SA_INIT request to copy (a throw-away peer's first message)
+        template_peer = Peer(PeerConfig("x", "10.78.0.1", psk=b"x", connections=[Connection("c", r_addr, version=2)]))
+        template_peer.initiate("c", 0.0)
+        template = template_peer.datagrams_to_send()[0].data
+        sock = _raw_socket(lab, "left")
+        with sock:
+            start = right.status()["received"]
+            for n in range(2000):
+                src = f"10.{78 + n // 60000}.{n // 250 % 240}.{n % 250 + 1}"
+                _send(sock, _spoofed(src, r_addr, os.urandom(8) + template[8:]))
+                if n % 50 == 49:
+                    _wait(lambda n=n: right.status()["received"] - start >= n - 100, timeout=30, what="the daemon to keep up")
+        _wait(lambda: right.status()["received"] - start >= 1900, timeout=30, what="the flood to arrive")
+        table = right.list_sas()
+        assert len(table["isakmp"]) <= 10, f"cookie_threshold: {len(table['isakmp'])} half-open IKE SAs kept"
+        counters = table["counters"]
+        assert counters.get("cookies_sent", 0) + counters.get("shed_first_messages", 0) >= 1880, counters
+        left.initiate("site")
+        _wait(lambda: _v2_up(lab), what="the real peer's SAs")
+        events = left.event_dicts_since(0)
+        assert any("asks for a cookie" in (e.get("message") or "") for e in events), "the real peer was asked for a cookie"
+        assert right.list_sas()["counters"].get("cookies_verified", 0) >= 1
+        _ping_ok(lab)
