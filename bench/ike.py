@@ -1,6 +1,8 @@
-"""IKE benchmark: Main Mode + Quick Mode against our responder daemon vs strongSwan's charon.
+"""IKE benchmark: Main Mode + Quick Mode (``--ike v2``: IKE_SA_INIT + IKE_AUTH) against our
+responder daemon vs strongSwan's charon.
 
-Run as root: ``.venv/bin/python bench/ike.py`` (``--quick`` for a shorter run).  Not part of
+Run as root: ``.venv/bin/python bench/ike.py`` (``--quick`` for a shorter run, ``--ike v2`` for
+IKEv2 with classical groups on both sides).  Not part of
 the test suite.  In one run, on the same machine, in a ``site_to_site`` namespace lab, the
 same initiator (an in-process sans-I/O ipseclab peer on real UDP sockets in ``left``) drives
 negotiations against the responder in ``right``:
@@ -63,11 +65,17 @@ def memory_kib(pid: int, what: str = "VmRSS") -> int:
     return 0
 
 
+def v2_config(text: str) -> str:
+    """Our daemon's TOML speaking IKEv2 on connection ``lab``."""
+    return text.replace("[connections.lab.children.c1]", "version = 2\n\n[connections.lab.children.c1]")
+
+
 class Initiator:
     """A sans-I/O ipseclab peer on UDP 500/4500 in ``left``'s namespace, driven in this process."""
 
-    def __init__(self, topo) -> None:  # noqa: ANN001
-        cfg = parse_peer_config(our_config(topo, "left", esp=ESP).replace("dataplane = true", "dataplane = false"))
+    def __init__(self, topo, version: int = 1) -> None:  # noqa: ANN001
+        text = our_config(topo, "left", esp=ESP).replace("dataplane = true", "dataplane = false")
+        cfg = parse_peer_config(v2_config(text) if version == 2 else text)
         self.peer = Peer(cfg, rng=SystemRng())
         self.address = cfg.address
         with topo.in_netns("left"):
@@ -127,14 +135,24 @@ class Initiator:
         return time.monotonic() - start
 
 
-def flood(topo, target: str, count: int) -> float:  # noqa: ANN001
-    """``count`` spoofed first Main Mode messages to ``target`` (bounded, paced); seconds taken."""
+def first_message(target: str, version: int) -> bytes:
+    """A genuine first message to ``target``: MM1, or IKEv2's IKE_SA_INIT request."""
+    if version == 2:
+        from ipseclab.config import Connection, PeerConfig
+
+        peer = Peer(PeerConfig("flood", "10.78.0.1", psk=b"x", connections=[Connection("c", target, version=2)]))
+        peer.initiate("c", 0.0)
+        return peer.datagrams_to_send()[0].data
+    offer = SAPayload([Proposal(1, ProtocolId.ISAKMP, b"", [IsakmpPolicy(10, group=14).to_transform(1)])])
+    return Message(bytes(8), bytes(8), ExchangeType.MAIN, payloads=[offer]).encode()
+
+
+def flood(topo, target: str, count: int, version: int = 1) -> float:  # noqa: ANN001
+    """``count`` spoofed first messages to ``target`` (bounded, paced); seconds taken."""
     from scapy.layers.inet import IP, UDP
     from scapy.packet import Raw
 
-    offer = SAPayload([Proposal(1, ProtocolId.ISAKMP, b"", [IsakmpPolicy(10, group=14).to_transform(1)])])
-    template = bytes(IP(src="10.78.0.1", dst=target) / UDP(sport=500, dport=500, chksum=0) / Raw(
-        Message(bytes(8), bytes(8), ExchangeType.MAIN, payloads=[offer]).encode()))
+    template = bytes(IP(src="10.78.0.1", dst=target) / UDP(sport=500, dport=500, chksum=0) / Raw(first_message(target, version)))
     with topo.in_netns("left"):
         raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     start = time.monotonic()
@@ -150,8 +168,8 @@ def flood(topo, target: str, count: int) -> float:  # noqa: ANN001
     return time.monotonic() - start
 
 
-def measure(name: str, topo, responder_pid: int, half_open, count: int, flood_count: int, linger: float) -> dict:  # noqa: ANN001
-    init = Initiator(topo)
+def measure(name: str, topo, responder_pid: int, half_open, count: int, flood_count: int, linger: float, version: int = 1) -> dict:  # noqa: ANN001
+    init = Initiator(topo, version)
     try:
         init.run(2)  # warm-up: both sides' code paths, sockets, first DH tables
         cpu0, rss0 = cpu_seconds(responder_pid), memory_kib(responder_pid)
@@ -161,7 +179,7 @@ def measure(name: str, topo, responder_pid: int, half_open, count: int, flood_co
         idle = min(init.run(1) for _ in range(3))
         target = topo.hosts["right"].address
         # a separate process, as an attacker is: a thread here would take the initiator's GIL
-        flooder = multiprocessing.get_context("fork").Process(target=flood, args=(topo, target, flood_count))
+        flooder = multiprocessing.get_context("fork").Process(target=flood, args=(topo, target, flood_count, version))
         flooder.start()
         time.sleep(0.2)  # the flood is under way
         during = []
@@ -190,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="200 SAs, 5,000 spoofed messages, 35 s linger")
     ap.add_argument("--ours-only", action="store_true", help="skip charon (no ratios): for trying a change")
+    ap.add_argument("--ike", choices=["v1", "v2"], default="v1", help="the IKE version both sides speak")
     args = ap.parse_args(argv)
+    version = 2 if args.ike == "v2" else 1
     if os.geteuid() != 0:
         print("bench/ike.py needs root (network namespaces)", file=sys.stderr)
         return 2
@@ -199,14 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ipl-bench-") as work:
         tag = f"bi{os.getpid() % 10000}"
         with site_to_site(tag + "o", routes=False) as topo:
-            spawn_daemon(topo, "right", our_config(topo, "right", esp=ESP))
+            text = our_config(topo, "right", esp=ESP)
+            spawn_daemon(topo, "right", v2_config(text) if version == 2 else text)
             client = wait_for_daemon(topo, "right")
             pid = int(client.status()["pid"])
 
             def ours_half_open() -> int:
-                return sum(1 for s in client.list_sas()["isakmp"] if s["state"] not in ("QM_IDLE", "DELETED"))
+                return sum(1 for s in client.list_sas()["isakmp"] if s["state"] not in ("QM_IDLE", "ESTABLISHED", "DELETED"))
 
-            results.append(measure("ipseclab", topo, pid, ours_half_open, count, flood_count, linger))
+            results.append(measure("ipseclab", topo, pid, ours_half_open, count, flood_count, linger, version))
             with contextlib.suppress(Exception):
                 client.shutdown()
             client.close()
@@ -214,16 +235,18 @@ def main(argv: list[str] | None = None) -> int:
             print({k: round(v, 2) if isinstance(v, float) else v for k, v in results[0].items()})
             return 0
         with site_to_site(tag + "c", routes=False) as topo:
-            charon = start_charon(topo, "right", Path(work) / "charon", esp=ESP)
+            charon = start_charon(topo, "right", Path(work) / "charon", esp=ESP,
+                                  conn=(lambda c: {**c, "version": "2"}) if version == 2 else None)
             try:
                 def charon_half_open() -> int:
                     return sum(1 for s in charon.list_sas() if s.get("state") != "ESTABLISHED")
 
-                results.append(measure("charon", topo, charon.pid, charon_half_open, count, flood_count, linger))
+                results.append(measure("charon", topo, charon.pid, charon_half_open, count, flood_count, linger, version))
             finally:
                 charon.stop()
     ours, theirs = results
-    print(f"IKEv1 Main Mode + Quick Mode, {count} SAs, {IN_FLIGHT} in flight; flood of {flood_count} spoofed MM1s")
+    what = ("IKEv2 IKE_SA_INIT + IKE_AUTH (modp2048)", "IKE_SA_INITs") if version == 2 else ("IKEv1 Main Mode + Quick Mode", "MM1s")
+    print(f"{what[0]}, {count} SAs, {IN_FLIGHT} in flight; flood of {flood_count} spoofed {what[1]}")
     print(f"{'':42}{'ipseclab':>12}{'charon':>12}{'ours/charon':>13}")
     rows = [
         ("set-ups per second", "rate", "{:.1f}"),

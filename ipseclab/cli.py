@@ -22,8 +22,12 @@ def _demo(args: argparse.Namespace) -> int:
     if version == 2 and args.mode == "aggressive":
         print("--mode aggressive is IKEv1's: IKEv2 has one way to set up an IKE SA", file=sys.stderr)
         return 2
+    if args.pq and version != 2:
+        print("--pq needs --ike v2: the additional ML-KEM exchange runs in IKEv2's IKE_INTERMEDIATE (RFC 9242)", file=sys.stderr)
+        return 2
     opts = DemoOptions(
         version=version,
+        pq={"mlkem768": 36, "mlkem1024": 37}.get(args.pq or ""),
         mode=args.mode,
         auth=args.auth,
         pfs=args.pfs,
@@ -312,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run two peers in memory and show every message")
     demo.add_argument("--ike", default="v1", choices=["v1", "v2"])
     demo.add_argument("--mode", default="main", choices=["main", "aggressive"])
+    demo.add_argument("--pq", nargs="?", const="mlkem768", choices=["mlkem768", "mlkem1024"],
+                      help="IKEv2: a post-quantum ML-KEM exchange after the DH group (RFC 9242 IKE_INTERMEDIATE, RFC 9370)")
     demo.add_argument("--auth", default="psk", choices=["psk", "rsa"])
     demo.add_argument("--pfs", type=int, metavar="GROUP", help="Quick Mode PFS with this DH group")
     demo.add_argument("--policies", type=int, default=1, metavar="N", help="number of IPsec policies (one Quick Mode each)")

@@ -45,14 +45,16 @@ class DemoOptions:
     nat: bool = False
     encap: bool = False
     version: int = 1  # the IKE version both peers speak (``--ike v1|v2``)
+    #: IKEv2: an additional ML-KEM key exchange in IKE_INTERMEDIATE (RFC 9242/9370): 36 = ML-KEM-768
+    pq: int | None = None
 
 
 def demo_configs(opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
     """Both peers' configurations for the demo."""
     auth = "rsa-sig" if opts.auth == "rsa" else "psk"
-    left_policy = IsakmpPolicy(10, "aes128", "sha1", auth, opts.group, opts.left_lifetime)
+    left_policy = IsakmpPolicy(10, "aes128", "sha1", auth, opts.group, opts.left_lifetime, addke=opts.pq)
     right_policy = IsakmpPolicy(
-        10, "aes128", "sha256" if opts.mismatch else "sha1", auth, opts.group, opts.right_lifetime
+        10, "aes128", "sha256" if opts.mismatch else "sha1", auth, opts.group, opts.right_lifetime, addke=opts.pq
     )
     ts_left = TransformSet("ts1", "aes128", "sha1", "tunnel", opts.pfs, opts.esp_lifetime_left)
     ts_right = TransformSet("ts1", "aes128", "sha1", "tunnel", opts.pfs, opts.esp_lifetime_right)

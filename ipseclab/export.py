@@ -121,20 +121,31 @@ def ikev1_decryption_rows(events: Iterable[Event]) -> list[str]:
 
 def ikev2_decryption_rows(events: Iterable[Event]) -> list[str]:
     """``<SPIi>,<SPIr>,<SK_ei>,<SK_er>,"<encryption>",<SK_ai>,<SK_ar>,"<integrity>"`` per IKEv2
-    IKE SA (Wireshark's ``ikev2_decryption_table``), from the SK_* key events."""
-    keys: dict[tuple[str, str], dict[str, KeyDerived]] = {}
+    IKE SA (Wireshark's ``ikev2_decryption_table``), from the SK_* key events.
+
+    An SA whose keys changed after IKE_INTERMEDIATE rounds (RFC 9370) gets one row per key
+    set, the final keys last (Wireshark keeps the last row for the SPIs: IKE_AUTH and everything
+    after it opens, the IKE_INTERMEDIATE messages do not); ``ipseclab decode`` tries every row."""
+    rounds: dict[tuple[str, str, str], list[dict[str, KeyDerived]]] = {}
     for e in events:
         if isinstance(e, KeyDerived) and e.sa.kind == "ike" and e.sa.version == 2 and e.name.startswith("SK_"):
-            keys.setdefault((e.sa.spi_i, e.sa.spi_r), {})[e.name] = e
-    rows = []
-    for (spi_i, spi_r), k in keys.items():
-        if not {"SK_ei", "SK_er", "SK_ai", "SK_ar"} <= set(k):
-            continue
-        rows.append(",".join([
-            spi_i, spi_r, k["SK_ei"].value.hex(), k["SK_er"].value.hex(), f'"{k["SK_ei"].algorithm}"',
-            k["SK_ai"].value.hex(), k["SK_ar"].value.hex(), f'"{k["SK_ai"].algorithm}"',
-        ]))
-    return rows
+            sets = rounds.setdefault((e.peer, e.sa.spi_i, e.sa.spi_r), [{}])
+            if e.name in sets[-1]:  # a new round of keys (SK_d comes first again)
+                sets.append({})
+            sets[-1][e.name] = e
+    rows: dict[tuple[str, str], list[str]] = {}
+    for (_peer, spi_i, spi_r), sets in rounds.items():
+        for k in sets:
+            if not {"SK_ei", "SK_er", "SK_ai", "SK_ar"} <= set(k):
+                continue
+            row = ",".join([
+                spi_i, spi_r, k["SK_ei"].value.hex(), k["SK_er"].value.hex(), f'"{k["SK_ei"].algorithm}"',
+                k["SK_ai"].value.hex(), k["SK_ar"].value.hex(), f'"{k["SK_ai"].algorithm}"',
+            ])
+            have = rows.setdefault((spi_i, spi_r), [])
+            if row not in have:
+                have.append(row)
+    return [row for group in rows.values() for row in group]
 
 
 def esp_sa_rows(events: Iterable[Event]) -> list[str]:

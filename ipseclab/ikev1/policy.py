@@ -135,8 +135,13 @@ class IsakmpPolicy:
     auth: str = "psk"
     group: int = 14
     lifetime: int = 86400
+    #: IKEv2 only: an additional key exchange after the group (RFC 9370 ADDKE1), an IANA method
+    #: number — 36 = ML-KEM-768, 37 = ML-KEM-1024 — run in IKE_INTERMEDIATE (RFC 9242)
+    addke: int | None = None
 
     def __post_init__(self) -> None:
+        if self.addke is not None and self.addke not in (36, 37):
+            raise ConfigError(f"additional key exchange {self.addke}: choose 36 (ML-KEM-768) or 37 (ML-KEM-1024)")
         if self.encryption not in IKE_ENCRYPTIONS:
             raise ConfigError(f"unknown encryption {self.encryption!r}; choose from {sorted(IKE_ENCRYPTIONS)}")
         if self.hash not in IKE_HASHES:

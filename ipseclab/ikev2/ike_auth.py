@@ -34,6 +34,7 @@ from ipseclab.ikev1.phase1 import dn_matches, identity_mismatch
 from ipseclab.ikev2 import child as children
 from ipseclab.ikev2.exchange import InitiatorExchange, Owner, Reject, Rx, notify_name
 from ipseclab.ikev2.ike_sa import IkeSaV2, IkeState
+from ipseclab.ikev2.intermediate import int_auth, pending_round
 from ipseclab.trace import IkeSaInfo, Info, KeyDerived
 from ipseclab.wire.v1.payloads import IDPayload as V1IdPayload
 from ipseclab.wire.v2.constants import AuthMethod, CertEncoding, ExchangeType, IdType, NotifyType
@@ -96,7 +97,7 @@ def _signed_octets(sa: IkeSaV2, *, of_initiator: bool, id_body: bytes) -> bytes:
     assert sa.prf is not None and sa.keys is not None
     sk_p = sa.keys.sk_pi if of_initiator else sa.keys.sk_pr
     real, nonce = (sa.init_request, sa.nr) if of_initiator else (sa.init_response, sa.ni)
-    return kdf_v2.signed_octets(real, nonce, kdf_v2.maced_id(sa.prf, sk_p, id_body))
+    return kdf_v2.signed_octets(real, nonce, kdf_v2.maced_id(sa.prf, sk_p, id_body), int_auth(sa, sa.auth_message_id))
 
 
 def _own_auth(owner: Owner, sa: IkeSaV2, *, of_initiator: bool, id_body: bytes) -> list[Payload]:
@@ -311,6 +312,9 @@ def respond(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
     idi, auth = rx.first(IDiPayload), rx.first(AuthPayload)
     if idi is None or auth is None:
         raise Reject(NotifyType.AUTHENTICATION_FAILED, "IKE_AUTH request without IDi or AUTH")
+    if pending_round(sa) is not None:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, "IKE_AUTH before the agreed additional key exchange (IKE_INTERMEDIATE)")
+    sa.auth_message_id = rx.message.message_id
     candidates = owner.config.connections_for(sa.remote[0])
     named = [c for c in candidates if c.remote_identity is not None and mismatch(c.remote_identity, idi.id_type, idi.data) is None]
     anyone = [c for c in candidates if c.remote_identity is None]

@@ -66,6 +66,11 @@ class IkeSaV2:
     init_response: bytes = b""
     cookie: bytes = b""  # a responder's COOKIE to repeat (§2.6)
     init_attempts: int = 0  # IKE_SA_INIT requests sent (retries after COOKIE / INVALID_KE_PAYLOAD)
+    #: RFC 9242/9370: the additional key exchanges done (their methods) and IntAuth so far
+    int_rounds: list[int] = field(default_factory=list)
+    int_auth_i: bytes = field(default=b"", repr=False)
+    int_auth_r: bytes = field(default=b"", repr=False)
+    auth_message_id: int = 1  # the IKE_AUTH exchange's Message ID (in IntAuth)
     peer_identity: str = ""
     nat_t: int = 0  # 1 when both sides sent NAT_DETECTION_* notifies
     nat_local: bool = False

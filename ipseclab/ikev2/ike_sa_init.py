@@ -154,7 +154,10 @@ class IkeSaInitInitiator(InitiatorExchange):
         out += [self.offer, KEPayload(self.group, sa.ke_i), NoncePayload(sa.ni)]
         if sa.connection is None or sa.connection.nat_traversal:
             out += nat_notifies(owner, sa, bytes(8))
-        return out + [signature_hashes()]
+        out.append(signature_hashes())
+        if any(p.addke for p in owner.config.isakmp_policies if proposals.ikev2_capable(p)):
+            out.append(NotifyPayload(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
+        return out
 
     def process(self, rx: Rx) -> None:
         owner, sa = self.owner, self.sa
@@ -194,6 +197,10 @@ class IkeSaInitInitiator(InitiatorExchange):
         if ke.group != self.group or choice.group != self.group:
             owner.fail_ike(sa, "INVALID_KE_PAYLOAD", f"the responder's KE is group {ke.group}, we sent group {self.group}")
             return
+        if choice.addke and rx.notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) is None:
+            owner.fail_ike(sa, "NO_PROPOSAL_CHOSEN", "the responder accepted the additional key exchange but does not "
+                           "announce IKE_INTERMEDIATE (RFC 9242 §3): it cannot carry it")
+            return
         sa.choice = choice
         sa.nr, sa.ke_r = nonce.data, ke.data
         owner.emit(PublicValue, sa=sa.ref, name="KEr", value=sa.ke_r, note=f"g^r, DH group {ke.group}")
@@ -207,9 +214,9 @@ class IkeSaInitInitiator(InitiatorExchange):
         check_nat(owner, sa, rx, sa.spi_r)
         self.done = True
         owner.set_state(sa, IkeState.AUTHENTICATING)
-        from ipseclab.ikev2.ike_auth import IkeAuthInitiator
+        from ipseclab.ikev2.intermediate import start_next
 
-        owner.request(sa, IkeAuthInitiator(owner, sa))
+        start_next(owner, sa)
 
     def on_timeout(self, tries: int) -> None:
         self.owner.fail_ike(self.sa, "TIMEOUT", f"no answer to IKE_SA_INIT after {tries} transmissions")
@@ -240,6 +247,9 @@ def respond(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
                          data=selection.wanted_group.to_bytes(2, "big"))
         raise Reject(NotifyType.NO_PROPOSAL_CHOSEN, ": ".join(selection.explanation[:2]))
     assert isinstance(selection.choice, proposals.IkeChoice)
+    if selection.choice.addke and rx.notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) is None:
+        raise Reject(NotifyType.NO_PROPOSAL_CHOSEN, "the proposal we would take has an additional key exchange, but the "
+                     "initiator does not announce IKE_INTERMEDIATE (RFC 9242 §3) to carry it")
     _policy_decision(owner, sa.ref, selection, True, "IKE_SA_INIT", 1)
     choice = selection.choice
     sa.choice = choice
@@ -263,6 +273,8 @@ def respond(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
         out += nat_notifies(owner, sa, sa.spi_r)
     if rx.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS) is not None:
         out.append(signature_hashes())
+    if choice.addke:
+        out.append(NotifyPayload(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
     from ipseclab.ikev2.ike_auth import cert_request
 
     out += cert_request(owner, sa)  # with certificates: ask for the initiator's (charon sends it only if asked)

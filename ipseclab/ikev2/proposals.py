@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ipseclab.crypto.kem import kem_name
 from ipseclab.crypto.registry_v2 import encryption_name, integ_id_for_esp, integrity_name, prf_name
 from ipseclab.ikev1.policy import IsakmpPolicy, TransformSet
 from ipseclab.trace import AttributeCheck, TransformCheck
@@ -32,6 +33,7 @@ _TYPE_WORDS = {
     TransformType.INTEG: "integrity",
     TransformType.KE: "key exchange (DH group)",
     TransformType.ESN: "extended sequence numbers",
+    TransformType.ADDKE1: "additional key exchange 1",
 }
 
 
@@ -53,10 +55,12 @@ class IkeChoice:
     policy: str
     proposal: int
     auth: str = "psk"
+    addke: tuple[int, ...] = ()  # additional key exchanges (RFC 9370), in order
 
     def describe(self) -> str:
         integ = f"/{integrity_name(self.integ_id)}" if self.integ_id else ""
-        return f"{encryption_name(self.encr_id, self.key_bits)}{integ}/{prf_name(self.prf_id)}/DH group {self.group}"
+        extra = "".join(f" + {kem_name(m)}" for m in self.addke)
+        return f"{encryption_name(self.encr_id, self.key_bits)}{integ}/{prf_name(self.prf_id)}/DH group {self.group}{extra}"
 
     def as_dict(self) -> dict[str, object]:
         """The fields of :class:`~ipseclab.trace.IkeSaInfo` an IKEv2 SA fills."""
@@ -113,6 +117,7 @@ def ike_proposal(policy: IsakmpPolicy, number: int, group: int | None = None) ->
         Transform(TransformType.PRF, _PRF[policy.hash]),
         Transform(TransformType.INTEG, _INTEG[policy.hash]),
         Transform(TransformType.KE, group or policy.group),
+        *([Transform(TransformType.ADDKE1, policy.addke)] if policy.addke else []),
     ])
 
 
@@ -155,6 +160,8 @@ def _words(ttype: int, ids: list[tuple[int, int | None]]) -> str:
         return ", ".join(integrity_name(i) if i else "none" for i, _ in ids)
     if ttype == TransformType.KE:
         return ", ".join(f"group {i}" for i, _ in ids)
+    if ttype == TransformType.ADDKE1:
+        return ", ".join(kem_name(i) if i else "none" for i, _ in ids)
     return ", ".join("yes" if i else "no" for i, _ in ids)
 
 
@@ -184,6 +191,7 @@ def select_ike(offer: SAPayload, policies: Sequence[IsakmpPolicy], ke_group: int
                 (TransformType.PRF, (_PRF[policy.hash], None)),
                 (TransformType.INTEG, (_INTEG[policy.hash], None)),
                 (TransformType.KE, (policy.group, None)),
+                (TransformType.ADDKE1, (policy.addke, None) if policy.addke else None),
             ]
             check = _compare(proposal, want, policy.label)
             checks.append(check)
@@ -194,7 +202,8 @@ def select_ike(offer: SAPayload, policies: Sequence[IsakmpPolicy], ke_group: int
                 wanted_group = wanted_group or policy.group
                 continue
             choice = IkeChoice(encr[0], encr[1], _PRF[policy.hash], _INTEG[policy.hash], policy.group,
-                               policy.lifetime, policy.label, proposal.number, policy.auth)
+                               policy.lifetime, policy.label, proposal.number, policy.auth,
+                               (policy.addke,) if policy.addke else ())
             return Selection(choice, checks, [f"proposal {proposal.number} matches {policy.label}: {choice.describe()}"])
     if wanted_group is not None:
         return Selection(None, checks, [f"a proposal matches with DH group {wanted_group}, but the KE payload is of group "
@@ -214,16 +223,20 @@ def accept_ike_answer(offer: SAPayload, answer: SAPayload, policies: Sequence[Is
     mine = next((p for p in offer.proposals if p.number == got.number), None)
     if mine is None:
         return f"the responder chose proposal {got.number}, which we did not offer"
-    for ttype in (TransformType.ENCR, TransformType.PRF, TransformType.INTEG, TransformType.KE):
+    for ttype in (TransformType.ENCR, TransformType.PRF, TransformType.INTEG, TransformType.KE, TransformType.ADDKE1):
         chosen = _ids(got, ttype)
         if len(chosen) > 1 or any(c not in _ids(mine, ttype) for c in chosen):
             return f"the responder chose {_TYPE_WORDS[ttype]} {_words(ttype, chosen)}, which proposal {got.number} did not offer"
+    addke = tuple(i for i, _ in _ids(got, TransformType.ADDKE1) if i)
+    if _ids(mine, TransformType.ADDKE1) and not addke:
+        return "the responder dropped the additional key exchange (ADDKE1) we proposed"
     policy = usable[got.number - 1] if 0 < got.number <= len(usable) else usable[0]
     (encr_id, bits), = _ids(got, TransformType.ENCR)
     integ = _ids(got, TransformType.INTEG)
     (group, _), = _ids(got, TransformType.KE)
     (prf_id, _), = _ids(got, TransformType.PRF)
-    return IkeChoice(encr_id, bits, prf_id, integ[0][0] if integ else None, group, policy.lifetime, policy.label, got.number, policy.auth)
+    return IkeChoice(encr_id, bits, prf_id, integ[0][0] if integ else None, group, policy.lifetime, policy.label, got.number,
+                     policy.auth, addke)
 
 
 def select_esp(offer: SAPayload, transform_sets: Sequence[TransformSet], *, ke_group: int | None) -> Selection:
@@ -259,6 +272,7 @@ def chosen_proposal(proposal: Proposal, choice: IkeChoice | ChildChoice, spi: by
         if choice.integ_id:
             transforms.append(Transform(TransformType.INTEG, choice.integ_id))
         transforms.append(Transform(TransformType.KE, choice.group))
+        transforms += [Transform(TransformType.ADDKE1 + i, m) for i, m in enumerate(choice.addke)]
         return Proposal(proposal.number, ProtocolId.IKE, spi, transforms)
     transforms = [_encr_transform(choice.esp_id, choice.key_bits)]
     if choice.integ_id:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ipseclab.crypto.registry import ike_hash
 from ipseclab.crypto.sk_cipher import SkOpenError
 from ipseclab.errors import ConfigError, ParseError
-from ipseclab.ikev2 import create_child_sa, ike_auth, ike_sa_init, informational
+from ipseclab.ikev2 import create_child_sa, ike_auth, ike_sa_init, informational, intermediate
 from ipseclab.ikev2.create_child_sa import CreateChildInitiator
 from ipseclab.ikev2.exchange import InitiatorExchange, Reject, Rx, notify_name
 from ipseclab.ikev2.ike_auth import IkeAuthInitiator
@@ -56,7 +56,16 @@ if TYPE_CHECKING:
     from ipseclab.trace import Address, Event
 
 ZERO_SPI = bytes(8)
+
+
+def _inner_first(msg: Message) -> int:
+    """The SK payload's Next Payload: the first inner payload (what IntAuth's A part names)."""
+    from ipseclab.wire.v2.message import EncryptedPayload
+
+    sk = msg.payloads[-1] if msg.payloads else None
+    return sk.first_payload if isinstance(sk, EncryptedPayload) else 0
 _RESPONDERS: dict[int, Callable[[Any, IkeSaV2, Rx], list[Payload]]] = {
+    ExchangeType.IKE_INTERMEDIATE: intermediate.respond,
     ExchangeType.IKE_AUTH: ike_auth.respond,
     ExchangeType.CREATE_CHILD_SA: create_child_sa.respond,
     ExchangeType.INFORMATIONAL: informational.respond,
@@ -234,7 +243,9 @@ class TaskManagerV2:
             sa.spi_r, message_id = ZERO_SPI, 0
         else:
             message_id = sa.next_request_id
-            if ex.exchange_type == ExchangeType.IKE_AUTH and (sa.nat_local or sa.nat_remote):
+            if ex.exchange_type == ExchangeType.IKE_AUTH:
+                sa.auth_message_id = message_id
+            if ex.exchange_type in (ExchangeType.IKE_AUTH, ExchangeType.IKE_INTERMEDIATE) and (sa.nat_local or sa.nat_remote):
                 self.float_to_natt(sa)
         try:
             payloads = ex.build()
@@ -245,6 +256,9 @@ class TaskManagerV2:
         raw, plaintext = self._encode(sa, ex.exchange_type, message_id, flags, payloads, encrypt=ex.encrypted)
         if init:
             sa.init_request = raw
+        if ex.exchange_type == ExchangeType.IKE_INTERMEDIATE and plaintext is not None:
+            intermediate.absorb(self, sa, flags=flags, message_id=message_id, inner_first=payloads[0].payload_type,
+                                plaintext=plaintext, request=True)
         sa.next_request_id = message_id + 1
         dgram = self.peer.make_datagram(sa, raw)
         fields = self._message_fields(sa, "sent", ex.exchange_type, message_id, dgram, raw, plaintext, payloads,
@@ -364,6 +378,9 @@ class TaskManagerV2:
         self.emit(MessageEvent, **self._message_fields(sa, "received", msg.exchange_type, msg.message_id, src, data, plaintext,
                                                         payloads, request=False, encrypted=plaintext is not None, dst=dst))
         del self._active[sa.spi_i]
+        if msg.exchange_type == ExchangeType.IKE_INTERMEDIATE and plaintext is not None:
+            intermediate.absorb(self, sa, flags=msg.flags, message_id=msg.message_id, inner_first=_inner_first(msg),
+                                plaintext=plaintext, request=False)
         self._processing = (out.exchange,)
         try:
             out.exchange.process(Rx(msg, payloads, data, src, dst, plaintext))
@@ -385,18 +402,22 @@ class TaskManagerV2:
         if msg.message_id != sa.expected_request_id or msg.exchange_type == ExchangeType.IKE_SA_INIT:
             self.count("invalid_message_id")
             return
-        if msg.exchange_type == ExchangeType.IKE_AUTH and sa.state != IkeState.AUTHENTICATING:
+        setup = (ExchangeType.IKE_AUTH, ExchangeType.IKE_INTERMEDIATE)
+        if msg.exchange_type in setup and sa.state != IkeState.AUTHENTICATING:
             self.count("unexpected")
             return
-        if msg.exchange_type != ExchangeType.IKE_AUTH and not sa.established:
+        if msg.exchange_type not in setup and not sa.established:
             self.count("unexpected")
             return
         opened = self._open(sa, msg, data, src)
         if opened is None:
             return
         payloads, plaintext = opened
-        if msg.exchange_type == ExchangeType.IKE_AUTH:
+        if msg.exchange_type in setup:
             sa.peer_proven = True
+        if msg.exchange_type == ExchangeType.IKE_INTERMEDIATE and plaintext is not None:
+            intermediate.absorb(self, sa, flags=msg.flags, message_id=msg.message_id, inner_first=_inner_first(msg),
+                                plaintext=plaintext, request=True)
         self.emit(MessageEvent, **self._message_fields(sa, "received", msg.exchange_type, msg.message_id, src, data, plaintext,
                                                         payloads, request=True, encrypted=True, dst=dst))
         sa.expected_request_id += 1
@@ -425,6 +446,9 @@ class TaskManagerV2:
         raw, plaintext = self._encode(sa, msg.exchange_type, msg.message_id, flags, payloads, encrypt=encrypt)
         if not encrypt:
             sa.init_response = raw
+        if msg.exchange_type == ExchangeType.IKE_INTERMEDIATE and plaintext is not None and payloads:
+            intermediate.absorb(self, sa, flags=flags, message_id=msg.message_id, inner_first=payloads[0].payload_type,
+                                plaintext=plaintext, request=False)
         dgram = Datagram((NON_ESP_MARKER if dst[1] == self.config.natt_port else b"") + raw, dst, src)
         fields = self._message_fields(sa, "sent", msg.exchange_type, msg.message_id, dgram, raw, plaintext, payloads,
                                       request=False, encrypted=encrypt)

@@ -160,7 +160,7 @@ class CaptureDecoder:
 
     def __init__(
         self, keys: dict[bytes, bytes] | None = None, esp_keys: dict[int, EspKey] | None = None,
-        ikev2_keys: dict[tuple[bytes, bytes], Ikev2Key] | None = None,
+        ikev2_keys: dict[tuple[bytes, bytes], list[Ikev2Key]] | None = None,
     ) -> None:
         self.keys = keys or {}
         self.esp_keys = esp_keys or {}
@@ -478,7 +478,7 @@ def _ah(number: int, time: float, src: str, dst: str, ah: bytes) -> DecodedPacke
 
 def decode_pcap(
     path: str | os.PathLike[str] | IO[bytes], keys: dict[bytes, bytes] | None = None, esp_keys: dict[int, EspKey] | None = None,
-    ikev2_keys: dict[tuple[bytes, bytes], Ikev2Key] | None = None,
+    ikev2_keys: dict[tuple[bytes, bytes], list[Ikev2Key]] | None = None,
 ) -> list[DecodedPacket]:
     """Decode every IKE/NAT-T, ESP and AH packet of a pcap or pcapng file (a path or an open
     binary file); ``keys``/``ikev2_keys``/``esp_keys`` are the rows of Wireshark's tables."""

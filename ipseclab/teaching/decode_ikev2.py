@@ -33,11 +33,12 @@ class Ikev2Key:
     sk_ar: bytes = field(repr=False)
 
 
-def read_ikev2_table(directory: str | os.PathLike[str]) -> dict[tuple[bytes, bytes], Ikev2Key]:
-    """(SPIi, SPIr) → keys, from an ``ikev2_decryption_table`` file; rows naming an algorithm
-    we do not have, or with keys of the wrong length, are skipped."""
+def read_ikev2_table(directory: str | os.PathLike[str]) -> dict[tuple[bytes, bytes], list[Ikev2Key]]:
+    """(SPIi, SPIr) → keys, from an ``ikev2_decryption_table`` file — several rows for one SA
+    when its keys changed (IKE_INTERMEDIATE, RFC 9370); rows naming an algorithm we do not
+    have, or with keys of the wrong length, are skipped."""
     path = Path(directory) / "ikev2_decryption_table"
-    table: dict[tuple[bytes, bytes], Ikev2Key] = {}
+    table: dict[tuple[bytes, bytes], list[Ikev2Key]] = {}
     if not path.exists():
         return table
     for line in path.read_text().splitlines():
@@ -52,7 +53,7 @@ def read_ikev2_table(directory: str | os.PathLike[str]) -> dict[tuple[bytes, byt
             continue
         if len(ei) != cipher.encr_key_bytes or len(ai) != cipher.integ_key_bytes:
             continue
-        table[(spi_i, spi_r)] = Ikev2Key(cipher, ei, er, ai, ar)
+        table.setdefault((spi_i, spi_r), []).append(Ikev2Key(cipher, ei, er, ai, ar))
     return table
 
 
@@ -73,7 +74,7 @@ class Ikev2Decoded:
     note: str = ""
 
 
-def decode_ikev2(data: bytes, keys: dict[tuple[bytes, bytes], Ikev2Key]) -> Ikev2Decoded | str:
+def decode_ikev2(data: bytes, keys: dict[tuple[bytes, bytes], list[Ikev2Key]]) -> Ikev2Decoded | str:
     """One IKEv2 datagram (non-ESP marker removed); a string says why it is not one."""
     try:
         msg = Message.decode(data)
@@ -92,20 +93,26 @@ def decode_ikev2(data: bytes, keys: dict[tuple[bytes, bytes], Ikev2Key]) -> Ikev
                        outer, message_tree(data), None)
     if sk is None:
         return out
-    key = keys.get((msg.spi_i, msg.spi_r))
-    if key is None:
+    candidates = keys.get((msg.spi_i, msg.spi_r), [])
+    if not candidates:
         out.summary = f"HDR, SK {{<{len(sk.data)} encrypted bytes>}}"
         out.note = "encrypted: no key for these SPIs (pass --keys DIR with an ikev2_decryption_table)"
         return out
-    ek, ak = (key.sk_ei, key.sk_ai) if from_initiator else (key.sk_er, key.sk_ar)
     start = len(data) - len(sk.data) - 4
-    try:
-        plaintext = key.cipher.open(ek, ak, data[: start + 4], sk.data)
-        inner = decode_payloads(sk.first_payload, plaintext)
-    except SkOpenError as exc:
-        out.decrypted, out.note = False, f"does not open with the table's keys: {exc}"
+    plaintext, why = None, ""
+    for key in candidates:  # an SA after IKE_INTERMEDIATE has a row per key set
+        ek, ak = (key.sk_ei, key.sk_ai) if from_initiator else (key.sk_er, key.sk_ar)
+        try:
+            plaintext = key.cipher.open(ek, ak, data[: start + 4], sk.data)
+            break
+        except SkOpenError as exc:
+            why = str(exc)
+    if plaintext is None:
+        out.decrypted, out.note = False, f"does not open with the table's keys: {why}"
         out.summary = f"HDR, SK {{<{len(sk.data)} encrypted bytes>}}"
         return out
+    try:
+        inner = decode_payloads(sk.first_payload, plaintext)
     except ParseError as exc:
         out.decrypted, out.note = False, f"decrypted, but the payloads do not decode: {exc}"
         return out
