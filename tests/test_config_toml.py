@@ -444,3 +444,12 @@ def test_version_2_connection_speaks_ikev2() -> None:
     assert parse_peer_config(CONN).connections[0].version == 1
     again = parse_peer_config(dump_peer_config(cfg))
     assert again.connections[0].version == 2
+
+
+def test_additional_ke_for_the_pq_hybrid() -> None:
+    text = MINIMAL + '[[peer.ike_policies]]\nproposal = "aes256-sha256-modp2048"\nadditional_ke = "mlkem768"\n'
+    cfg = parse_peer_config(text)
+    assert cfg.isakmp_policies[0].addke == 36
+    assert parse_peer_config(dump_peer_config(cfg)).isakmp_policies[0].addke == 36
+    with pytest.raises(ConfigError, match="additional_ke"):
+        parse_peer_config(text.replace("mlkem768", "mlkem512"))

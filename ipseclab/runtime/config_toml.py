@@ -11,9 +11,11 @@ A student who has read one reads the other::
     priority = 10
     proposal = "aes128-sha1-modp2048" # encr-hash-group, as in swanctl's proposals
     auth = "psk"
+    # additional_ke = "mlkem768"      # IKEv2: post-quantum ML-KEM after the group (RFC 9370)
 
     [connections.site]
     remote_addrs = "10.99.0.2"
+    # version = 2                     # IKEv2 (default 1)
 
     [connections.site.children.net1]
     local_ts = "10.1.0.0/24"
@@ -113,7 +115,9 @@ _PEER_KEYS = (
     "failed_sa_grace",
     "max_strangers_per_batch",
 )
-_POLICY_KEYS = ("priority", "proposal", "auth", "lifetime")
+_POLICY_KEYS = ("priority", "proposal", "auth", "lifetime", "additional_ke")
+#: IKEv2's additional key exchanges (RFC 9370 ADDKE1) by swanctl's names
+_ADDKE = {"mlkem768": 36, "mlkem1024": 37}
 _CONNECTION_KEYS = (
     "remote_addrs",
     "remote_port",
@@ -362,7 +366,8 @@ def _policies(peer: _Table) -> list[IsakmpPolicy]:
         enc, hash_, group = parse_ike_proposal(t.string("proposal"), t.path("proposal"))
         auth = t.choice("auth", AUTH_METHODS, "psk")
         lifetime = t.integer("lifetime", 86400, low=1)
-        out.append(_guard(t.where, lambda p=priority, e=enc, h=hash_, a=auth, g=group, lt=lifetime: IsakmpPolicy(p, e, h, a, g, lt)))
+        addke = _ADDKE[t.choice("additional_ke", tuple(_ADDKE), None)] if t.has("additional_ke") else None
+        out.append(_guard(t.where, lambda p=priority, e=enc, h=hash_, a=auth, g=group, lt=lifetime, k=addke: IsakmpPolicy(p, e, h, a, g, lt, addke=k)))
     priorities = [p.priority for p in out]
     dup = next((p for p in priorities if priorities.count(p) > 1), None)
     if dup is not None:
@@ -620,6 +625,8 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
             f"auth = {_q(p.auth)}",
             f"lifetime = {p.lifetime}",
         ]
+        if p.addke:
+            lines.append(f"additional_ke = {_q({v: k for k, v in _ADDKE.items()}[p.addke])}")
     for c in cfg.connections:
         lines += ["", f"[connections.{_key(c.name)}]", f"remote_addrs = {_q(c.remote_address)}"]
         if c.remote_port != 500:
