@@ -256,6 +256,11 @@ class PeerConfig:
     #: IKEv2 (RFC 7296 §2.6): with this many responder IKE SAs half open, a new IKE_SA_INIT
     #: is first answered with a COOKIE it must echo — no state for spoofed sources
     cookie_threshold: int = 10
+    #: IKEv2 fragmentation (RFC 7383): offered in IKE_SA_INIT; when both support it, an encrypted
+    #: message larger than ``fragment_size`` (a whole IP datagram, charon's default 1280) goes as
+    #: SKF fragments — an IKE_AUTH with a certificate, an ML-KEM key
+    ike_fragmentation: bool = True
+    fragment_size: int = 1280
 
     def __post_init__(self) -> None:
         try:

@@ -55,7 +55,7 @@ def test_four_messages_establish_an_ike_sa_and_its_first_child() -> None:
     assert [(m.peer, m.exchange, m.index) for m in wire] == [
         ("left", "IKE_SA_INIT", 1), ("right", "IKE_SA_INIT", 2), ("left", "IKE_AUTH", 1), ("right", "IKE_AUTH", 2),
     ]
-    assert wire[0].summary == "HDR, SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP), N(SIGNATURE_HASH_ALGORITHMS)"
+    assert wire[0].summary == "HDR, SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP), N(SIGNATURE_HASH_ALGORITHMS), N(IKEV2_FRAGMENTATION_SUPPORTED)"
     assert wire[3].summary == "HDR, SK {IDr, AUTH, SAr2, TSi, TSr}"
     for m in wire:  # every datagram is a valid IKEv2 message with the right header flags
         msg = Message.decode(m.raw)
@@ -312,7 +312,10 @@ def test_certificates_with_rfc_7427_signatures() -> None:
     from ipseclab.demo import DemoOptions
     from ipseclab.teaching.lab import LabSession
 
-    s = LabSession(DemoOptions(version=2, auth="rsa", seed=9))
+    s = LabSession(DemoOptions(version=2, auth="rsa", seed=9), start=False)
+    for p in s.network.peers:  # whole messages here: fragments are the next test's
+        p.config.ike_fragmentation = False
+    s.network.initiate("left", "site")
     s.run_to_end()
     assert s.established()
     auth = [m for m in s.messages() if m.exchange == "IKE_AUTH"]
@@ -337,3 +340,70 @@ def test_a_certificate_from_another_ca_is_refused_in_words() -> None:
     assert not s.established()
     words = [e.message for e in events_of(s.events, ErrorEvent, "right")]
     assert any("is not issued by our lab CA" in w for w in words), words
+
+
+# -- fragmentation (RFC 7383) ----------------------------------------------------------------
+
+
+def cert_session(**kw):  # noqa: ANN003, ANN201
+    from ipseclab.demo import DemoOptions
+    from ipseclab.teaching.lab import LabSession
+
+    return LabSession(DemoOptions(version=2, auth="rsa", seed=9, **kw), start=False)
+
+
+def test_a_message_larger_than_the_path_goes_as_fragments() -> None:
+    s = cert_session()
+    s.network.initiate("left", "site")
+    s.run_to_end()
+    assert s.established()
+    auth = [m for m in s.messages() if m.exchange == "IKE_AUTH"]
+    assert [m.summary.split(" of ")[0] for m in auth] == ["HDR, SKF {fragment 1/2}", "HDR, SKF {fragment 2/2}",
+                                                          "HDR, SKF {fragment 1/2}", "HDR, SKF {fragment 2/2}"]
+    assert auth[0].summary.endswith("of SK {IDi, CERT, CERTREQ, AUTH, N(INITIAL_CONTACT), SAi2, TSi, TSr}")
+    assert all(len(m.raw) <= 1280 - 28 for m in auth)  # each fits a 1280-byte IP datagram
+    for m in auth:
+        msg = Message.decode(m.raw)
+        assert msg.payloads[-1].payload_type == 53  # SKF
+    received = [m for m in events_of(s.events, MessageEvent, "right") if m.direction == "received" and m.exchange == "IKE_AUTH"]
+    assert received[-1].summary.startswith("HDR, SK {IDi, CERT")  # reassembled, then handled as one message
+    assert s.network.peer("right").counters["fragments_received"] == 2
+
+
+def test_a_changed_fragment_is_dropped_and_the_retransmission_completes() -> None:
+    s = cert_session()
+    done = []
+
+    def tamper(d):  # noqa: ANN001, ANN202
+        if not done and d.src[0] == LEFT and len(d.data) > 28 and d.data[16] == 53:  # the first SKF fragment
+            done.append(1)
+            return type(d)(d.data[:-1] + bytes([d.data[-1] ^ 1]), d.src, d.dst)
+        return d
+
+    s.network.nat = tamper
+    s.network.initiate("left", "site")
+    s.run_to_end()
+    right = s.network.peer("right")
+    assert right.counters["sk_icv_failure"] == 1 and not s.established()
+    s.advance(3)  # left retransmits both fragments
+    assert s.established()
+
+
+def test_fragments_are_bounded() -> None:
+    """A fragment that announces more than MAX_FRAGMENTS is refused; the store never grows past
+    one message per direction."""
+    from ipseclab.ikev2.protection import seal_fragments
+    from ipseclab.ikev2.task_manager import MAX_FRAGMENTS
+
+    pp = established_pair(**V2)
+    left_sa = next(iter(pp.left.ike_sas.values()))
+    right_sa = next(iter(pp.right.ike_sas.values()))
+    big = [NotifyPayload(40000, data=bytes(40)) for _ in range(60)]
+    raws, _ = seal_fragments(left_sa, ExchangeType.INFORMATIONAL, left_sa.next_request_id, HeaderFlag.INITIATOR, big, 100,
+                             lambda: bytes(16))
+    assert len(raws) > MAX_FRAGMENTS
+    for raw in raws[:5]:
+        pp.right.receive_datagram(raw, (LEFT, 500), (RIGHT, 500), 1.0)
+    assert pp.right.counters["fragments_over_limit"] == 5
+    assert not pp.right.engine(2)._reassembly
+    assert right_sa.established

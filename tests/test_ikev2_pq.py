@@ -17,7 +17,6 @@ from ipseclab.teaching.lab import LabSession
 from ipseclab.trace import ErrorEvent, KeyDerived, MessageEvent, PublicValue
 from ipseclab.wire.v2.message import (
     AuthPayload,
-    EncryptedPayload,
     IDiPayload,
     Message,
     decode_payloads,
@@ -51,8 +50,11 @@ def keys_of(s: LabSession, peer: str, name: str) -> list[bytes]:
 def test_six_messages_and_ml_kem_sizes() -> None:
     s = session()
     assert s.established()
+    # the ML-KEM-768 encapsulation key makes IKE_INTERMEDIATE's request larger than 1280 bytes: two fragments
     assert [(m.exchange, m.index) for m in s.messages()] == [
-        ("IKE_SA_INIT", 1), ("IKE_SA_INIT", 2), ("IKE_INTERMEDIATE", 1), ("IKE_INTERMEDIATE", 2), ("IKE_AUTH", 1), ("IKE_AUTH", 2)]
+        ("IKE_SA_INIT", 1), ("IKE_SA_INIT", 2), ("IKE_INTERMEDIATE", 1), ("IKE_INTERMEDIATE", 1), ("IKE_INTERMEDIATE", 2),
+        ("IKE_AUTH", 1), ("IKE_AUTH", 2)]
+    assert s.messages()[2].summary == "HDR, SKF {fragment 1/2} of SK {KEi}"
     public = {e.name: len(e.value) for e in s.events if isinstance(e, PublicValue) and e.peer == "left"}
     assert (public["KEi(1)"], public["KEr(1)"]) == (1184, 1088)  # FIPS 203 ML-KEM-768
     assert "ML-KEM-768" in next(i for i in s.sa_tables()["left"]["isakmp"])["suite"]
@@ -61,7 +63,12 @@ def test_six_messages_and_ml_kem_sizes() -> None:
 def test_keys_and_auth_recomputed_from_the_wire() -> None:
     s = session()
     msgs = s.messages()
-    init_req, init_resp, int_req, int_resp, auth_req, _ = msgs
+    init_req, init_resp, auth_req = msgs[0], msgs[1], msgs[5]
+    # the IKE_INTERMEDIATE messages as their receivers put them together (the request came in two fragments)
+    received = [e for e in s.events if isinstance(e, MessageEvent) and e.direction == "received"
+                and e.exchange == "IKE_INTERMEDIATE" and e.plaintext is not None]
+    int_req = next(e for e in received if e.peer == "right")
+    int_resp = next(e for e in received if e.peer == "left")
     # round 0 keys (as logged) and the ML-KEM secret; SKEYSEED(1) and the new keys by RFC 9370 §2.2.2
     sk_d0, sk_pi0, sk_pr0 = (keys_of(s, "left", n)[0] for n in ("SK_d", "SK_pi", "SK_pr"))
     (shared,) = keys_of(s, "left", "SK(1)")
@@ -76,13 +83,13 @@ def test_keys_and_auth_recomputed_from_the_wire() -> None:
     assert keys_of(s, "left", "SK_pi")[-1] == sk_pi1
 
     def a_and_p(m: MessageEvent) -> bytes:
-        """IntAuth's A | P: the header and SK header with lengths as if SK held the plaintext only."""
+        """IntAuth's A | P: the header and an SK header with lengths as if one SK payload held the
+        plaintext only — also for a message that came as SKF fragments (RFC 9242 §3.3.2)."""
         p = m.plaintext
         head = bytearray(m.raw[:28])
+        head[16] = 46  # SK
         head[24:28] = (28 + 4 + len(p)).to_bytes(4, "big")
-        sk = Message.decode(m.raw).payloads[-1]
-        assert isinstance(sk, EncryptedPayload)
-        return bytes(head) + bytes([sk.first_payload, 0]) + (4 + len(p)).to_bytes(2, "big") + p
+        return bytes(head) + bytes([34, 0]) + (4 + len(p)).to_bytes(2, "big") + p  # the inner chain starts with KE (34)
 
     int_auth = prf(sk_pi0, a_and_p(int_req)) + prf(sk_pr0, a_and_p(int_resp)) + auth_req.message_id.to_bytes(4, "big")
     inner = decode_payloads(Message.decode(auth_req.raw).payloads[-1].first_payload, auth_req.plaintext)
@@ -117,8 +124,10 @@ def test_tshark_and_decode_open_every_message(tmp_path: Path) -> None:
     write_keys(s.events, tmp_path / "keys")
     assert len((tmp_path / "keys" / "ikev2_decryption_table").read_text().splitlines()) == 2  # a row per key set
     frames = dissect(tmp_path / "pq.pcap", tmp_path / "keys")
-    assert [f.payloads for f in frames if f.exchange_type == 43] == [[46, 34], [46, 34]]
+    # tshark 4.0 shows the SKF fragments as such; the whole response and IKE_AUTH it opens
+    assert [f.payloads for f in frames if f.exchange_type == 43] == [[53], [53], [46, 34]]
     assert all(39 in f.payloads for f in frames if f.exchange_type == 35)
     ours = decode_pcap(tmp_path / "pq.pcap", ikev2_keys=read_ikev2_table(tmp_path / "keys"))
-    assert [p.summary for p in ours][2:4] == ["HDR, SK {KEi}", "HDR, SK {KEr}"]
+    assert [p.summary for p in ours][2:5] == [
+        "HDR, SKF {fragment 1/2}", "HDR, SKF {fragment 2/2}, reassembled: SK {KEi}", "HDR, SK {KEr}"]
     assert all(p.decrypted for p in ours if p.encrypted)

@@ -71,6 +71,7 @@ class IkeSaV2:
     int_auth_i: bytes = field(default=b"", repr=False)
     int_auth_r: bytes = field(default=b"", repr=False)
     auth_message_id: int = 1  # the IKE_AUTH exchange's Message ID (in IntAuth)
+    fragmentation: bool = False  # both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383)
     peer_identity: str = ""
     nat_t: int = 0  # 1 when both sides sent NAT_DETECTION_* notifies
     nat_local: bool = False

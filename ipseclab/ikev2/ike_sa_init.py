@@ -155,6 +155,8 @@ class IkeSaInitInitiator(InitiatorExchange):
         if sa.connection is None or sa.connection.nat_traversal:
             out += nat_notifies(owner, sa, bytes(8))
         out.append(signature_hashes())
+        if owner.config.ike_fragmentation:
+            out.append(NotifyPayload(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
         if any(p.addke for p in owner.config.isakmp_policies if proposals.ikev2_capable(p)):
             out.append(NotifyPayload(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
         return out
@@ -202,6 +204,7 @@ class IkeSaInitInitiator(InitiatorExchange):
                            "announce IKE_INTERMEDIATE (RFC 9242 §3): it cannot carry it")
             return
         sa.choice = choice
+        sa.fragmentation = owner.config.ike_fragmentation and rx.notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) is not None
         sa.nr, sa.ke_r = nonce.data, ke.data
         owner.emit(PublicValue, sa=sa.ref, name="KEr", value=sa.ke_r, note=f"g^r, DH group {ke.group}")
         owner.emit(PublicValue, sa=sa.ref, name="Nr", value=sa.nr)
@@ -273,6 +276,9 @@ def respond(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
         out += nat_notifies(owner, sa, sa.spi_r)
     if rx.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS) is not None:
         out.append(signature_hashes())
+    if owner.config.ike_fragmentation and rx.notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) is not None:
+        sa.fragmentation = True
+        out.append(NotifyPayload(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
     if choice.addke:
         out.append(NotifyPayload(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
     from ipseclab.ikev2.ike_auth import cert_request

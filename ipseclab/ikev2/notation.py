@@ -17,6 +17,7 @@ from ipseclab.wire.v2.message import (
     CPPayload,
     DeletePayload,
     EAPPayload,
+    EncryptedFragmentPayload,
     IDiPayload,
     IDrPayload,
     KEPayload,
@@ -44,7 +45,7 @@ def payload_name(p: Payload, exchange_type: int, from_initiator: bool) -> str:
     named: list[tuple[type, str]] = [
         (IDiPayload, "IDi"), (IDrPayload, "IDr"), (AuthPayload, "AUTH"), (TSiPayload, "TSi"), (TSrPayload, "TSr"),
         (CertPayload, "CERT"), (CertReqPayload, "CERTREQ"), (DeletePayload, "D"), (VendorIDPayload, "V"),
-        (CPPayload, "CP"), (EAPPayload, "EAP"),
+        (CPPayload, "CP"), (EAPPayload, "EAP"), (EncryptedFragmentPayload, "SKF"),
     ]
     for cls, name in named:
         if isinstance(p, cls):

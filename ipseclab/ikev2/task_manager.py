@@ -41,12 +41,20 @@ from ipseclab.ikev2.ike_sa import IkeSaV2, IkeState
 from ipseclab.ikev2.ike_sa_init import IkeSaInitInitiator
 from ipseclab.ikev2.informational import InformationalInitiator
 from ipseclab.ikev2.notation import summarize
-from ipseclab.ikev2.protection import open_message, seal
+from ipseclab.ikev2.protection import Reassembly, open_fragment, open_message, seal, seal_fragments
 from ipseclab.ikev2.rekey_ike import RekeyIkeInitiator
 from ipseclab.sa import ChildState
 from ipseclab.trace import NO_SA, ErrorEvent, Info, MessageEvent, PortFloated, Retransmitted
 from ipseclab.wire.v2.constants import ExchangeType, HeaderFlag, NotifyType, ProtocolId
-from ipseclab.wire.v2.message import DeletePayload, Message, NotifyPayload, Payload, SAPayload
+from ipseclab.wire.v2.message import (
+    DeletePayload,
+    EncryptedFragmentPayload,
+    Message,
+    NotifyPayload,
+    Payload,
+    SAPayload,
+    decode_payloads,
+)
 
 if TYPE_CHECKING:
     from ipseclab.config import Connection, PeerConfig
@@ -58,11 +66,14 @@ if TYPE_CHECKING:
 ZERO_SPI = bytes(8)
 
 
-def _inner_first(msg: Message) -> int:
-    """The SK payload's Next Payload: the first inner payload (what IntAuth's A part names)."""
+def _inner_first(msg: Message, fragments: Reassembly) -> int:
+    """The first inner payload (what IntAuth's A part names): the SK payload's Next Payload, or
+    fragment 1's when the message came in fragments (RFC 9242 §3.3.2 hashes it as one SK)."""
     from ipseclab.wire.v2.message import EncryptedPayload
 
     sk = msg.payloads[-1] if msg.payloads else None
+    if isinstance(sk, EncryptedFragmentPayload):
+        return fragments.first_payload
     return sk.first_payload if isinstance(sk, EncryptedPayload) else 0
 _RESPONDERS: dict[int, Callable[[Any, IkeSaV2, Rx], list[Payload]]] = {
     ExchangeType.IKE_INTERMEDIATE: intermediate.respond,
@@ -75,24 +86,32 @@ _NAMES = {t: t.name for t in ExchangeType}
 
 @dataclass
 class Outstanding:
-    """Our request waiting for its response, and its retransmission state."""
+    """Our request waiting for its response (its datagrams: one, or its fragments), and its
+    retransmission state."""
 
     exchange: InitiatorExchange
     message_id: int
-    datagram: Datagram
-    fields: dict[str, Any]
+    datagrams: list[Datagram]
+    fields: list[dict[str, Any]]
     attempts: int = 0
     timer: float | None = None
 
 
 @dataclass
 class Answered:
-    """The last request we answered, to answer its retransmissions the same way (§2.1)."""
+    """The last request we answered, to answer its retransmissions the same way (§2.1; with
+    fragments, on the request's first fragment, RFC 7383 §2.6.1)."""
 
     message_id: int
-    request: bytes
-    datagram: Datagram
-    fields: dict[str, Any] = field(default_factory=dict)
+    request: bytes  # the request, or its first fragment
+    datagrams: list[Datagram]
+    fields: list[dict[str, Any]] = field(default_factory=list)
+
+
+#: bounds on a message being reassembled (RFC 7383 §2.6): fragments and bytes
+MAX_FRAGMENTS = 32
+MAX_REASSEMBLY_BYTES = 64 * 1024
+PENDING = object()  # a fragment stored, the message not complete yet
 
 
 class TaskManagerV2:
@@ -106,6 +125,8 @@ class TaskManagerV2:
         self._queued: dict[bytes, deque[InitiatorExchange]] = {}
         self._answered: dict[bytes, Answered] = {}
         self._after: dict[bytes, list[Callable[[], None]]] = {}
+        self._reassembly: dict[tuple[bytes, bool, int], Reassembly] = {}
+        self._last_fragments = Reassembly(0)
         self._cookie_secret: bytes | None = None
 
     # -- what exchanges may ask (Owner) -------------------------------------------------
@@ -206,6 +227,8 @@ class TaskManagerV2:
     def forget(self, sa: IkeSaV2) -> None:  # type: ignore[override]
         """The IKE SA is gone, and with it every child SA negotiated under it (RFC 7296 §1.4.1)."""
         self._drop_requests(sa)
+        for key in [k for k in self._reassembly if k[0] == sa.spi_i]:
+            del self._reassembly[key]
         self._answered.pop(sa.spi_i, None)
         self._after.pop(sa.spi_i, None)
         for pair in list(sa.children):
@@ -253,28 +276,63 @@ class TaskManagerV2:
             self.fail_ike(sa, notify_name(reject.notify_type), reject.message)
             return
         flags = HeaderFlag.INITIATOR if sa.initiator else 0
-        raw, plaintext = self._encode(sa, ex.exchange_type, message_id, flags, payloads, encrypt=ex.encrypted)
+        raws, plaintext = self._encode(sa, ex.exchange_type, message_id, flags, payloads, encrypt=ex.encrypted)
         if init:
-            sa.init_request = raw
+            sa.init_request = raws[0]
         if ex.exchange_type == ExchangeType.IKE_INTERMEDIATE and plaintext is not None:
             intermediate.absorb(self, sa, flags=flags, message_id=message_id, inner_first=payloads[0].payload_type,
                                 plaintext=plaintext, request=True)
         sa.next_request_id = message_id + 1
-        dgram = self.peer.make_datagram(sa, raw)
-        fields = self._message_fields(sa, "sent", ex.exchange_type, message_id, dgram, raw, plaintext, payloads,
-                                      request=True, encrypted=ex.encrypted)
-        self.peer.queue(dgram)
-        self.emit(MessageEvent, **fields)
+        dgrams = [self.peer.make_datagram(sa, raw) for raw in raws]
+        fields = self._sent_fields(sa, ex.exchange_type, message_id, dgrams, raws, plaintext, payloads, request=True,
+                                   encrypted=ex.encrypted)
+        for dgram, f in zip(dgrams, fields, strict=True):
+            self.peer.queue(dgram)
+            self.emit(MessageEvent, **f)
         timer = self.now + self.config.retransmit_timeout if retransmit else None
         if retransmit:
-            self._active[sa.spi_i] = Outstanding(ex, message_id, dgram, fields, 0, timer)
+            self._active[sa.spi_i] = Outstanding(ex, message_id, dgrams, fields, 0, timer)
 
-    def _encode(self, sa: IkeSaV2, exchange_type: int, message_id: int, flags: int, payloads: list[Payload], *, encrypt: bool) -> tuple[bytes, bytes | None]:
+    def _max_message(self, sa: IkeSaV2) -> int:
+        """The largest IKE message one datagram may carry: ``fragment_size`` (an IP datagram,
+        charon's default 1280) less the IP and UDP headers and the non-ESP marker."""
+        ip_header = 40 if ":" in sa.remote[0] else 20
+        return self.config.fragment_size - ip_header - 8 - (4 if sa.floated else 0)
+
+    def _encode(
+        self, sa: IkeSaV2, exchange_type: int, message_id: int, flags: int, payloads: list[Payload], *, encrypt: bool
+    ) -> tuple[list[bytes], bytes | None]:
+        """The datagrams of one message — one, or its fragments when it is too large and both
+        sides support RFC 7383 — and the inner chain they protect."""
         if not encrypt:
             msg = Message(sa.spi_i, sa.spi_r, exchange_type, flags, message_id, payloads)
-            return msg.encode(), None
+            return [msg.encode()], None
         assert sa.cipher is not None
-        return seal(sa, exchange_type, message_id, flags, payloads, self.rng.random_bytes(sa.cipher.iv_size))
+        cipher = sa.cipher
+        raw, chain = seal(sa, exchange_type, message_id, flags, payloads, self.rng.random_bytes(cipher.iv_size))
+        limit = self._max_message(sa)
+        if not sa.fragmentation or len(raw) <= limit:
+            return [raw], chain
+        raws, chain = seal_fragments(sa, exchange_type, message_id, flags, payloads, limit,
+                                     lambda: self.rng.random_bytes(cipher.iv_size))
+        self.count("fragmented_messages")
+        return raws, chain
+
+    def _sent_fields(
+        self, sa: IkeSaV2, exchange_type: int, message_id: int, dgrams: list[Any], raws: list[bytes], plaintext: bytes | None,
+        payloads: list[Payload], *, request: bool, encrypted: bool,
+    ) -> list[dict[str, Any]]:
+        """The MessageEvent fields of each datagram of a message we send."""
+        whole = self._message_fields(sa, "sent", exchange_type, message_id, dgrams[0], raws[0], plaintext, payloads,
+                                     request=request, encrypted=encrypted)
+        if len(raws) == 1:
+            return [whole]
+        out = []
+        for n, (dgram, raw) in enumerate(zip(dgrams, raws, strict=True), 1):
+            inner = whole["summary"].removeprefix("HDR, SK ") if n == 1 else ""
+            out.append({**whole, "src": dgram.src, "dst": dgram.dst, "raw": raw, "plaintext": None,
+                        "summary": f"HDR, SKF {{fragment {n}/{len(raws)}}}" + (f" of SK {inner}" if inner else "")})
+        return out
 
     def _message_fields(
         self, sa: IkeSaV2, direction: str, exchange_type: int, message_id: int, dgram_or_src: Any, raw: bytes,
@@ -305,10 +363,11 @@ class TaskManagerV2:
                 out.exchange.on_timeout(out.attempts + 1)
                 continue
             out.attempts += 1
-            self.peer.queue(out.datagram)
             sa = out.exchange.sa
             self.emit(Retransmitted, sa=sa.ref, exchange=out.exchange.name, index=1, attempt=out.attempts, reason="timeout")
-            self.emit(MessageEvent, **{**out.fields, "retransmission": True})
+            for dgram, f in zip(out.datagrams, out.fields, strict=True):
+                self.peer.queue(dgram)
+                self.emit(MessageEvent, **{**f, "retransmission": True})
             out.timer = now + self.config.retransmit_timeout * (2**out.attempts)
 
     # -- receiving ------------------------------------------------------------------------
@@ -349,10 +408,14 @@ class TaskManagerV2:
         else:
             self._on_request(sa, msg, data, src, dst)
 
-    def _open(self, sa: IkeSaV2, msg: Message, data: bytes, src: Address) -> tuple[list[Payload], bytes | None] | None:
+    def _open(self, sa: IkeSaV2, msg: Message, data: bytes, src: Address) -> Any:
+        """(payloads, plaintext) of a message; :data:`PENDING` for a fragment of one not complete
+        yet; None when it does not open (counted, reported at most once a second)."""
         if msg.exchange_type == ExchangeType.IKE_SA_INIT:
             return msg.payloads, None
         try:
+            if msg.payloads and isinstance(msg.payloads[-1], EncryptedFragmentPayload):
+                return self._fragment(sa, msg, data)
             return open_message(sa, msg, data)
         except SkOpenError as exc:
             self.count(f"sk_{exc.reason.replace(' ', '_')}")
@@ -364,6 +427,42 @@ class TaskManagerV2:
             self.emit(ErrorEvent, sa=sa.ref, code="INVALID_SYNTAX", message=f"the decrypted payloads do not decode: {exc}")
         return None
 
+    def _fragment(self, sa: IkeSaV2, msg: Message, data: bytes) -> Any:
+        """Keep an authenticated fragment (RFC 7383 §2.6); the whole message when it is the last
+        one missing.  Only fragments that open are kept, at most :data:`MAX_FRAGMENTS` and
+        :data:`MAX_REASSEMBLY_BYTES` per message, one message per direction."""
+        skf, piece = open_fragment(sa, msg, data)
+        key = (sa.spi_i, bool(msg.flags & HeaderFlag.RESPONSE), msg.message_id)
+        if skf.total_fragments > MAX_FRAGMENTS:
+            self.count("fragments_over_limit")
+            return None
+        held = self._reassembly.get(key)
+        if held is None or skf.total_fragments > held.total:  # a larger total replaces (RFC 7383 §2.6.1)
+            for old in [k for k in self._reassembly if k[0] == sa.spi_i and k[1] == key[1]]:
+                del self._reassembly[old]
+            held = self._reassembly[key] = Reassembly(skf.total_fragments)
+        elif skf.total_fragments < held.total:
+            self.count("fragments_ignored")
+            return None
+        if skf.fragment_number in held.pieces:
+            self.count("fragments_duplicate")
+            return PENDING if skf.fragment_number != 1 else None
+        if held.size + len(piece) > MAX_REASSEMBLY_BYTES:
+            del self._reassembly[key]
+            self.count("fragments_over_limit")
+            return None
+        held.pieces[skf.fragment_number] = piece
+        held.raws[skf.fragment_number] = data
+        if skf.fragment_number == 1:
+            held.first_payload = skf.first_payload
+        self.count("fragments_received")
+        if not held.complete():
+            return PENDING
+        del self._reassembly[key]
+        chain = held.chain()
+        self._last_fragments = held
+        return decode_payloads(held.first_payload, chain), chain
+
     def _on_response(self, sa: IkeSaV2, msg: Message, data: bytes, src: Address, dst: Address) -> None:
         out = self._active.get(sa.spi_i)
         if out is None or msg.message_id != out.message_id or msg.exchange_type != out.exchange.exchange_type:
@@ -374,12 +473,15 @@ class TaskManagerV2:
         opened = self._open(sa, msg, data, src)
         if opened is None:
             return
+        if opened is PENDING:
+            self._fragment_event(sa, msg, data, src, dst, request=False)
+            return
         payloads, plaintext = opened
         self.emit(MessageEvent, **self._message_fields(sa, "received", msg.exchange_type, msg.message_id, src, data, plaintext,
                                                         payloads, request=False, encrypted=plaintext is not None, dst=dst))
         del self._active[sa.spi_i]
         if msg.exchange_type == ExchangeType.IKE_INTERMEDIATE and plaintext is not None:
-            intermediate.absorb(self, sa, flags=msg.flags, message_id=msg.message_id, inner_first=_inner_first(msg),
+            intermediate.absorb(self, sa, flags=msg.flags, message_id=msg.message_id, inner_first=_inner_first(msg, self._last_fragments),
                                 plaintext=plaintext, request=False)
         self._processing = (out.exchange,)
         try:
@@ -392,10 +494,11 @@ class TaskManagerV2:
         answered = self._answered.get(sa.spi_i)
         if answered is not None and msg.message_id == answered.message_id:
             if data == answered.request:
-                self.peer.queue(answered.datagram)
-                self.emit(Retransmitted, sa=sa.ref, exchange=answered.fields["exchange"], index=2, attempt=1,
+                self.emit(Retransmitted, sa=sa.ref, exchange=answered.fields[0]["exchange"], index=2, attempt=1,
                           reason="the peer repeated its request")
-                self.emit(MessageEvent, **{**answered.fields, "retransmission": True})
+                for dgram, f in zip(answered.datagrams, answered.fields, strict=True):
+                    self.peer.queue(dgram)
+                    self.emit(MessageEvent, **{**f, "retransmission": True})
             else:
                 self.count("duplicates_ignored")
             return
@@ -412,11 +515,17 @@ class TaskManagerV2:
         opened = self._open(sa, msg, data, src)
         if opened is None:
             return
+        if opened is PENDING:
+            self._fragment_event(sa, msg, data, src, dst, request=True)
+            return
         payloads, plaintext = opened
+        first_raw = data
+        if msg.payloads and isinstance(msg.payloads[-1], EncryptedFragmentPayload):
+            first_raw = self._last_fragments.raws[1]
         if msg.exchange_type in setup:
             sa.peer_proven = True
         if msg.exchange_type == ExchangeType.IKE_INTERMEDIATE and plaintext is not None:
-            intermediate.absorb(self, sa, flags=msg.flags, message_id=msg.message_id, inner_first=_inner_first(msg),
+            intermediate.absorb(self, sa, flags=msg.flags, message_id=msg.message_id, inner_first=_inner_first(msg, self._last_fragments),
                                 plaintext=plaintext, request=True)
         self.emit(MessageEvent, **self._message_fields(sa, "received", msg.exchange_type, msg.message_id, src, data, plaintext,
                                                         payloads, request=True, encrypted=True, dst=dst))
@@ -429,7 +538,7 @@ class TaskManagerV2:
             self.emit(ErrorEvent, sa=sa.ref, code=notify_name(reject.notify_type), message=reject.message)
             reply = [NotifyPayload(reject.notify_type, data=reject.data)]
             fatal = reject if reject.fatal else None
-        self._respond(sa, msg, data, reply, src, dst)
+        self._respond(sa, msg, first_raw, reply, src, dst)
         for action in self._after.pop(sa.spi_i, []):
             action()
         if fatal is not None and self.peer.ike_sas.get(sa.spi_i) is sa:
@@ -443,18 +552,29 @@ class TaskManagerV2:
 
         flags = HeaderFlag.RESPONSE | (HeaderFlag.INITIATOR if sa.initiator else 0)
         encrypt = msg.exchange_type != ExchangeType.IKE_SA_INIT
-        raw, plaintext = self._encode(sa, msg.exchange_type, msg.message_id, flags, payloads, encrypt=encrypt)
+        raws, plaintext = self._encode(sa, msg.exchange_type, msg.message_id, flags, payloads, encrypt=encrypt)
         if not encrypt:
-            sa.init_response = raw
+            sa.init_response = raws[0]
         if msg.exchange_type == ExchangeType.IKE_INTERMEDIATE and plaintext is not None and payloads:
             intermediate.absorb(self, sa, flags=flags, message_id=msg.message_id, inner_first=payloads[0].payload_type,
                                 plaintext=plaintext, request=False)
-        dgram = Datagram((NON_ESP_MARKER if dst[1] == self.config.natt_port else b"") + raw, dst, src)
-        fields = self._message_fields(sa, "sent", msg.exchange_type, msg.message_id, dgram, raw, plaintext, payloads,
-                                      request=False, encrypted=encrypt)
-        self.peer.queue(dgram)
+        marker = NON_ESP_MARKER if dst[1] == self.config.natt_port else b""
+        dgrams = [Datagram(marker + raw, dst, src) for raw in raws]
+        fields = self._sent_fields(sa, msg.exchange_type, msg.message_id, dgrams, raws, plaintext, payloads, request=False,
+                                   encrypted=encrypt)
+        for dgram, f in zip(dgrams, fields, strict=True):
+            self.peer.queue(dgram)
+            self.emit(MessageEvent, **f)
+        self._answered[sa.spi_i] = Answered(msg.message_id, request, dgrams, fields)
+
+    def _fragment_event(self, sa: IkeSaV2, msg: Message, data: bytes, src: Address, dst: Address, *, request: bool) -> None:
+        """A fragment kept for reassembly, in the trace (its payloads come with the last one)."""
+        skf = msg.payloads[-1]
+        assert isinstance(skf, EncryptedFragmentPayload)
+        fields = self._message_fields(sa, "received", msg.exchange_type, msg.message_id, src, data, None, [], request=request,
+                                      encrypted=True, dst=dst)
+        fields["summary"] = f"HDR, SKF {{fragment {skf.fragment_number}/{skf.total_fragments}}}"
         self.emit(MessageEvent, **fields)
-        self._answered[sa.spi_i] = Answered(msg.message_id, request, dgram, fields)
 
     # -- a new responder SA (IKE_SA_INIT) ------------------------------------------------------
 

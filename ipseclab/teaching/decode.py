@@ -165,6 +165,7 @@ class CaptureDecoder:
         self.keys = keys or {}
         self.esp_keys = esp_keys or {}
         self.ikev2_keys = ikev2_keys or {}
+        self.ikev2_fragments: dict = {}
         self.sas: dict[bytes, _SaTrack] = {}
 
     def decode_esp(self, number: int, time: float, src: tuple[str, int], dst: tuple[str, int], esp: bytes, *, in_udp: bool) -> DecodedPacket:
@@ -279,7 +280,7 @@ class CaptureDecoder:
 
     def _decode_v2(self, pkt: DecodedPacket, data: bytes) -> DecodedPacket:
         """An IKEv2 message (:mod:`ipseclab.teaching.decode_ikev2`)."""
-        decoded = decode_ikev2(data, self.ikev2_keys)
+        decoded = decode_ikev2(data, self.ikev2_keys, self.ikev2_fragments)
         pkt.raw, pkt.ike_version = data, 2
         if isinstance(decoded, str):
             from ipseclab.wire.v2.tree import message_tree as message_tree_v2

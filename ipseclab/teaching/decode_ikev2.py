@@ -18,7 +18,12 @@ from ipseclab.crypto.sk_cipher import SkCipher, SkOpenError
 from ipseclab.errors import CryptoError, ParseError
 from ipseclab.ikev2.notation import summarize
 from ipseclab.wire.v2.constants import ExchangeType, HeaderFlag
-from ipseclab.wire.v2.message import EncryptedPayload, Message, decode_payloads
+from ipseclab.wire.v2.message import (
+    EncryptedFragmentPayload,
+    EncryptedPayload,
+    Message,
+    decode_payloads,
+)
 from ipseclab.wire.v2.tree import message_tree
 
 
@@ -74,8 +79,18 @@ class Ikev2Decoded:
     note: str = ""
 
 
-def decode_ikev2(data: bytes, keys: dict[tuple[bytes, bytes], list[Ikev2Key]]) -> Ikev2Decoded | str:
-    """One IKEv2 datagram (non-ESP marker removed); a string says why it is not one."""
+#: fragments of one message seen so far in a capture: (SPIi, SPIr, M-ID, response) → number → piece
+Fragments = dict[tuple[bytes, bytes, int, bool], dict[int, tuple[int, bytes]]]
+MAX_CAPTURE_FRAGMENTS = 32
+
+
+def decode_ikev2(
+    data: bytes, keys: dict[tuple[bytes, bytes], list[Ikev2Key]], fragments: Fragments | None = None
+) -> Ikev2Decoded | str:
+    """One IKEv2 datagram (non-ESP marker removed); a string says why it is not one.
+
+    An SKF fragment (RFC 7383) is opened on its own; ``fragments`` collects the pieces across
+    the capture, and the last one missing shows the reassembled message's payloads."""
     try:
         msg = Message.decode(data)
     except ParseError as exc:
@@ -86,7 +101,8 @@ def decode_ikev2(data: bytes, keys: dict[tuple[bytes, bytes], list[Ikev2Key]]) -
         name = f"exchange {msg.exchange_type}"
     from_initiator = bool(msg.flags & HeaderFlag.INITIATOR)
     response = bool(msg.flags & HeaderFlag.RESPONSE)
-    sk = msg.payloads[-1] if msg.payloads and isinstance(msg.payloads[-1], EncryptedPayload) else None
+    last = msg.payloads[-1] if msg.payloads else None
+    sk = last if isinstance(last, EncryptedPayload | EncryptedFragmentPayload) else None
     outer = [p.payload_type for p in msg.payloads]
     out = Ikev2Decoded(name, msg.exchange_type, msg.message_id, 2 if response else 1, sk is not None, None,
                        summarize(msg.payloads, exchange_type=msg.exchange_type, from_initiator=from_initiator, encrypted=False),
@@ -98,12 +114,13 @@ def decode_ikev2(data: bytes, keys: dict[tuple[bytes, bytes], list[Ikev2Key]]) -
         out.summary = f"HDR, SK {{<{len(sk.data)} encrypted bytes>}}"
         out.note = "encrypted: no key for these SPIs (pass --keys DIR with an ikev2_decryption_table)"
         return out
-    start = len(data) - len(sk.data) - 4
+    head = 8 if isinstance(sk, EncryptedFragmentPayload) else 4  # SKF adds its numbering to what is authenticated
+    start = len(data) - len(sk.data) - head
     plaintext, why = None, ""
     for key in candidates:  # an SA after IKE_INTERMEDIATE has a row per key set
         ek, ak = (key.sk_ei, key.sk_ai) if from_initiator else (key.sk_er, key.sk_ar)
         try:
-            plaintext = key.cipher.open(ek, ak, data[: start + 4], sk.data)
+            plaintext = key.cipher.open(ek, ak, data[: start + head], sk.data)
             break
         except SkOpenError as exc:
             why = str(exc)
@@ -111,6 +128,8 @@ def decode_ikev2(data: bytes, keys: dict[tuple[bytes, bytes], list[Ikev2Key]]) -
         out.decrypted, out.note = False, f"does not open with the table's keys: {why}"
         out.summary = f"HDR, SK {{<{len(sk.data)} encrypted bytes>}}"
         return out
+    if isinstance(sk, EncryptedFragmentPayload):
+        return _fragment(out, msg, sk, plaintext, data, fragments if fragments is not None else {}, from_initiator)
     try:
         inner = decode_payloads(sk.first_payload, plaintext)
     except ParseError as exc:
@@ -120,6 +139,34 @@ def decode_ikev2(data: bytes, keys: dict[tuple[bytes, bytes], list[Ikev2Key]]) -
     out.summary = summarize(inner, exchange_type=msg.exchange_type, from_initiator=from_initiator, encrypted=True)
     out.payload_types = outer + [p.payload_type for p in inner]
     out.tree = message_tree(data, plaintext)
+    return out
+
+
+def _fragment(
+    out: Ikev2Decoded, msg: Message, skf: EncryptedFragmentPayload, piece: bytes, data: bytes, fragments: Fragments,
+    from_initiator: bool,
+) -> Ikev2Decoded:
+    key = (msg.spi_i, msg.spi_r, msg.message_id, bool(msg.flags & HeaderFlag.RESPONSE))
+    held = fragments.setdefault(key, {})
+    if len(fragments) > MAX_CAPTURE_FRAGMENTS:  # a long capture: forget the oldest incomplete message
+        fragments.pop(next(iter(fragments)))
+    held[skf.fragment_number] = (skf.first_payload, piece)
+    out.decrypted, out.plaintext = True, piece
+    out.summary = f"HDR, SKF {{fragment {skf.fragment_number}/{skf.total_fragments}}}"
+    out.tree = message_tree(data, piece)
+    if len(held) == skf.total_fragments and set(held) == set(range(1, skf.total_fragments + 1)):
+        first = held[1][0]
+        chain = b"".join(held[n][1] for n in range(1, skf.total_fragments + 1))
+        del fragments[key]
+        try:
+            inner = decode_payloads(first, chain)
+        except ParseError as exc:
+            out.note = f"reassembled, but the payloads do not decode: {exc}"
+            return out
+        whole = summarize(inner, exchange_type=msg.exchange_type, from_initiator=from_initiator, encrypted=True)
+        out.summary += f", reassembled: {whole.removeprefix('HDR, ')}"
+        out.payload_types = out.payload_types + [p.payload_type for p in inner]
+        out.note = f"the last of {skf.total_fragments} fragments (RFC 7383): the message put back together"
     return out
 
 
