@@ -65,17 +65,19 @@ def memory_kib(pid: int, what: str = "VmRSS") -> int:
     return 0
 
 
-def v2_config(text: str) -> str:
-    """Our daemon's TOML speaking IKEv2 on connection ``lab``."""
-    return text.replace("[connections.lab.children.c1]", "version = 2\n\n[connections.lab.children.c1]")
+def v2_config(text: str, pq: bool = False) -> str:
+    """Our daemon's TOML speaking IKEv2 on connection ``lab`` (``pq``: with ML-KEM-768 after the group)."""
+    text = text.replace("[connections.lab.children.c1]", "version = 2\n\n[connections.lab.children.c1]")
+    return text.replace('auth = "psk"', 'auth = "psk"\nadditional_ke = "mlkem768"', 1) if pq else text
 
 
 class Initiator:
     """A sans-I/O ipseclab peer on UDP 500/4500 in ``left``'s namespace, driven in this process."""
 
-    def __init__(self, topo, version: int = 1) -> None:  # noqa: ANN001
+    def __init__(self, topo, version: int = 1, pq: bool = False) -> None:  # noqa: ANN001
         text = our_config(topo, "left", esp=ESP).replace("dataplane = true", "dataplane = false")
-        cfg = parse_peer_config(v2_config(text) if version == 2 else text)
+        cfg = parse_peer_config(v2_config(text, pq) if version == 2 else text)
+        self.wire_bytes = 0  # UDP payload bytes both ways (IKE only: no data plane here)
         self.peer = Peer(cfg, rng=SystemRng())
         self.address = cfg.address
         with topo.in_netns("left"):
@@ -97,6 +99,7 @@ class Initiator:
 
     def _flush(self) -> None:
         for d in self.peer.datagrams_to_send():
+            self.wire_bytes += len(d.data)
             self.socks[d.src[1]].sendto(d.data, d.dst)
 
     def run(self, count: int, timeout: float = 600.0) -> float:
@@ -119,6 +122,7 @@ class Initiator:
                 with contextlib.suppress(BlockingIOError):
                     while True:
                         data, src = s.recvfrom(65535)
+                        self.wire_bytes += len(data)
                         self.peer.receive_datagram(data, src, s.getsockname(), self.now())
             timer = self.peer.get_timer()
             if timer is not None and timer <= self.now():
@@ -204,17 +208,50 @@ def measure(name: str, topo, responder_pid: int, half_open, count: int, flood_co
     }
 
 
+def measure_pq(topo, count: int) -> list[dict]:  # noqa: ANN001
+    """Our IKEv2 responder without and with the ML-KEM-768 round: rate, responder CPU, bytes."""
+    runs: list[dict] = []
+    for pq in (False, True, False, True):  # interleaved, twice each: the machine's drift hits both alike
+        spawn_daemon(topo, "right", v2_config(our_config(topo, "right", esp=ESP), pq))
+        client = wait_for_daemon(topo, "right")
+        pid = int(client.status()["pid"])
+        init = Initiator(topo, 2, pq)
+        try:
+            init.run(2)
+            cpu0, bytes0 = cpu_seconds(pid), init.wire_bytes
+            seconds = init.run(count)
+            runs.append({"pq": pq, "rate": count / seconds,
+                         "cpu_ms": (cpu_seconds(pid) - cpu0) / count * 1000, "bytes": (init.wire_bytes - bytes0) / count})
+        finally:
+            init.close()
+            with contextlib.suppress(Exception):
+                client.shutdown()
+            client.close()
+    return [{key: statistics.mean(r[key] for r in runs if r["pq"] is pq) for key in ("rate", "cpu_ms", "bytes")}
+            for pq in (False, True)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="200 SAs, 5,000 spoofed messages, 35 s linger")
     ap.add_argument("--ours-only", action="store_true", help="skip charon (no ratios): for trying a change")
     ap.add_argument("--ike", choices=["v1", "v2"], default="v1", help="the IKE version both sides speak")
+    ap.add_argument("--pq", action="store_true", help="IKEv2: our responder without and with ML-KEM-768 (charon 5.9.8 has none)")
     args = ap.parse_args(argv)
     version = 2 if args.ike == "v2" else 1
     if os.geteuid() != 0:
         print("bench/ike.py needs root (network namespaces)", file=sys.stderr)
         return 2
     count, flood_count, linger = (200, 5_000, 35.0) if args.quick else (1_000, 20_000, 60.0)
+    if args.pq:
+        with site_to_site(f"bq{os.getpid() % 10000}", routes=False) as topo:
+            classic, hybrid = measure_pq(topo, count)
+        print(f"IKEv2 modp2048 without and with ML-KEM-768 in IKE_INTERMEDIATE (RFC 9370), {count} SAs, ours both sides")
+        print(f"{'':42}{'classic':>12}{'hybrid':>12}{'hybrid/classic':>15}")
+        for label, key, fmt in (("set-ups per second", "rate", "{:.1f}"), ("responder CPU per negotiation (ms)", "cpu_ms", "{:.2f}"),
+                                ("IKE bytes on the wire per set-up", "bytes", "{:.0f}")):
+            print(f"{label:42}{fmt.format(classic[key]):>12}{fmt.format(hybrid[key]):>12}{hybrid[key] / classic[key]:>15.2f}")
+        return 0
     results = []
     with tempfile.TemporaryDirectory(prefix="ipl-bench-") as work:
         tag = f"bi{os.getpid() % 10000}"

@@ -176,7 +176,9 @@ class SaLifeCycle:
         """INITIAL-CONTACT (RFC 2407 §4.6.3.3), received authenticated under ``sa``: the peer
         restarted and holds no other SA with us — ours with it are dead; delete them (without
         telling it: it has nothing to delete)."""
-        older = [s for s in self.ike_sas.values() if s is not sa and s.remote[0] == sa.remote[0]]
+        # established ones only: an IKE SA still being negotiated with the same peer is a parallel
+        # negotiation (several connections, or a burst of them), not a leftover of before the restart
+        older = [s for s in self.ike_sas.values() if s is not sa and s.remote[0] == sa.remote[0] and s.established]
         pairs = [p for p in self.child_sas if p not in sa.children and self._same_peer(sa, p)]
         if not older and not pairs:
             return

@@ -26,6 +26,7 @@ from ipseclab.peer import NON_ESP_MARKER
 from ipseclab.runtime.transport.nat import SimulatedNat
 from ipseclab.trace import (
     ErrorEvent,
+    Info,
     KeyDerived,
     MessageEvent,
     PortFloated,
@@ -407,3 +408,64 @@ def test_fragments_are_bounded() -> None:
     assert pp.right.counters["fragments_over_limit"] == 5
     assert not pp.right.engine(2)._reassembly
     assert right_sa.established
+
+
+def test_parallel_negotiations_with_initial_contact_leave_each_other_alone() -> None:
+    """Two IKE SAs to the same peer at once, both saying INITIAL_CONTACT (neither is up yet):
+    the first to be established must not delete the other while it is still negotiating."""
+    pp = peer_pair(**V2)
+    pp.left.initiate("site", 0.0)
+    pp.left.initiate("site", 0.0)
+    pp.network.collect()
+    pp.network.run()
+    assert_ike_sa_state(pp.left, "ESTABLISHED", 2)
+    assert_ike_sa_state(pp.right, "ESTABLISHED", 2)
+
+
+def test_selectors_no_child_covers_are_ts_unacceptable_and_the_ike_sa_stays() -> None:
+    pp = peer_pair(**V2)
+    conn = pp.right.config.connections[0]
+    child = conn.children[0]
+    pp.right.config.connections[0] = dataclasses.replace(conn, children=(dataclasses.replace(child, remote_ts="10.9.9.0/24"),))
+    pp.initiate().run()
+    assert sent(pp.events, "right")[-1].summary == "HDR, SK {IDr, AUTH, N(TS_UNACCEPTABLE)}"
+    assert_ike_sa_state(pp.left, "ESTABLISHED")
+    assert_child_sa_count(pp.left, 0)
+    said = " ".join(getattr(e, "message", "") for e in pp.events if e.peer == "right")
+    assert "10.1.1.0/24 ↔ 10.2.1.0/24" in said and "protects 10.2.1.0/24 ↔ 10.9.9.0/24" in said, said
+
+
+def test_narrowing_to_the_responders_smaller_subnet() -> None:
+    pp = peer_pair(**V2)
+    conn = pp.right.config.connections[0]
+    child = conn.children[0]
+    pp.right.config.connections[0] = dataclasses.replace(conn, children=(dataclasses.replace(child, remote_ts="10.1.1.128/25"),))
+    pp.initiate().run()
+    (lp,), (rp,) = pp.left.child_sas, pp.right.child_sas
+    assert (lp.local_ts, rp.remote_ts) == ("10.1.1.128/25", "10.1.1.128/25")  # TSi narrowed by the responder
+    assert lp.remote_ts == "10.2.1.0/24"
+
+
+def test_ecdsa_certificates_sign_and_verify_both_ways() -> None:
+    """P-256 keys from the lab CA: RFC 7427 with ecdsa-with-SHA256 in both AUTH payloads."""
+    from ipseclab.crypto.certs import issue_peer_cert, make_lab_ca
+    from ipseclab.demo import DemoOptions
+    from ipseclab.teaching.lab import LabSession
+
+    s = LabSession(DemoOptions(version=2, auth="rsa", seed=3), start=False)
+    ca = make_lab_ca()
+    for p in s.network.peers:
+        p.config.credentials = issue_peer_cert(ca, p.name, ip_addresses=[p.config.address], key_type="ecdsa")
+        p.config.ca_cert = ca.cert
+    s.network.initiate("left", "site")
+    s.run_to_end()
+    assert s.established()
+    said = [e.message for e in s.events if isinstance(e, Info) and "signature" in e.message and "verified" in e.message]
+    assert len(said) == 2, said
+    received = [m for m in events_of(s.events, MessageEvent) if m.direction == "received" and m.exchange == "IKE_AUTH"
+                and m.plaintext is not None]
+    assert [m.raw[16] for m in received] == [46, 46]  # small certificates: whole SK messages, no fragments
+    for m in received:
+        inner = decode_payloads(Message.decode(m.raw).payloads[-1].first_payload, m.plaintext)
+        auth = next(p for p in inner if p.payload_type == 39)
+        assert auth.method == 14 and auth.data[1:1 + auth.data[0]] == bytes.fromhex("300a06082a8648ce3d040302")

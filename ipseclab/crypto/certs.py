@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.x509.oid import NameOID
 
@@ -33,7 +33,7 @@ __all__ = ["LabIdentity", "issue_peer_cert", "make_lab_ca", "verify_issued_by"]
 class LabIdentity:
     """A private key and its certificate.  The key never appears in ``repr``."""
 
-    key: RSAPrivateKey = field(repr=False)
+    key: RSAPrivateKey | ec.EllipticCurvePrivateKey = field(repr=False)
     cert: x509.Certificate
 
     @property
@@ -122,13 +122,18 @@ def issue_peer_cert(
     dns_names: Sequence[str] = (),
     ip_addresses: Sequence[str] = (),
     key_size: int = 2048,
+    key_type: str = "rsa",
 ) -> LabIdentity:
     """A peer certificate "C=CH, O=ipseclab, CN=<common_name>" signed by ``ca``.
 
     ``dns_names`` and ``ip_addresses`` become subjectAltNames, so the peer can
     also use ID_FQDN / ID_IPV4_ADDR identities that strongSwan checks against them.
+    ``key_type`` ``"ecdsa"`` gives the peer a P-256 key (IKEv2's RFC 7427 ECDSA signatures;
+    IKEv1's signatures here are RSA only).
     """
-    key = _new_key(key_size)
+    if key_type not in ("rsa", "ecdsa"):
+        raise CryptoError(f"key_type must be 'rsa' or 'ecdsa', not {key_type!r}")
+    key = _new_key(key_size) if key_type == "rsa" else ec.generate_private_key(ec.SECP256R1())
     try:
         ips = [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
     except ValueError as exc:

@@ -256,7 +256,8 @@ class IkeAuthInitiator(InitiatorExchange):
         auth = _own_auth(owner, sa, of_initiator=True, id_body=idi.encode_body())
         out[1:1] = [p for p in auth if isinstance(p, CertPayload)] + cert_request(owner, sa)
         out += [p for p in auth if isinstance(p, AuthPayload)]
-        if not any(s is not sa and s.established and s.remote[0] == sa.remote[0] for s in owner.peer.ike_sas.values()):
+        # RFC 7296 §2.4: "the only IKE SA currently active" — none other with this peer, up or negotiating
+        if not any(s is not sa and not s.failed and s.remote[0] == sa.remote[0] for s in owner.peer.ike_sas.values()):
             out.append(NotifyPayload(NotifyType.INITIAL_CONTACT))
         if self.offer is not None:
             out += self.offer.payloads()
