@@ -10,13 +10,14 @@ an engine; IKEv2 plugs in here beside IKEv1.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ipseclab.config import Connection
+    from ipseclab.config import Connection, PeerConfig
+    from ipseclab.crypto.rng import Rng
     from ipseclab.peer import Peer
     from ipseclab.sa import IkeSa, IpsecSaPair
-    from ipseclab.trace import Address
+    from ipseclab.trace import Address, Event
 
 
 class IkeEngine(Protocol):
@@ -55,6 +56,34 @@ class IkeEngine(Protocol):
 
     def forget(self, sa: IkeSa) -> None:
         """Drop the running exchanges of a deleted IKE SA."""
+
+
+class PeerServices:
+    """What every engine passes on from its peer to its exchanges: configuration, randomness,
+    the clock, the trace, counters and the one ``set_state``."""
+
+    peer: Peer
+
+    @property
+    def config(self) -> PeerConfig:
+        return self.peer.config
+
+    @property
+    def rng(self) -> Rng:
+        return self.peer.rng
+
+    @property
+    def now(self) -> float:
+        return self.peer.now
+
+    def emit(self, cls: type[Event], **fields: Any) -> None:
+        self.peer.emit(cls, **fields)
+
+    def count(self, what: str) -> None:
+        self.peer.count(what)
+
+    def set_state(self, obj: Any, new: str) -> None:
+        self.peer.set_state(obj, new)
 
 
 def create_engines(peer: Peer) -> dict[int, IkeEngine]:

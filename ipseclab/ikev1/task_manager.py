@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ipseclab.engines import PeerServices
 from ipseclab.errors import ConfigError, CryptoError, ParseError
 from ipseclab.ikev1.aggressive_mode import AggressiveModeInitiator, AggressiveModeResponder
 from ipseclab.ikev1.exchange import Exchange, Received
@@ -46,11 +47,10 @@ from ipseclab.wire.v1.isakmp import (
 )
 
 if TYPE_CHECKING:
-    from ipseclab.config import Connection, PeerConfig
-    from ipseclab.crypto.rng import Rng
+    from ipseclab.config import Connection
     from ipseclab.peer import Datagram, Peer
     from ipseclab.sa import IpsecSaPair
-    from ipseclab.trace import Address, Event
+    from ipseclab.trace import Address
 
 Key = tuple[bytes, int]  # (initiator cookie, message ID)
 
@@ -91,7 +91,7 @@ class Flight:
                 self.armed[self.seq] = self
 
 
-class TaskManagerV1:
+class TaskManagerV1(PeerServices):
     """IKEv1 for one :class:`~ipseclab.peer.Peer` (sans-I/O, like the peer)."""
 
     version = 1
@@ -107,27 +107,6 @@ class TaskManagerV1:
         self._pending: dict[bytes, list[tuple[Message, bytes, Address, Address]]] = {}
 
     # -- what exchanges may ask (ExchangeOwner) ------------------------------------
-
-    @property
-    def config(self) -> PeerConfig:
-        return self.peer.config
-
-    @property
-    def rng(self) -> Rng:
-        return self.peer.rng
-
-    @property
-    def now(self) -> float:
-        return self.peer.now
-
-    def emit(self, cls: type[Event], **fields: Any) -> None:
-        self.peer.emit(cls, **fields)
-
-    def count(self, what: str) -> None:
-        self.peer.count(what)
-
-    def set_state(self, obj: Any, new: str) -> None:
-        self.peer.set_state(obj, new)
 
     def allocate_spi(self) -> int:
         return self.peer.allocate_spi()

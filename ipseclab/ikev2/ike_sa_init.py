@@ -107,13 +107,19 @@ def derive_keys(owner: Owner, sa: IkeSaV2, peer_public: bytes) -> None:
     emit(KeyDerived, sa=sa.ref, name="g^ir", formula="Diffie-Hellman shared secret of KEi and KEr", value=gir,
          inputs=["KEi", "KEr"])
     emit(KeyDerived, sa=sa.ref, name="SKEYSEED", formula="prf(Ni | Nr, g^ir)", value=seed, inputs=["Ni", "Nr", "g^ir"])
-    algorithms = {
-        "SK_e": wireshark_encryption(choice.encr_id, choice.key_bits, cipher.icv_size),
-        "SK_a": wireshark_integrity(choice.integ_id),
-    }
-    for name, value in keys.items():
-        emit(KeyDerived, sa=sa.ref, name=name, formula="prf+(SKEYSEED, Ni | Nr | SPIi | SPIr)", value=value,
-             inputs=["SKEYSEED", "Ni", "Nr", "SPIi", "SPIr"], algorithm=algorithms.get(name[:4], ""))
+    announce_keys(owner, sa, "SKEYSEED")
+
+
+def announce_keys(owner: Owner, sa: IkeSaV2, seed: str) -> None:
+    """A KeyDerived event for each of the seven SK_* keys (SK_e and SK_a with the algorithm as
+    Wireshark names it, for the key export); ``seed`` names the SKEYSEED they came from."""
+    assert sa.keys is not None and sa.choice is not None and sa.cipher is not None
+    choice = sa.choice
+    algorithms = {"SK_e": wireshark_encryption(choice.encr_id, choice.key_bits, sa.cipher.icv_size),
+                  "SK_a": wireshark_integrity(choice.integ_id)}
+    for name, value in sa.keys.items():
+        owner.emit(KeyDerived, sa=sa.ref, name=name, formula=f"prf+({seed}, Ni | Nr | SPIi | SPIr)", value=value,
+                   inputs=[seed, "Ni", "Nr", "SPIi", "SPIr"], algorithm=algorithms.get(name[:4], ""))
 
 
 def _policy_decision(owner: Owner, sa_ref: object, selection: proposals.Selection, accepted: bool, exchange: str, phase: int) -> None:

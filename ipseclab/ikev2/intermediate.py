@@ -78,8 +78,6 @@ def int_auth(sa: IkeSaV2, auth_message_id: int) -> bytes:
 
 def update_keys(owner: Owner, sa: IkeSaV2, method: int, shared: bytes) -> None:
     """RFC 9370 §2.2.2: mix round n's secret into all seven keys."""
-    from ipseclab.crypto.registry_v2 import wireshark_encryption, wireshark_integrity
-
     assert sa.prf is not None and sa.keys is not None and sa.cipher is not None and sa.choice is not None
     n = len(sa.int_rounds) + 1
     seed = kdf_v2.skeyseed_additional(sa.prf, sa.keys.sk_d, shared, sa.ni, sa.nr)
@@ -90,11 +88,9 @@ def update_keys(owner: Owner, sa: IkeSaV2, method: int, shared: bytes) -> None:
                inputs=[f"KEi({n})", f"KEr({n})"])
     owner.emit(KeyDerived, sa=sa.ref, name=f"SKEYSEED({n})", formula=f"prf(SK_d({n - 1}), SK({n}) | Ni | Nr)", value=seed,
                inputs=[f"SK_d({n - 1})", f"SK({n})", "Ni", "Nr"])
-    algorithms = {"SK_e": wireshark_encryption(sa.choice.encr_id, sa.choice.key_bits, sa.cipher.icv_size),
-                  "SK_a": wireshark_integrity(sa.choice.integ_id)}
-    for name, value in sa.keys.items():
-        owner.emit(KeyDerived, sa=sa.ref, name=name, formula=f"prf+(SKEYSEED({n}), Ni | Nr | SPIi | SPIr)", value=value,
-                   inputs=[f"SKEYSEED({n})", "Ni", "Nr", "SPIi", "SPIr"], algorithm=algorithms.get(name[:4], ""))
+    from ipseclab.ikev2.ike_sa_init import announce_keys
+
+    announce_keys(owner, sa, f"SKEYSEED({n})")
     owner.emit(Info, sa=sa.ref, message=f"additional key exchange {n} ({kem_name(method)}) done: every key now depends on "
                f"the Diffie-Hellman secret and the {kem_name(method)} secret (RFC 9370 §2.2.2)")
 

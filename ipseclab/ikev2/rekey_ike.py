@@ -22,18 +22,13 @@ from typing import TYPE_CHECKING
 
 from ipseclab.crypto import kdf_v2
 from ipseclab.crypto.dh import dh_group
-from ipseclab.crypto.registry_v2 import (
-    ikev2_cipher,
-    ikev2_integrity,
-    ikev2_prf,
-    wireshark_encryption,
-    wireshark_integrity,
-)
+from ipseclab.crypto.registry_v2 import ikev2_cipher, ikev2_integrity, ikev2_prf
 from ipseclab.crypto.sk_cipher import SkCipher
 from ipseclab.errors import CryptoError
 from ipseclab.ikev2 import proposals
 from ipseclab.ikev2.exchange import InitiatorExchange, Owner, Reject, Rx, notify_name
 from ipseclab.ikev2.ike_sa import IkeSaV2, IkeState
+from ipseclab.ikev2.ike_sa_init import announce_keys
 from ipseclab.trace import Info, KeyDerived, PolicyDecision
 from ipseclab.wire.v2.constants import ExchangeType, NotifyType, ProtocolId
 from ipseclab.wire.v2.message import KEPayload, NoncePayload, Payload, SAPayload
@@ -66,11 +61,7 @@ def _new_sa(owner: Owner, old: IkeSaV2, *, spi_i: bytes, spi_r: bytes, initiator
                inputs=["KEi", "KEr"])
     owner.emit(KeyDerived, sa=new.ref, name="SKEYSEED", formula="prf(SK_d (old), g^ir (new) | Ni | Nr)", value=seed,
                inputs=["SK_d (old)", "g^ir (new)", "Ni", "Nr"])
-    algorithms = {"SK_e": wireshark_encryption(choice.encr_id, choice.key_bits, cipher.icv_size),
-                  "SK_a": wireshark_integrity(choice.integ_id)}
-    for name, value in keys.items():
-        owner.emit(KeyDerived, sa=new.ref, name=name, formula="prf+(SKEYSEED, Ni | Nr | SPIi | SPIr)", value=value,
-                   inputs=["SKEYSEED", "Ni", "Nr", "SPIi", "SPIr"], algorithm=algorithms.get(name[:4], ""))
+    announce_keys(owner, new, "SKEYSEED")
     return new
 
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ipseclab.crypto.registry import ike_hash
 from ipseclab.crypto.sk_cipher import SkOpenError
+from ipseclab.engines import PeerServices
 from ipseclab.errors import ConfigError, ParseError
 from ipseclab.ikev2 import create_child_sa, ike_auth, ike_sa_init, informational, intermediate
 from ipseclab.ikev2.create_child_sa import CreateChildInitiator
@@ -57,11 +58,10 @@ from ipseclab.wire.v2.message import (
 )
 
 if TYPE_CHECKING:
-    from ipseclab.config import Connection, PeerConfig
-    from ipseclab.crypto.rng import Rng
+    from ipseclab.config import Connection
     from ipseclab.peer import Datagram, Peer
     from ipseclab.sa import IpsecSaPair
-    from ipseclab.trace import Address, Event
+    from ipseclab.trace import Address
 
 ZERO_SPI = bytes(8)
 
@@ -114,7 +114,7 @@ MAX_REASSEMBLY_BYTES = 64 * 1024
 PENDING = object()  # a fragment stored, the message not complete yet
 
 
-class TaskManagerV2:
+class TaskManagerV2(PeerServices):
     """IKEv2 for one :class:`~ipseclab.peer.Peer` (sans-I/O, like the peer)."""
 
     version = 2
@@ -130,27 +130,6 @@ class TaskManagerV2:
         self._cookie_secret: bytes | None = None
 
     # -- what exchanges may ask (Owner) -------------------------------------------------
-
-    @property
-    def config(self) -> PeerConfig:
-        return self.peer.config
-
-    @property
-    def rng(self) -> Rng:
-        return self.peer.rng
-
-    @property
-    def now(self) -> float:
-        return self.peer.now
-
-    def emit(self, cls: type[Event], **fields: Any) -> None:
-        self.peer.emit(cls, **fields)
-
-    def count(self, what: str) -> None:
-        self.peer.count(what)
-
-    def set_state(self, obj: Any, new: str) -> None:
-        self.peer.set_state(obj, new)
 
     def after_response(self, sa: IkeSaV2, action: Callable[[], None]) -> None:
         """Run ``action`` once the response being built has been sent (a deleted SA still answers)."""
