@@ -225,7 +225,8 @@ class SaLifeCycle:
         conn = sa.connection
         if conn is None:
             return
-        what = f"child {child}" if child else f"the ISAKMP SA of connection {conn.name}"
+        kind = "ISAKMP SA" if sa.ref.version == 1 else "IKE SA"
+        what = f"child {child}" if child else f"the {kind} of connection {conn.name}"
         if conn.close_action == "trap":
             self._arm_trap(conn, f"the peer deleted {what}; close_action = trap")
             return

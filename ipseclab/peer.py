@@ -212,7 +212,7 @@ class Peer(SaLifeCycle):
         cfg = self.config
         if self._half_open_by_address[address] >= cfg.max_half_open_per_address:
             self.count("half_open_per_address_limit")
-            self._limited_report(
+            self.limited_report(
                 "per-address", f"{address} already has {cfg.max_half_open_per_address} half-open IKE SAs "
                 "(max_half_open_per_address): its new first messages are dropped"
             )
@@ -221,20 +221,20 @@ class Peer(SaLifeCycle):
             victim = next((sa for sa in self._half_open.values() if not sa.address_proven), None)
             if victim is None:
                 self.count("half_open_limit")
-                self._limited_report(
+                self.limited_report(
                     "total", f"{cfg.max_half_open} half-open IKE SAs (max_half_open), all from peers that "
                     "answered our second message: new first messages are dropped"
                 )
                 return False
             self.count("half_open_evicted")
-            self._limited_report(
+            self.limited_report(
                 "evict", f"{cfg.max_half_open} half-open IKE SAs (max_half_open): the oldest that never "
                 "answered our reply are dropped to make room — a flood of first messages?"
             )
             self._forget_ike(victim)
         return True
 
-    def _limited_report(self, key: str, message: str, code: str = "LIMIT") -> None:
+    def limited_report(self, key: str, message: str, code: str = "LIMIT") -> None:
         """An ErrorEvent at most once a second per kind, saying how many were suppressed."""
         state = self._limit_reports.setdefault(key, [float("-inf"), 0])
         if self.now - state[0] < 1.0:
@@ -517,7 +517,7 @@ class Peer(SaLifeCycle):
             self.now = now
             shed = len(strangers) - budget
             self.count("shed_first_messages", shed)
-            self._limited_report(
+            self.limited_report(
                 "shed", f"{len(datagrams)} datagrams waited at once, {len(strangers)} of them first messages from "
                 f"addresses no connection names: {shed} dropped unread (max_strangers_per_batch = {budget}) "
                 "so that configured peers and running exchanges are served first — a flood?",
@@ -546,7 +546,7 @@ class Peer(SaLifeCycle):
             if data[:4] != NON_ESP_MARKER:
                 self.count("esp_without_data_plane")
                 looks_like_ike = major_version(data) is not None and data[17] >> 4 in self.engines
-                self._limited_report(
+                self.limited_report(
                     "no-marker",
                     f"a datagram from {src[0]}:{src[1]} on the NAT-T port without the non-ESP marker: "
                     + ("it looks like an IKE message sent without the four zero bytes RFC 3948 §2.2 requires"

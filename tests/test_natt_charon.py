@@ -180,15 +180,18 @@ def test_nat_traversal_with_charon(tmp_path: Path, ours: str, initiator: str, ve
         _check_tshark(tmp_path / pcap, keys, left, ours_out | ours_in, version)
 
 
-def test_nat_traversal_between_ipseclab_peers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [1, 2], ids=["ikev1", "ikev2"])
+def test_nat_traversal_between_ipseclab_peers(tmp_path: Path, version: int) -> None:
     """The same checks with our daemons at both ends of the NAT router."""
     from ipseclab.runtime.netlab.esp_interop import ipseclab_pair
     from ipseclab.runtime.netlab.pinger import ping
 
-    with nat(_lab_name("b")) as topo:
+    v2 = (lambda text: text.replace("[connections.lab.children.c1]", "version = 2\n\n[connections.lab.children.c1]")) \
+        if version == 2 else None
+    with nat(_lab_name(f"b{version}")) as topo:
         inside = topo.capture("router", tmp_path / "inside.pcap", interface="eth0")
         outside = topo.capture("router", tmp_path / "outside.pcap", interface="eth1")
-        with ipseclab_pair(topo) as clients:
+        with ipseclab_pair(topo, config=v2) as clients:
             for a, b in (("left", "right"), ("right", "left")):
                 stats = ping(topo, a, topo.hosts[a].protected[0], topo.hosts[b].protected[0], PINGS)
                 assert (stats.sent, stats.received) == (PINGS, PINGS), stats.lines
@@ -201,8 +204,8 @@ def test_nat_traversal_between_ipseclab_peers(tmp_path: Path) -> None:
         inside.stop()
         outside.stop()
     spis = {"left_out": out["left"], "right_out": out["right"]}
-    _check_wire(tmp_path / "inside.pcap", PRIVATE, spis)
-    _check_wire(tmp_path / "outside.pcap", PUBLIC, spis)
+    _check_wire(tmp_path / "inside.pcap", PRIVATE, spis, version)
+    _check_wire(tmp_path / "outside.pcap", PUBLIC, spis, version)
     _with_translated_rows(keys)
     for pcap, left in (("inside.pcap", PRIVATE), ("outside.pcap", PUBLIC)):
-        _check_tshark(tmp_path / pcap, keys, left, out["left"] | out["right"])
+        _check_tshark(tmp_path / pcap, keys, left, out["left"] | out["right"], version)

@@ -126,6 +126,7 @@ class TaskManagerV2(PeerServices):
         self._answered: dict[bytes, Answered] = {}
         self._after: dict[bytes, list[Callable[[], None]]] = {}
         self._reassembly: dict[tuple[bytes, bool, int], Reassembly] = {}
+        self._processing: tuple[InitiatorExchange, ...] = ()  # the exchange whose response is being handled
         self._last_fragments = Reassembly(0)
         self._cookie_secret: bytes | None = None
 
@@ -189,8 +190,6 @@ class TaskManagerV2(PeerServices):
                 return True
         # IKE_AUTH is being processed (its child comes right after the IKE SA)
         return any(getattr(ex, "child_name", None) == child_name for ex in self._processing)
-
-    _processing: tuple[InitiatorExchange, ...] = ()
 
     def send_delete_ike(self, sa: IkeSaV2) -> None:  # type: ignore[override]
         """D(IKE), sent at once: the SA goes whether or not the peer answers."""
@@ -373,7 +372,7 @@ class TaskManagerV2(PeerServices):
             self.count("unknown_sa")
             if response:  # the answer to a Delete that ended the SA, or to a request we gave up on
                 return
-            self.peer._limited_report("v2-unknown-spi", f"IKEv2 message for unknown SPIs {msg.spi_i.hex()}/{msg.spi_r.hex()} "
+            self.peer.limited_report("v2-unknown-spi", f"IKEv2 message for unknown SPIs {msg.spi_i.hex()}/{msg.spi_r.hex()} "
                                       f"from {src[0]}: dropped", code="INVALID_IKE_SPI")
             return
         if msg.spi_r != sa.spi_r:
@@ -398,7 +397,7 @@ class TaskManagerV2(PeerServices):
             return open_message(sa, msg, data)
         except SkOpenError as exc:
             self.count(f"sk_{exc.reason.replace(' ', '_')}")
-            self.peer._limited_report(f"v2-sk-{sa.spi_i.hex()}", f"{_NAMES.get(msg.exchange_type, 'a message')} from "
+            self.peer.limited_report(f"v2-sk-{sa.spi_i.hex()}", f"{_NAMES.get(msg.exchange_type, 'a message')} from "
                                       f"{src[0]}:{src[1]} does not open: {exc} — dropped (RFC 7296 §2.21.2)",
                                       code="INTEGRITY_CHECK_FAILED")
         except ParseError as exc:
@@ -582,7 +581,7 @@ class TaskManagerV2(PeerServices):
             got = msg.payloads[0] if msg.payloads else None
             if not (isinstance(got, NotifyPayload) and got.notify_type == NotifyType.COOKIE and _hmac.compare_digest(got.data, want)):
                 self.count("cookies_sent")
-                self.peer._limited_report("v2-cookie", f"{self.peer.half_open_count} IKE SAs half open (cookie_threshold = "
+                self.peer.limited_report("v2-cookie", f"{self.peer.half_open_count} IKE SAs half open (cookie_threshold = "
                                           f"{self.config.cookie_threshold}): new initiators are asked for a cookie first "
                                           "(RFC 7296 §2.6) — no state until they echo it", code="COOKIE")
                 self._stateless_reply(msg, src, dst, NotifyPayload(NotifyType.COOKIE, data=want))

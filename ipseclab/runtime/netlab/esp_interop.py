@@ -214,15 +214,20 @@ class CharonTunnel:
 
 
 @contextlib.contextmanager
-def ipseclab_pair(topo: Any, *, esp: str = "aes128-sha1", ike: str = IKE_PROPOSAL, encap: bool = False, timeout: float = 15.0):  # noqa: ANN201
+def ipseclab_pair(  # noqa: ANN201
+    topo: Any, *, esp: str = "aes128-sha1", ike: str = IKE_PROPOSAL, encap: bool = False, timeout: float = 15.0,
+    config: Callable[[str], str] | None = None,
+):
     """Our daemon (data plane on) in each host, child ``c1`` up and installed on both sides;
-    yields ``{"left": PeerClient, "right": PeerClient}``."""
+    yields ``{"left": PeerClient, "right": PeerClient}``.  ``config`` may rewrite both daemons'
+    TOML (``version = 2``)."""
     from ipseclab.runtime.netlab.peers import spawn_daemon, wait_for_daemon
 
     clients: dict[str, Any] = {}
     try:
         for role in (OURS, THEIRS):
-            spawn_daemon(topo, role, our_config(topo, role, esp=esp, ike=ike, encap=encap))
+            text = our_config(topo, role, esp=esp, ike=ike, encap=encap)
+            spawn_daemon(topo, role, config(text) if config else text)
         for role in (OURS, THEIRS):
             clients[role] = wait_for_daemon(topo, role)
         clients[OURS].initiate("lab")
