@@ -17,6 +17,7 @@ from cryptography import x509
 
 from ipseclab.errors import ConfigError
 from ipseclab.ikev1.policy import IsakmpPolicy, TransformSet
+from ipseclab.pools import AddressPool
 from ipseclab.wire.v1.constants import IdType
 from ipseclab.wire.v1.isakmp import IDPayload
 
@@ -194,6 +195,11 @@ class Connection:
     dpd_action: str = "clear"
     psk: bytes | None = field(default=None, repr=False)
     version: int = 1  # the IKE version this connection speaks
+    #: remote access (IKEv2 Configuration payload, RFC 7296 §3.15): a client asks for virtual IPs
+    #: (swanctl's ``vips``, ``0.0.0.0`` = any IPv4 address); a gateway hands them out of its
+    #: ``pools`` (names of :attr:`PeerConfig.pools`)
+    vips: tuple[str, ...] = ()
+    pools: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for key, allowed in (
@@ -256,6 +262,8 @@ class PeerConfig:
     #: IKEv2 (RFC 7296 §2.6): with this many responder IKE SAs half open, a new IKE_SA_INIT
     #: is first answered with a COOKIE it must echo — no state for spoofed sources
     cookie_threshold: int = 10
+    #: a remote-access gateway's virtual IP pools (swanctl's ``pools``), used by connections' ``pools``
+    pools: list[AddressPool] = field(default_factory=list)
     #: IKEv2 fragmentation (RFC 7383): offered in IKE_SA_INIT; when both support it, an encrypted
     #: message larger than ``fragment_size`` (a whole IP datagram, charon's default 1280) goes as
     #: SKF fragments — an IKE_AUTH with a certificate, an ML-KEM key
@@ -269,6 +277,11 @@ class PeerConfig:
             raise ConfigError(f"peer {self.name}: address {self.address!r} is not an IP address") from None
         if self.identity is None:
             self.identity = Identity("address", self.address)
+        known = {p.name for p in self.pools}
+        for conn in self.connections:
+            missing = [name for name in conn.pools if name not in known]
+            if missing:
+                raise ConfigError(f"connection {conn.name}: pools {missing} are not configured (peer.pools has {sorted(known)})")
         priorities = [p.priority for p in self.isakmp_policies]
         if len(set(priorities)) != len(priorities):
             raise ConfigError(f"peer {self.name}: ISAKMP policy priorities must be unique")
@@ -281,6 +294,12 @@ class PeerConfig:
     def connection_for(self, remote_address: str) -> Connection | None:
         """The first of :meth:`connections_for`."""
         return next(iter(self.connections_for(remote_address)), None)
+
+    def pool_named(self, name: str) -> AddressPool:
+        for pool in self.pools:
+            if pool.name == name:
+                return pool
+        raise ConfigError(f"peer {self.name} has no pool named {name!r}")
 
     def connection_named(self, name: str) -> Connection:
         for conn in self.connections:

@@ -39,6 +39,7 @@ from ipseclab.crypto.rng import Rng, SystemRng
 from ipseclab.engines import IkeEngine, create_engines
 from ipseclab.errors import ConfigError
 from ipseclab.life_cycle import SaLifeCycle
+from ipseclab.pools import Leases
 from ipseclab.sa import (
     DELETED,
     RESPONDER_REAUTH_FRACTION,
@@ -111,6 +112,7 @@ class Peer(SaLifeCycle):
         self._trapped: set[str] = set()  # connections armed for acquires (start/close/dpd_action = trap)
         self._last_acquire: dict[str, float] = {}
         self._timer_ticks = itertools.count()
+        self.leases = Leases()  # a remote-access gateway's virtual IPs handed out (ipseclab.pools)
         self.engines: dict[int, IkeEngine] = create_engines(self)
 
     def __repr__(self) -> str:
@@ -578,9 +580,11 @@ class Peer(SaLifeCycle):
                     "remote": f"{sa.remote[0]}:{sa.remote[1]}",
                     "suite": sa.suite,
                     "expires_at": sa.expires_at,
+                    **({"virtual_ip": vip} if (vip := getattr(sa, "virtual_ip", None)) else {}),
                 }
                 for sa in self.ike_sas.values()
             ],
+            **({"leases": self.leases.table()} if self.config.pools else {}),
             "ipsec": [p.summary() for p in self.child_sas],
             "counters": dict(self.counters),
         }

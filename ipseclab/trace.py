@@ -275,6 +275,7 @@ class IkeSaInfo:
     nat_t: bool = False
     nat_detected: bool = False
     integrity: str = ""  # IKEv2's INTEG transform (IKEv1 has none of its own)
+    virtual_ip: str = ""  # remote access: the address a gateway assigned (Configuration payload)
 
 
 @dataclass

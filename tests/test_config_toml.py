@@ -453,3 +453,17 @@ def test_additional_ke_for_the_pq_hybrid() -> None:
     assert parse_peer_config(dump_peer_config(cfg)).isakmp_policies[0].addke == 36
     with pytest.raises(ConfigError, match="additional_ke"):
         parse_peer_config(text.replace("mlkem768", "mlkem512"))
+
+
+def test_remote_access_pools_and_vips() -> None:
+    text = (MINIMAL + '[peer.pools.rw]\naddrs = "10.3.0.0/24"\ndns = ["10.2.0.53"]\n'
+            + '[connections.rw]\nremote_addrs = "%any"\nversion = 2\npools = ["rw"]\n')
+    cfg = parse_peer_config(text)
+    assert [(p.name, p.addrs, p.dns) for p in cfg.pools] == [("rw", "10.3.0.0/24", ("10.2.0.53",))]
+    assert cfg.connections[0].pools == ("rw",)
+    again = parse_peer_config(dump_peer_config(cfg))
+    assert again.pools == cfg.pools and again.connections[0].pools == ("rw",)
+    with pytest.raises(ConfigError, match="pools"):
+        parse_peer_config(text.replace('pools = ["rw"]', 'pools = ["other"]'))
+    client = parse_peer_config(CONN + 'vips = ["0.0.0.0"]\n')
+    assert client.connections[0].vips == ("0.0.0.0",)

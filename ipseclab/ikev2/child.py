@@ -108,9 +108,10 @@ def _decision(owner: Owner, sa: IkeSaV2, selection: proposals.Selection, exchang
 
 def respond(
     owner: Owner, sa: IkeSaV2, rx: Rx, *, ni: bytes, nr: bytes, message_id: int, exchange: str, gir: bytes = b"",
-    ke_group: int | None = None,
+    ke_group: int | None = None, remote_limit: Network | None = None,
 ) -> tuple[list[Payload], IpsecSaPair]:
     """The responder's side: choose ESP and selectors, derive the keys, make the pair.
+    ``remote_limit`` narrows the initiator's side further (a remote-access client's virtual IP).
 
     Raises a non-fatal :class:`Reject` (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE).
     """
@@ -121,7 +122,10 @@ def respond(
     candidates = list(conn.children) if conn is not None else []
     why: list[str] = []
     for child in candidates:
-        remote, local = narrow(tsi.selectors, child.remote_net), narrow(tsr.selectors, child.local_net)
+        theirs = child.remote_net
+        if remote_limit is not None and remote_limit.subnet_of(theirs):  # type: ignore[arg-type]
+            theirs = remote_limit
+        remote, local = narrow(tsi.selectors, theirs), narrow(tsr.selectors, child.local_net)
         if remote is None or local is None:
             why.append(f"child {child.name} protects {child.local_ts} ↔ {child.remote_ts}")
             continue

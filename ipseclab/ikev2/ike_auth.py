@@ -32,6 +32,7 @@ from ipseclab.crypto import kdf_v2, signature_v2
 from ipseclab.crypto.certs import verify_issued_by
 from ipseclab.ikev1.phase1 import dn_matches, identity_mismatch
 from ipseclab.ikev2 import child as children
+from ipseclab.ikev2 import remote_access
 from ipseclab.ikev2.exchange import InitiatorExchange, Owner, Reject, Rx, notify_name
 from ipseclab.ikev2.ike_sa import IkeSaV2, IkeState
 from ipseclab.ikev2.intermediate import int_auth, pending_round
@@ -223,7 +224,7 @@ def _info(sa: IkeSaV2) -> IkeSaInfo:
     assert sa.choice is not None
     return IkeSaInfo(role="initiator" if sa.initiator else "responder", mode="ikev2", peer=f"{sa.remote[0]}:{sa.remote[1]}",
                      peer_id=sa.peer_identity, **sa.choice.as_dict(), nat_t=bool(sa.nat_t),
-                     nat_detected=sa.nat_local or sa.nat_remote)
+                     nat_detected=sa.nat_local or sa.nat_remote, virtual_ip=sa.virtual_ip or "")
 
 
 def established(owner: Owner, sa: IkeSaV2) -> None:
@@ -259,6 +260,7 @@ class IkeAuthInitiator(InitiatorExchange):
         # RFC 7296 §2.4: "the only IKE SA currently active" — none other with this peer, up or negotiating
         if not any(s is not sa and not s.failed and s.remote[0] == sa.remote[0] for s in owner.peer.ike_sas.values()):
             out.append(NotifyPayload(NotifyType.INITIAL_CONTACT))
+        out += remote_access.request(conn)
         if self.offer is not None:
             out += self.offer.payloads()
         return out
@@ -290,6 +292,7 @@ class IkeAuthInitiator(InitiatorExchange):
         sa.peer_identity = describe_id(idr.id_type, idr.data).split(" ", 1)[1]
         owner.peer.follow_peer(sa, rx.src, rx.dst)
         self.done = True
+        remote_access.accept(owner, sa, rx)
         established(owner, sa)
         if self.offer is None:
             return
@@ -336,12 +339,19 @@ def respond(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
     out: list[Payload] = [idr, *_own_auth(owner, sa, of_initiator=False, id_body=idr.encode_body())]
     if rx.notify(NotifyType.INITIAL_CONTACT) is not None:
         sa.initial_contact = True
+    try:
+        cp, limit = remote_access.assign(owner, sa, rx)
+    except Reject as reject:  # the pool is full: the IKE SA comes up, the child does not
+        owner.emit(Info, sa=sa.ref, message=f"IKE SA up, child refused: {reject.message}")
+        established(owner, sa)
+        return out + [NotifyPayload(reject.notify_type, data=reject.data)]
+    out += cp
     established(owner, sa)
     if sa.initial_contact:
         owner.peer.initial_contact(sa)
     try:
         payloads, pair = children.respond(owner, sa, rx, ni=sa.ni, nr=sa.nr, message_id=rx.message.message_id,
-                                          exchange="IKE_AUTH")
+                                          exchange="IKE_AUTH", remote_limit=limit)
     except Reject as reject:
         owner.emit(Info, sa=sa.ref, message=f"IKE SA up, child refused: {reject.message}")
         return out + [NotifyPayload(reject.notify_type, data=reject.data)]

@@ -72,6 +72,10 @@ class IkeSaV2:
     int_auth_r: bytes = field(default=b"", repr=False)
     auth_message_id: int = 1  # the IKE_AUTH exchange's Message ID (in IntAuth)
     fragmentation: bool = False  # both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383)
+    #: remote access: the virtual IP the gateway assigned (client) or leased out (gateway), and
+    #: the gateway's lease (pool, client identity) to give back when this SA goes
+    virtual_ip: str | None = None
+    lease: tuple[str, str] | None = None
     peer_identity: str = ""
     nat_t: int = 0  # 1 when both sides sent NAT_DETECTION_* notifies
     nat_local: bool = False

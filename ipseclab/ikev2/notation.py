@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ipseclab.ikev2.exchange import notify_name
-from ipseclab.wire.v2.constants import ExchangeType
+from ipseclab.wire.v2.constants import CfgType, ExchangeType
 from ipseclab.wire.v2.message import (
     AuthPayload,
     CertPayload,
@@ -42,6 +42,11 @@ def payload_name(p: Payload, exchange_type: int, from_initiator: bool) -> str:
         return f"N{side}"
     if isinstance(p, NotifyPayload):
         return f"N({notify_name(p.notify_type)})"
+    if isinstance(p, CPPayload):
+        try:
+            return f"CP({CfgType(p.cfg_type).name})"
+        except ValueError:
+            return f"CP({p.cfg_type})"
     named: list[tuple[type, str]] = [
         (IDiPayload, "IDi"), (IDrPayload, "IDr"), (AuthPayload, "AUTH"), (TSiPayload, "TSi"), (TSrPayload, "TSr"),
         (CertPayload, "CERT"), (CertReqPayload, "CERTREQ"), (DeletePayload, "D"), (VendorIDPayload, "V"),

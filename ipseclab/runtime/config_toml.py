@@ -61,6 +61,7 @@ from ipseclab.ikev1.policy import (
     IsakmpPolicy,
     TransformSet,
 )
+from ipseclab.pools import AddressPool
 
 __all__ = [
     "DH_GROUPS",
@@ -114,6 +115,7 @@ _PEER_KEYS = (
     "max_half_open_per_address",
     "failed_sa_grace",
     "max_strangers_per_batch",
+    "pools",
 )
 _POLICY_KEYS = ("priority", "proposal", "auth", "lifetime", "additional_ke")
 #: IKEv2's additional key exchanges (RFC 9370 ADDKE1) by swanctl's names
@@ -132,6 +134,8 @@ _CONNECTION_KEYS = (
     "start_action",
     "close_action",
     "children",
+    "vips",
+    "pools",
 )
 _CHILD_KEYS = ("local_ts", "remote_ts", "esp_proposals", "mode", "life_time", "life_bytes", "life_packets", "rekey_bytes", "rekey_packets")
 
@@ -436,6 +440,8 @@ def _connection(name: str, data: object, secrets: dict[str, Any]) -> Connection:
         "close_action": t.string("close_action", "none"),
         "psk": _secret(psk, t.path("psk") if t.has("psk") else f"peer.secrets.{name}") if psk is not None else None,
         "version": version,
+        "vips": tuple(_strings(t, "vips")),
+        "pools": tuple(_strings(t, "pools")),
     }
     return _guard(where, lambda: Connection(name, remote, children=children, **kwargs))
 
@@ -492,6 +498,7 @@ def parse_peer_config(
         "max_strangers_per_batch": peer.integer("max_strangers_per_batch", 4, low=1),
     }
     dataplane = peer.boolean("dataplane", False)
+    pools = [_pool(pname, pdata) for pname, pdata in peer.table("pools").items()]
 
     if check_secrets and any(p.auth == "psk" for p in policies) and psk is None:
         lacking = [c.name for c in connections if c.psk is None]
@@ -522,8 +529,24 @@ def parse_peer_config(
             retransmit_tries=retransmit_tries,
             **bounds,
             dataplane=dataplane,
+            pools=pools,
         ),
     )
+
+
+def _pool(name: str, data: object) -> AddressPool:
+    """``[peer.pools.<name>]``: ``addrs`` (a subnet) and ``dns`` (addresses), as swanctl's ``pools``."""
+    t = _Table(data, f"peer.pools.{name}", ("addrs", "dns"))
+    addrs = t.string("addrs")
+    dns = _strings(t, "dns")
+    return _guard(t.where, lambda: AddressPool(name, addrs, tuple(dns)))
+
+
+def _strings(t: _Table, key: str) -> list[str]:
+    value = t.data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{t.path(key)}: must be an array of strings")
+    return value
 
 
 def load_peer_config(
@@ -627,6 +650,10 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
         ]
         if p.addke:
             lines.append(f"additional_ke = {_q({v: k for k, v in _ADDKE.items()}[p.addke])}")
+    for pool in cfg.pools:
+        lines += ["", f"[peer.pools.{_key(pool.name)}]", f"addrs = {_q(pool.addrs)}"]
+        if pool.dns:
+            lines.append(f"dns = {_q(list(pool.dns))}")
     for c in cfg.connections:
         lines += ["", f"[connections.{_key(c.name)}]", f"remote_addrs = {_q(c.remote_address)}"]
         if c.remote_port != 500:
@@ -642,6 +669,9 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
                 lines.append(f"{key} = {_q(getattr(c, key))}")
         if c.dpd_delay:
             lines += [f"dpd_delay = {c.dpd_delay}", f"dpd_timeout = {c.dpd_timeout}", f"dpd_action = {_q(c.dpd_action)}"]
+        for key in ("vips", "pools"):
+            if getattr(c, key):
+                lines.append(f"{key} = {_q(list(getattr(c, key)))}")
         for ch in c.children:
             first = ch.transform_sets[0]
             limits = ("mode", "lifetime", "life_kilobytes", "life_packets", "rekey_bytes", "rekey_packets")

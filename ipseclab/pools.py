@@ -1,0 +1,90 @@
+"""Virtual IP address pools of a remote-access gateway (swanctl's ``pools``; RFC 7296 §3.15:
+the addresses a gateway hands to its clients in a Configuration payload).
+
+:class:`AddressPool` is configuration: a subnet (its network and broadcast addresses are
+never leased) and the DNS servers to tell clients.  :class:`Leases` is the gateway's state:
+which identity holds which address.  An identity that comes back gets its address again
+(as strongSwan does); an address goes back to the pool when the IKE SA that holds it goes.
+Leases are bounded by the pool's size, so no client can make the table grow.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from ipseclab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AddressPool:
+    """``pools.<name>`` in swanctl.conf: ``addrs`` (a subnet) and ``dns``."""
+
+    name: str
+    addrs: str
+    dns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            net = ipaddress.ip_network(self.addrs, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"pool {self.name}: addrs {self.addrs!r} is not a subnet: {exc}") from None
+        if net.version != 4 or net.num_addresses < 4:
+            raise ConfigError(f"pool {self.name}: an IPv4 subnet with room for clients (/30 or larger), not {self.addrs}")
+        for server in self.dns:
+            try:
+                ipaddress.ip_address(server)
+            except ValueError:
+                raise ConfigError(f"pool {self.name}: dns {server!r} is not an IP address") from None
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.ip_network(self.addrs, strict=False)  # type: ignore[return-value]
+
+    @property
+    def size(self) -> int:
+        """Addresses a client can get (the subnet less its network and broadcast addresses)."""
+        return self.network.num_addresses - 2
+
+
+@dataclass
+class Leases:
+    """Who holds which address, per pool: identity → address."""
+
+    held: dict[str, dict[str, str]] = field(default_factory=dict)  # pool → identity → address
+    online: dict[str, set[str]] = field(default_factory=dict)  # pool → identities whose IKE SA holds the address
+
+    def acquire(self, pool: AddressPool, identity: str) -> str | None:
+        """An address for ``identity`` — the one it had before if any — or None when the pool is full."""
+        held = self.held.setdefault(pool.name, {})
+        online = self.online.setdefault(pool.name, set())
+        if identity in held:
+            online.add(identity)
+            return held[identity]
+        taken = set(held.values())
+        for host in pool.network.hosts():
+            address = str(host)
+            if address not in taken:
+                held[identity] = address
+                online.add(identity)
+                return address
+        # full: an offline identity's address is reused (the oldest first)
+        for other in list(held):
+            if other not in online:
+                address = held.pop(other)
+                held[identity] = address
+                online.add(identity)
+                return address
+        return None
+
+    def release(self, pool: str, identity: str) -> None:
+        """The IKE SA that held the address went: it can be given to someone else."""
+        self.online.get(pool, set()).discard(identity)
+
+    def table(self) -> list[dict[str, object]]:
+        """Every lease, for the SA table: pool, identity, address, online."""
+        return [
+            {"pool": pool, "identity": ident, "address": address, "online": ident in self.online.get(pool, set())}
+            for pool, held in self.held.items()
+            for ident, address in held.items()
+        ]
