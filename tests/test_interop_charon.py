@@ -159,6 +159,18 @@ def test_ikev2_certificates_with_rfc_7427(results: dict[str, InteropResult]) -> 
 
 
 @pytest.mark.root
+@pytest.mark.parametrize("name", ["v2-ra-charon-gateway", "v2-ra-ours-gateway"])
+def test_remote_access_virtual_ips_with_charon(results: dict[str, InteropResult], name: str) -> None:
+    """charon leases us a virtual IP from its pool, and we lease charon one from ours."""
+    r = results[name]
+    assert r.passed, _explain(r)
+    assert [c.ok for c in _check(r, "virtual IP")] == [True], _explain(r)
+    assert [c.ok for c in _check(r, "the child is narrowed")] == [True], _explain(r)
+    (ike,) = [s for s in r.charon_sas if s["state"] == "ESTABLISHED"]
+    assert (ike.get("local-vips") or ike.get("remote-vips")) == ["10.3.0.1"]
+
+
+@pytest.mark.root
 @pytest.mark.parametrize("name", FAIL)
 def test_failures_are_reported_for_what_they_are(results: dict[str, InteropResult], name: str) -> None:
     r = results[name]

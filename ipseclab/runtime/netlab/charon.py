@@ -112,6 +112,7 @@ def strongswan_conf(
     aggressive_psk: bool = True,
     retransmit_timeout: float = 2.0,
     plugins: str = PLUGINS,
+    install_virtual_ip: bool = False,
 ) -> str:
     """``strongswan.conf`` for one instance (nested sections: charon rejects dotted keys).
 
@@ -123,7 +124,7 @@ def strongswan_conf(
     return f"""charon {{
   load_modular = no
   load = {plugins}
-{aggr}  install_virtual_ip = no
+{aggr}  install_virtual_ip = {"yes" if install_virtual_ip else "no"}
   retransmit_timeout = {retransmit_timeout}
   plugins {{
     vici {{
@@ -266,8 +267,10 @@ class Charon:
         aggressive_psk: bool = True,
         retransmit_timeout: float = 2.0,
         binary: str = CHARON_BIN,
+        install_virtual_ip: bool = False,
     ) -> None:
         self.workdir = Path(workdir).resolve()
+        self.install_virtual_ip = install_virtual_ip  # a remote-access client puts its virtual IP on an interface
         self.levels = dict(levels)
         self.aggressive_psk = aggressive_psk
         self.retransmit_timeout = retransmit_timeout
@@ -326,6 +329,7 @@ class Charon:
                 levels=self.levels,
                 aggressive_psk=self.aggressive_psk,
                 retransmit_timeout=self.retransmit_timeout,
+                install_virtual_ip=self.install_virtual_ip,
             )
         )
         script = (
@@ -413,6 +417,13 @@ class Charon:
     def load_key(self, pem: bytes, key_type: str = "any") -> None:
         """``load-key`` a private key (PEM or DER; ``rsa``, ``ecdsa`` or ``any``)."""
         self._request("load-key", lambda: self.vici.load_key({"type": key_type, "data": pem}))
+
+    def load_pool(self, name: str, addrs: str, dns: Sequence[str] = ()) -> None:
+        """``load-pool``: a virtual IP pool for remote-access clients (swanctl's ``pools``)."""
+        body: dict[str, Any] = {"addrs": addrs}
+        if dns:
+            body["dns"] = list(dns)
+        self._request("load-pool", lambda: self.vici.load_pool({name: body}))
 
     def load_conn(self, name: str, conn: Mapping[str, Any]) -> None:
         """``load-conn`` one connection (see :func:`charon_conn` for the body)."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import ipaddress
 import json
 import os
 import shutil
@@ -92,6 +93,8 @@ class Scenario:
     expect_error: str | None = None  # our error code in a fail scenario
     expect_attribute: str | None = None  # the attribute our rejecting responder must name
     timeout: float = 12.0
+    #: remote access (IKEv2 CP): "ours" leases a virtual IP to charon, "charon" leases one to us
+    gateway: str | None = None
 
 
 def _pair(name: str, description: str, **kw: Any) -> list[Scenario]:
@@ -174,7 +177,13 @@ _SCENARIO_LIST += [
     ),
     *_pair("v2-wrong-psk", "IKEv2 with different pre-shared keys", version=2, expect="fail", wrong_psk=True,
            expect_error="AUTHENTICATION_FAILED"),
+    Scenario("v2-ra-charon-gateway", "IKEv2 remote access: charon leases us a virtual IP from its pool 10.3.0.0/24",
+             "ipseclab", version=2, gateway="charon"),
+    Scenario("v2-ra-ours-gateway", "IKEv2 remote access: we lease charon a virtual IP from our pool 10.3.0.0/24",
+             "charon", version=2, gateway="ours"),
 ]
+#: the remote-access scenarios' pool
+RA_POOL = "10.3.0.0/24"
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in _SCENARIO_LIST}
 
 
@@ -244,7 +253,7 @@ class _Run:
         self.scen = scen
         self.topo = topo
         self.work = workdir
-        self.charon = Charon(workdir / "charon")
+        self.charon = Charon(workdir / "charon", install_virtual_ip=scen.gateway == "ours")
         self.capture: Any = None
         self.peer: subprocess.Popen[bytes] | None = None
         self.initiates: list[InitiateResult] = []
@@ -259,6 +268,11 @@ class _Run:
             CharonChild(f"c{i + 1}", f"{me.protected[i]}/32", f"{other.protected[i]}/32", scen.charon_esp)
             for i in range(scen.children)
         ]
+        if scen.gateway == "charon":  # the client's side is the address charon leases it
+            self.charon.load_pool("rw", RA_POOL)
+            children = [CharonChild("c1", f"{me.protected[0]}/32", "dynamic", scen.charon_esp)]
+        elif scen.gateway == "ours":  # charon's side is the address we lease it
+            children = [CharonChild("c1", "dynamic", f"{other.protected[0]}/32", scen.charon_esp)]
         common = {
             "local": me.address,
             "remote": other.address,
@@ -282,6 +296,10 @@ class _Run:
         else:
             self.charon.load_psk(PSK)
             conn = charon_conn(**common, local_id="right@lab", remote_id="left@lab")
+        if scen.gateway == "charon":
+            conn["pools"] = ["rw"]
+        elif scen.gateway == "ours":
+            conn["vips"] = ["0.0.0.0"]
         self.charon.load_conn("lab", conn)
 
     def peer_spec(self) -> PeerSpec:
@@ -300,12 +318,18 @@ class _Run:
             ike=list(scen.ike),
             esp=list(scen.esp),
             children=[ChildSpec(f"c{i + 1}", f"{me.protected[i]}/32", f"{other.protected[i]}/32") for i in range(scen.children)],
+            vips=["0.0.0.0"] if scen.gateway == "charon" else [],
+            pools={"rw": RA_POOL} if scen.gateway == "ours" else {},
             timeout=scen.timeout,
             linger=0.6 if scen.expect == "up" else 0.3,
             events=str(self.work / "ipseclab.events.jsonl"),
             result=str(self.work / "ipseclab.result.json"),
             ready=str(self.work / "ipseclab.ready"),
         )
+        if scen.gateway == "charon":  # our side of the child is whatever address charon leases us
+            spec.children = [ChildSpec("c1", "0.0.0.0/0", f"{other.protected[0]}/32")]
+        elif scen.gateway == "ours":  # charon's side is an address of our pool
+            spec.children = [ChildSpec("c1", f"{me.protected[0]}/32", RA_POOL)]
         if scen.auth == "rsa":
             ca, ours, _ = lab_pki()
             pki = self.work / "pki"
@@ -356,10 +380,13 @@ class _Run:
     def esp_probe(self) -> None:
         """One ping from charon's protected host through child c1: ESP-in-UDP for tshark."""
         me, other = self.topo.hosts[THEIRS], self.topo.hosts[OURS]
+        src, dst = me.protected[0], other.protected[0]
+        if self.scen.gateway == "charon":  # to the virtual IP charon leased us
+            dst = str(ipaddress.ip_network(RA_POOL)[1])
+        elif self.scen.gateway == "ours":  # from the virtual IP we leased charon
+            src = str(ipaddress.ip_network(RA_POOL)[1])
         with contextlib.suppress(subprocess.TimeoutExpired, OSError, IpsecLabError):
-            self.topo.run(
-                THEIRS, ["ping", "-n", "-c", "1", "-W", "0.2", "-I", me.protected[0], other.protected[0]], capture_output=True, timeout=5
-            )
+            self.topo.run(THEIRS, ["ping", "-n", "-c", "1", "-W", "0.2", "-I", src, dst], capture_output=True, timeout=5)
 
     def _stop_peer(self) -> None:
         proc = self.peer
@@ -470,6 +497,14 @@ def _up_checks(run: _Run, result: InteropResult, events: list[Any], ckeys: charo
     checks += compare_ike(cookies, suite, charon_up[0])
     checks += compare_children(ours_ipsec, charon_up[0].get("child-sas") or {})
     checks += compare_keys(events, ckeys, cookies, [p[k] for p in ours_ipsec for k in ("spi_in", "spi_out")], version=run.scen.version)
+    if run.scen.gateway is not None:  # remote access: the virtual IP both sides name, and the child narrowed to it
+        ours_vip = ours_p1[0].get("virtual_ip")
+        theirs_vip = charon_up[0].get("remote-vips" if run.scen.gateway == "charon" else "local-vips") or []
+        checks.append(Check("virtual IP", ours_vip is not None and [ours_vip] == theirs_vip,
+                            f"ipseclab {ours_vip}, charon {theirs_vip}"))
+        side = "local_ts" if run.scen.gateway == "charon" else "remote_ts"
+        checks.append(Check("the child is narrowed to the virtual IP", [p[side] for p in ours_ipsec] == [f"{ours_vip}/32"],
+                            f"our {side}: {[p[side] for p in ours_ipsec]}"))
     return checks
 
 

@@ -34,6 +34,7 @@ from ipseclab.config import ChildConfig, Connection, Identity, PeerConfig
 from ipseclab.errors import ConfigError, IpsecLabError
 from ipseclab.ikev1.policy import IsakmpPolicy, TransformSet
 from ipseclab.peer import Peer
+from ipseclab.pools import AddressPool
 from ipseclab.trace import ErrorEvent, Event, SaDeleted, SaEstablished, event_to_dict
 
 #: Error codes that do not end an exchange (the engine drops the message and goes on).
@@ -97,6 +98,8 @@ class PeerSpec:
     cert_pem: str | None = None
     ca_pem: str | None = None
     ike: list[IkeProposal] = field(default_factory=lambda: [IkeProposal()])
+    vips: list[str] = field(default_factory=list)  # remote access: ask the peer for virtual IPs
+    pools: dict[str, str] = field(default_factory=dict)  # remote access: pool name -> addrs we lease from
     esp: list[EspProposal] = field(default_factory=lambda: [EspProposal()])
     children: list[ChildSpec] = field(default_factory=list)
     timeout: float = 20.0
@@ -147,7 +150,8 @@ def build_config(spec: PeerSpec) -> PeerConfig:
         TransformSet(f"ts{i + 1}", p.encryption, p.integrity, "tunnel", p.pfs_group, p.lifetime) for i, p in enumerate(spec.esp)
     )
     children = tuple(ChildConfig(c.name, c.local_ts, c.remote_ts, tsets) for c in spec.children)
-    conn = Connection("lab", spec.remote, mode=spec.mode, children=children, version=spec.version)
+    conn = Connection("lab", spec.remote, mode=spec.mode, children=children, version=spec.version,
+                      vips=tuple(spec.vips), pools=tuple(spec.pools))
     credentials = ca_cert = None
     if spec.auth == "rsa-sig":
         credentials, ca_cert = _credentials(spec)
@@ -161,6 +165,7 @@ def build_config(spec: PeerSpec) -> PeerConfig:
         isakmp_policies=policies,
         include_default_policy=False,
         connections=[conn],
+        pools=[AddressPool(name, addrs) for name, addrs in spec.pools.items()],
     )
 
 
