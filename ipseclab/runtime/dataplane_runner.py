@@ -273,6 +273,13 @@ class DataPlaneRunner:
         """
         if self.tun is None or self.runner is None:
             return
+        # a remote-access client's virtual IPs live on the TUN: its traffic into the tunnel comes from them
+        vips = [f"{v}/32" for s in self.runner.peer.ike_sas.values()
+                if s.initiator and (v := getattr(s, "virtual_ip", None)) and s.established]
+        try:
+            self.tun.sync_addresses(vips)
+        except TunError as exc:
+            self._info(f"data plane: {exc}")
         cfg = self.runner.peer.config
         gateways = {ipaddress.ip_address(c.remote_address) for c in cfg.connections if not c.accepts_any}
         gateways |= {ipaddress.ip_address(s.remote[0]) for s in self.runner.peer.ike_sas.values()}
@@ -280,8 +287,8 @@ class DataPlaneRunner:
         for conn in cfg.connections:
             for child in conn.children:
                 wanted.setdefault(str(child.remote_net), str(child.local_net))
-        for pair, _ in self.installed.values():
-            wanted.setdefault(str(ipaddress.ip_network(pair.remote_ts, strict=False)), pair.local_ts)
+        for pair, _ in self.installed.values():  # an SA's own selectors win (a virtual IP as the source)
+            wanted[str(ipaddress.ip_network(pair.remote_ts, strict=False))] = pair.local_ts
         routes: list[tuple[str, str | None]] = []
         for remote, local in wanted.items():
             net = ipaddress.ip_network(remote)

@@ -139,6 +139,25 @@ class TunDevice:
             raise
         return dev
 
+    # -- addresses (a remote-access client's virtual IP) ----------------------------------
+
+    def sync_addresses(self, wanted: Iterable[str]) -> None:
+        """Make the device's extra addresses exactly ``wanted`` (``"10.3.0.1/32"``): a virtual IP
+        the gateway assigned is added, one given back is removed."""
+        want = [str(ipaddress.ip_interface(a)) for a in wanted]
+        for addr in [a for a in self.addresses if a not in want]:
+            iface = ipaddress.ip_interface(addr)
+            with contextlib.suppress(Exception):
+                _netlink(lambda ipr, i=iface: ipr.addr("del", index=self.index, address=str(i.ip), prefixlen=i.network.prefixlen))
+            self.addresses.remove(addr)
+        for addr in [a for a in want if a not in self.addresses]:
+            iface = ipaddress.ip_interface(addr)
+            try:
+                _netlink(lambda ipr, i=iface: ipr.addr("replace", index=self.index, address=str(i.ip), prefixlen=i.network.prefixlen))
+            except Exception as exc:  # noqa: BLE001 - pyroute2 raises NetlinkError and others
+                raise TunError(f"address {addr} on {self.name}: {exc}") from None
+            self.addresses.append(addr)
+
     # -- routes ------------------------------------------------------------------------
 
     def add_route(self, subnet: str, *, src: str | None = None) -> None:

@@ -1,0 +1,46 @@
+"""Remote access between our daemons in network namespaces (root): the client gets 10.3.0.1
+from the gateway's pool, puts it on its TUN and reaches the host behind the gateway from it —
+a ping through our ESP, answered back to the virtual IP the gateway routes into the tunnel."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+if os.geteuid() != 0:
+    print("skipping the remote-access namespace test: needs root (namespaces, TUN); CI runs as root", file=sys.stderr)
+    pytest.skip("needs root (network namespaces, TUN)", allow_module_level=True)
+
+from ipseclab.runtime.netlab.esp_interop import ipseclab_pair  # noqa: E402
+from ipseclab.runtime.netlab.pinger import ping  # noqa: E402
+from ipseclab.runtime.netlab.topology import site_to_site  # noqa: E402
+
+POOL = "10.3.0.0/24"
+
+
+def remote_access(text: str) -> str:
+    """Our daemons' TOML as a road-warrior client (left) and its gateway (right), IKEv2."""
+    text = text.replace("[connections.lab.children.c1]", "version = 2\n\n[connections.lab.children.c1]")
+    if 'name = "ipseclab"' in text:  # left: ask for a virtual IP; our side of the child is whatever we get
+        text = text.replace("version = 2\n", 'version = 2\nvips = ["0.0.0.0"]\n')
+        return text.replace('local_ts = "10.1.0.1/32"', 'local_ts = "0.0.0.0/0"')
+    text = text.replace("version = 2\n", 'version = 2\npools = ["rw"]\n')
+    text = text.replace('remote_ts = "10.1.0.1/32"', f'remote_ts = "{POOL}"')
+    return text.replace("[connections.lab]", f'[peer.pools.rw]\naddrs = "{POOL}"\ndns = ["10.2.0.53"]\n\n[connections.lab]')
+
+
+def test_the_client_pings_from_its_virtual_ip() -> None:
+    with site_to_site(f"ra{os.getpid() % 100000}", routes=False) as topo, ipseclab_pair(topo, config=remote_access) as clients:
+        left, right = clients["left"], clients["right"]
+        (ike,) = left.list_sas()["isakmp"]
+        assert ike["virtual_ip"] == "10.3.0.1"
+        assert right.list_sas()["leases"] == [{"pool": "rw", "identity": "left@lab", "address": "10.3.0.1", "online": True}]
+        stats = ping(topo, "left", "10.3.0.1", topo.hosts["right"].protected[0], count=3)
+        assert stats.received == 3, stats.lines
+        (sa_in,) = [s for s in left.esp()["sas"] if s["direction"] == "inbound"]
+        assert sa_in["counters"]["packets"] >= 3  # the answers came back through the tunnel to the virtual IP
+        assert sa_in["local_ts"] == "10.3.0.1/32"
