@@ -81,6 +81,21 @@ class Leases:
         """The IKE SA that held the address went: it can be given to someone else."""
         self.online.get(pool, set()).discard(identity)
 
+    def carried_over(self, pools: list[AddressPool]) -> Leases:
+        """The leases a new configuration keeps (``ipseclab peer``'s ``load``): those of pools
+        that still exist, for addresses still inside them — every client offline (a load needs
+        the SAs gone), each still owed its address when it comes back."""
+        by_name = {p.name: p for p in pools}
+        kept = Leases()
+        for name, held in self.held.items():
+            pool = by_name.get(name)
+            if pool is None:
+                continue
+            kept.held[name] = {ident: addr for ident, addr in held.items()
+                               if ipaddress.ip_address(addr) in pool.network and addr not in (str(pool.network.network_address),
+                                                                                                str(pool.network.broadcast_address))}
+        return kept
+
     def table(self) -> list[dict[str, object]]:
         """Every lease, for the SA table: pool, identity, address, online."""
         return [

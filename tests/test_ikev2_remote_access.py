@@ -98,3 +98,17 @@ def test_a_full_pool_is_explained_and_a_returned_address_is_reused() -> None:
     connect(net, "carol")
     assert carol.sa_table()["isakmp"][0]["virtual_ip"] == "10.3.0.1"
     assert len(carol.child_sas) == 1
+
+
+def test_leases_survive_a_new_configuration_of_the_same_pools() -> None:
+    from ipseclab.pools import Leases
+
+    leases = Leases()
+    pool = AddressPool("rw", "10.3.0.0/24")
+    assert leases.acquire(pool, "alice@lab") == "10.3.0.1"
+    assert leases.acquire(pool, "bob@lab") == "10.3.0.2"
+    kept = leases.carried_over([AddressPool("rw", "10.3.0.0/24"), AddressPool("other", "10.4.0.0/24")])
+    assert kept.table() == [{"pool": "rw", "identity": "alice@lab", "address": "10.3.0.1", "online": False},
+                            {"pool": "rw", "identity": "bob@lab", "address": "10.3.0.2", "online": False}]
+    assert kept.acquire(pool, "bob@lab") == "10.3.0.2"  # bob gets his address back after the reload
+    assert leases.carried_over([AddressPool("rw", "10.9.0.0/24")]).table() == []  # addresses outside the new range go

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import pytest
 
@@ -44,3 +45,10 @@ def test_the_client_pings_from_its_virtual_ip() -> None:
         (sa_in,) = [s for s in left.esp()["sas"] if s["direction"] == "inbound"]
         assert sa_in["counters"]["packets"] >= 3  # the answers came back through the tunnel to the virtual IP
         assert sa_in["local_ts"] == "10.3.0.1/32"
+        # the gateway loads its configuration again: the client's lease is kept (offline until it returns)
+        left.terminate()
+        deadline = time.monotonic() + 10
+        while right.list_sas()["isakmp"] and time.monotonic() < deadline:  # the Delete is on its way
+            time.sleep(0.05)
+        right.load(right.config_text())
+        assert right.list_sas()["leases"] == [{"pool": "rw", "identity": "left@lab", "address": "10.3.0.1", "online": False}]

@@ -375,6 +375,7 @@ class PeerDaemon:
             self.dataplane.detach()
         await old.close()
         new = self._make_runner(config)
+        new.peer.leases = old.peer.leases.carried_over(config.pools)  # clients keep their virtual IPs
         self.runner = new
         try:
             await self._start_runner(new)
