@@ -22,12 +22,16 @@ def _demo(args: argparse.Namespace) -> int:
     if version == 2 and args.mode == "aggressive":
         print("--mode aggressive is IKEv1's: IKEv2 has one way to set up an IKE SA", file=sys.stderr)
         return 2
+    if args.remote_access and version != 2:
+        print("--remote-access needs --ike v2 for now: IKEv1's XAUTH and Mode Config are not implemented yet", file=sys.stderr)
+        return 2
     if args.pq and version != 2:
         print("--pq needs --ike v2: the additional ML-KEM exchange runs in IKEv2's IKE_INTERMEDIATE (RFC 9242)", file=sys.stderr)
         return 2
     opts = DemoOptions(
         version=version,
         pq={"mlkem768": 36, "mlkem1024": 37}.get(args.pq or ""),
+        remote_access=args.remote_access,
         mode=args.mode,
         auth=args.auth,
         pfs=args.pfs,
@@ -155,7 +159,9 @@ def _real_ping(lab, count: int, *, containers: bool = False):  # noqa: ANN001, A
     if containers:
         stats = lab.ping(count)
     else:
-        stats = ping(topo, "left", topo.hosts["left"].protected[0], topo.hosts["right"].protected[0], count)
+        # a remote-access client sends from the virtual IP the gateway gave it
+        vip = next((s["virtual_ip"] for s in lab.clients["left"].list_sas()["isakmp"] if s.get("virtual_ip")), None)
+        stats = ping(topo, "left", vip or topo.hosts["left"].protected[0], topo.hosts["right"].protected[0], count)
     return PingResult(sent=stats.sent, received=stats.received, src=stats.src, dst=stats.dst, lines=stats.lines)
 
 
@@ -183,8 +189,9 @@ def _print_demo(events, opts, ok: bool, explanation: list[str], *, where: str = 
         if isinstance(e, SaEstablished) and e.peer == "left":
             if (i := e.ike) is not None:
                 if v2:
+                    vip = f"; virtual IP {i.virtual_ip} from the gateway's pool" if i.virtual_ip else ""
                     print(f"IKE SA established: {i.encryption}, {i.integrity}, {i.hash}, {i.auth}, DH group {i.group}, "
-                          f"lifetime {i.lifetime} s")
+                          f"lifetime {i.lifetime} s{vip}")
                 else:
                     print(f"phase 1: ISAKMP SA established: {i.encryption}, {i.hash}, {i.auth}, DH group {i.group}, lifetime {i.lifetime} s")
             elif (c := e.child) is not None:
@@ -316,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run two peers in memory and show every message")
     demo.add_argument("--ike", default="v1", choices=["v1", "v2"])
     demo.add_argument("--mode", default="main", choices=["main", "aggressive"])
+    demo.add_argument("--remote-access", action="store_true",
+                      help="IKEv2: left is a road-warrior client that gets a virtual IP from right's pool 10.3.0.0/24")
     demo.add_argument("--pq", nargs="?", const="mlkem768", choices=["mlkem768", "mlkem1024"],
                       help="IKEv2: a post-quantum ML-KEM exchange after the DH group (RFC 9242 IKE_INTERMEDIATE, RFC 9370)")
     demo.add_argument("--auth", default="psk", choices=["psk", "rsa"])

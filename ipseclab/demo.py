@@ -24,6 +24,9 @@ NAT_INSIDE = "192.168.1.0/24"
 LEFT_INSIDE_ADDRESS = "192.168.1.2"
 NAT_PUBLIC_ADDRESS = "203.0.113.1"
 DEMO_PSK = b"ipseclab-demo-psk"
+#: the remote-access gateway's pool of virtual IPs, and the DNS server it tells clients
+RA_POOL = "10.3.0.0/24"
+RA_DNS = "10.2.1.53"
 
 
 @dataclass
@@ -47,6 +50,9 @@ class DemoOptions:
     version: int = 1  # the IKE version both peers speak (``--ike v1|v2``)
     #: IKEv2: an additional ML-KEM key exchange in IKE_INTERMEDIATE (RFC 9242/9370): 36 = ML-KEM-768
     pq: int | None = None
+    #: remote access (IKEv2 Configuration payload): left is a road-warrior client that gets a
+    #: virtual IP from right's pool 10.3.0.0/24 (:data:`RA_POOL`)
+    remote_access: bool = False
 
 
 def demo_configs(opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
@@ -83,6 +89,8 @@ def demo_configs(opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
         # behind a NAT the initiator's address is not known in advance: accept any (swanctl's %any)
         connections=[Connection("site", "%any" if opts.nat else LEFT_ADDRESS, opts.mode, right_children, version=opts.version)],
     )
+    if opts.remote_access:
+        _remote_access(opts, left, right)
     if opts.auth == "rsa":
         from ipseclab.crypto.certs import issue_peer_cert, make_lab_ca
 
@@ -91,6 +99,22 @@ def demo_configs(opts: DemoOptions) -> tuple[PeerConfig, PeerConfig]:
         right.credentials = issue_peer_cert(ca, "right", ip_addresses=[RIGHT_ADDRESS])
         left.ca_cert = right.ca_cert = ca.cert
     return left, right
+
+
+def _remote_access(opts: DemoOptions, left: PeerConfig, right: PeerConfig) -> None:
+    """Left becomes a road warrior asking for a virtual IP, right its gateway with a pool: the
+    client's side of each child is whatever address it is given, the gateway's remote side the pool."""
+    import dataclasses
+
+    from ipseclab.pools import AddressPool
+
+    (lconn,), (rconn,) = left.connections, right.connections
+    left.identity = Identity("user_fqdn", "alice@lab")
+    left.connections = [dataclasses.replace(lconn, vips=("0.0.0.0",), children=tuple(
+        dataclasses.replace(c, local_ts="0.0.0.0/0") for c in lconn.children))]
+    right.pools = [AddressPool("rw", RA_POOL, dns=(RA_DNS,))]
+    right.connections = [dataclasses.replace(rconn, remote_address="%any", pools=("rw",), children=tuple(
+        dataclasses.replace(c, remote_ts=RA_POOL) for c in rconn.children))]
 
 
 def make_demo(opts: DemoOptions) -> LabSession:

@@ -415,3 +415,13 @@ def test_key_files_stay_private_under_a_permissive_umask(tmp_path: Path) -> None
         mode = stat.S_IMODE((keys / name).stat().st_mode)
         assert mode == 0o600, oct(mode)
     assert "stale" not in stale.read_text() and stale.read_text().count("\n") == 2
+
+
+def test_demo_remote_access_gets_a_virtual_ip_and_pings_from_it() -> None:
+    result = ipseclab("demo", "--ike", "v2", "--remote-access", "--seed", "2", "--ping", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "CP(CFG_REQUEST)" in result.stdout and "CP(CFG_REPLY)" in result.stdout
+    assert "virtual IP 10.3.0.1 from the gateway's pool" in result.stdout
+    assert "ping 10.3.0.1 -> 10.2.1.1 through ESP: 2 sent, 2 received, 0 lost" in result.stdout
+    refused = ipseclab("demo", "--remote-access")
+    assert refused.returncode == 2 and "needs --ike v2" in refused.stderr

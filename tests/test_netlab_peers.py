@@ -114,3 +114,11 @@ def test_two_labs_coexist_and_down_leaves_nothing() -> None:
         assert not Path(state.lab_dir(name)).exists()
     nft = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     assert "ipseclab" not in nft
+
+
+def test_demo_remote_access_behind_the_nat_router() -> None:
+    """A road warrior behind the nftables NAT gets 10.3.0.1 from its gateway and pings from it."""
+    proc = _run("demo", "--netns", "--topology", "nat", "--ike", "v2", "--remote-access", "--ping", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "virtual IP 10.3.0.1 from the gateway's pool" in proc.stdout
+    assert "ping 10.3.0.1 -> 10.2.0.1 through ESP: 2 sent, 2 received, 0 lost" in proc.stdout

@@ -44,10 +44,15 @@ def netlab_configs(topo: Topology, opts: DemoOptions) -> tuple[PeerConfig, PeerC
         conns = []
         for conn in cfg.connections:
             children = tuple(
-                dataclasses.replace(child, local_ts=f"{me.protected[i]}/32", remote_ts=f"{other.protected[i]}/32")
+                dataclasses.replace(
+                    child,
+                    # a remote-access client's side is its virtual IP; a gateway's remote side is its pool
+                    local_ts=child.local_ts if conn.vips else f"{me.protected[i]}/32",
+                    remote_ts=child.remote_ts if conn.pools else f"{other.protected[i]}/32",
+                )
                 for i, child in enumerate(conn.children)
             )
-            conns.append(dataclasses.replace(conn, remote_address=remote, children=children))
+            conns.append(dataclasses.replace(conn, remote_address="%any" if conn.pools else remote, children=children))
         identity = cfg.identity if cfg.identity is not None and cfg.identity.kind != "address" else None
         return dataclasses.replace(cfg, address=me.address, identity=identity, connections=conns)
 
