@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv tshark tcpdump nftables iproute2 iputils-ping chromium \
-	strongswan-charon strongswan-swanctl libcharon-extra-plugins \
+	strongswan-charon strongswan-swanctl libcharon-extra-plugins libcharon-extauth-plugins \
 	libstrongswan-extra-plugins libstrongswan-standard-plugins \
 	podman runc mmdebstrap uidmap fuse-overlayfs aardvark-dns gcc libc6-dev
 LAB_PORT ?= 8888

@@ -25,6 +25,9 @@ def _demo(args: argparse.Namespace) -> int:
     if args.remote_access and version != 2:
         print("--remote-access needs --ike v2 for now: IKEv1's XAUTH and Mode Config are not implemented yet", file=sys.stderr)
         return 2
+    if (args.eap or args.wrong_password) and not args.remote_access:
+        print("--eap and --wrong-password are remote access's: add --remote-access", file=sys.stderr)
+        return 2
     if args.pq and version != 2:
         print("--pq needs --ike v2: the additional ML-KEM exchange runs in IKEv2's IKE_INTERMEDIATE (RFC 9242)", file=sys.stderr)
         return 2
@@ -32,6 +35,8 @@ def _demo(args: argparse.Namespace) -> int:
         version=version,
         pq={"mlkem768": 36, "mlkem1024": 37}.get(args.pq or ""),
         remote_access=args.remote_access,
+        eap=args.eap or args.wrong_password,
+        wrong_password=args.wrong_password,
         mode=args.mode,
         auth=args.auth,
         pfs=args.pfs,
@@ -190,7 +195,8 @@ def _print_demo(events, opts, ok: bool, explanation: list[str], *, where: str = 
             if (i := e.ike) is not None:
                 if v2:
                     vip = f"; virtual IP {i.virtual_ip} from the gateway's pool" if i.virtual_ip else ""
-                    print(f"IKE SA established: {i.encryption}, {i.integrity}, {i.hash}, {i.auth}, DH group {i.group}, "
+                    auth = f"the gateway by {i.auth}, left by EAP-MD5 as {i.eap_id!r}" if i.eap_id else i.auth
+                    print(f"IKE SA established: {i.encryption}, {i.integrity}, {i.hash}, {auth}, DH group {i.group}, "
                           f"lifetime {i.lifetime} s{vip}")
                 else:
                     print(f"phase 1: ISAKMP SA established: {i.encryption}, {i.hash}, {i.auth}, DH group {i.group}, lifetime {i.lifetime} s")
@@ -325,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--mode", default="main", choices=["main", "aggressive"])
     demo.add_argument("--remote-access", action="store_true",
                       help="IKEv2: left is a road-warrior client that gets a virtual IP from right's pool 10.3.0.0/24")
+    demo.add_argument("--eap", action="store_true",
+                      help="remote access: the client proves itself with a password by EAP-MD5 (the gateway by --auth)")
+    demo.add_argument("--wrong-password", action="store_true", help="remote access with EAP: the client's password is wrong")
     demo.add_argument("--pq", nargs="?", const="mlkem768", choices=["mlkem768", "mlkem1024"],
                       help="IKEv2: a post-quantum ML-KEM exchange after the DH group (RFC 9242 IKE_INTERMEDIATE, RFC 9370)")
     demo.add_argument("--auth", default="psk", choices=["psk", "rsa"])

@@ -30,6 +30,8 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: swanctl's wildcard for a remote address: any peer may connect (responder only).
 ANY = "%any"
+#: EAP methods a remote-access connection may use (``local_auth`` / ``remote_auth``)
+EAP_METHODS = ("eap-md5",)
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,14 @@ class Connection:
     #: ``pools`` (names of :attr:`PeerConfig.pools`)
     vips: tuple[str, ...] = ()
     pools: tuple[str, ...] = ()
+    #: how each side proves itself beyond the IKE policy's ``auth`` (swanctl's ``local.auth`` /
+    #: ``remote.auth``): ``eap-md5`` — a remote-access client authenticates with a user name and
+    #: password by EAP inside IKE_AUTH (RFC 7296 §2.16), the gateway still by its policy's
+    #: certificate or key; ``local_auth`` on the client, ``remote_auth`` on the gateway.
+    #: ``eap_id``: the client's EAP identity (swanctl's ``local.eap_id``; default: its IKE identity)
+    local_auth: str = ""
+    remote_auth: str = ""
+    eap_id: str = ""
 
     def __post_init__(self) -> None:
         for key, allowed in (
@@ -215,6 +225,12 @@ class Connection:
             raise ConfigError(f"connection {self.name}: IKE version must be 1 or 2 (got {self.version})")
         if self.mode not in ("main", "aggressive"):
             raise ConfigError(f"connection {self.name}: mode must be 'main' or 'aggressive'")
+        for key in ("local_auth", "remote_auth"):
+            value = getattr(self, key)
+            if value and value not in EAP_METHODS:
+                raise ConfigError(f"connection {self.name}: {key} must be one of {', '.join(EAP_METHODS)} or empty (got {value!r})")
+            if value and self.version != 2:
+                raise ConfigError(f"connection {self.name}: {key} = {value!r} is EAP, which IKEv2 carries (version = 2)")
         if self.remote_address != ANY:
             try:
                 ipaddress.ip_address(self.remote_address)
@@ -269,6 +285,9 @@ class PeerConfig:
     #: SKF fragments — an IKE_AUTH with a certificate, an ML-KEM key
     ike_fragmentation: bool = True
     fragment_size: int = 1280
+    #: EAP users and their passwords (swanctl's ``secrets.eap-*``): a gateway checks a client's
+    #: EAP-MD5 answer with the password of the identity it gave; a client answers with its own
+    eap_users: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         try:

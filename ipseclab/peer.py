@@ -581,6 +581,7 @@ class Peer(SaLifeCycle):
                     "suite": sa.suite,
                     "expires_at": sa.expires_at,
                     **({"virtual_ip": vip} if (vip := getattr(sa, "virtual_ip", None)) else {}),
+                    **({"eap_id": eap_id} if (eap_id := getattr(sa, "eap_identity", "")) else {}),
                 }
                 for sa in self.ike_sas.values()
             ],

@@ -276,6 +276,7 @@ class IkeSaInfo:
     nat_detected: bool = False
     integrity: str = ""  # IKEv2's INTEG transform (IKEv1 has none of its own)
     virtual_ip: str = ""  # remote access: the address a gateway assigned (Configuration payload)
+    eap_id: str = ""  # remote access: the identity the client proved by EAP (RFC 7296 §2.16)
 
 
 @dataclass

@@ -425,3 +425,22 @@ def test_demo_remote_access_gets_a_virtual_ip_and_pings_from_it() -> None:
     assert "ping 10.3.0.1 -> 10.2.1.1 through ESP: 2 sent, 2 received, 0 lost" in result.stdout
     refused = ipseclab("demo", "--remote-access")
     assert refused.returncode == 2 and "needs --ike v2" in refused.stderr
+
+
+def test_demo_remote_access_with_an_eap_password_and_a_wrong_one(tmp_path: Path) -> None:
+    result = ipseclab("demo", "--ike", "v2", "--remote-access", "--eap", "--auth", "rsa", "--seed", "2", "--ping", "1",
+                      "--pcap", str(tmp_path / "eap.pcap"), "--keys", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for step in ("EAP(Request/Identity)", "EAP(Response/Identity)", "EAP(Request/MD5-Challenge)",
+                 "EAP(Response/MD5-Challenge)", "EAP(Success)", "HDR, SK {AUTH}"):
+        assert step in result.stdout, step
+    assert "the gateway by RSA signature, left by EAP-MD5 as 'alice'" in result.stdout
+    assert "2 received" not in result.stdout and "1 sent, 1 received, 0 lost" in result.stdout
+    decoded = ipseclab("decode", str(tmp_path / "eap.pcap"), "--keys", str(tmp_path))
+    assert decoded.returncode == 0, decoded.stderr
+    assert decoded.stdout.count("EAP") >= 6, decoded.stdout
+    wrong = ipseclab("demo", "--ike", "v2", "--remote-access", "--wrong-password", "--seed", "2")
+    assert wrong.returncode != 0 and "EAP(Failure)" in wrong.stdout
+    assert "the client typed a wrong password" in wrong.stdout
+    refused = ipseclab("demo", "--ike", "v2", "--eap")
+    assert refused.returncode == 2 and "add --remote-access" in refused.stderr

@@ -467,3 +467,21 @@ def test_remote_access_pools_and_vips() -> None:
         parse_peer_config(text.replace('pools = ["rw"]', 'pools = ["other"]'))
     client = parse_peer_config(CONN + 'vips = ["0.0.0.0"]\n')
     assert client.connections[0].vips == ("0.0.0.0",)
+
+
+def test_eap_users_and_remote_auth() -> None:
+    text = (MINIMAL + '[peer.eap_users]\nalice = "alice-secret"\nbob = "0x626f62"\n'
+            + '[connections.rw]\nremote_addrs = "%any"\nversion = 2\nremote_auth = "eap-md5"\n')
+    cfg = parse_peer_config(text)
+    assert cfg.eap_users == {"alice": b"alice-secret", "bob": b"bob"}
+    assert cfg.connections[0].remote_auth == "eap-md5"
+    assert "alice-secret" not in repr(cfg)
+    again = parse_peer_config(dump_peer_config(cfg))
+    assert again.eap_users == cfg.eap_users and again.connections[0].remote_auth == "eap-md5"
+    assert "alice-secret" not in dump_peer_config(cfg, secrets=False)
+    with pytest.raises(ConfigError, match="remote_auth"):
+        parse_peer_config(text.replace('"eap-md5"', '"eap-tls"'))
+    with pytest.raises(ConfigError, match="EAP, which IKEv2 carries"):
+        parse_peer_config(text.replace("version = 2\n", ""))
+    client = parse_peer_config(CONN + 'version = 2\nlocal_auth = "eap-md5"\neap_id = "alice"\n')
+    assert (client.connections[0].local_auth, client.connections[0].eap_id) == ("eap-md5", "alice")

@@ -171,6 +171,28 @@ def test_remote_access_virtual_ips_with_charon(results: dict[str, InteropResult]
 
 
 @pytest.mark.root
+def test_eap_md5_with_charon_both_ways(results: dict[str, InteropResult]) -> None:
+    """The road warrior proves itself with a password by EAP-MD5, the gateway with its certificate."""
+    r = results["v2-ra-eap-charon-gateway"]  # charon checks our password
+    assert r.passed, _explain(r)
+    assert any("EAP method EAP_MD5 succeeded, no MSK established" in line for line in r.charon_errors), _explain(r)
+    assert any("authentication of 'left@lab' with EAP successful" in line for line in r.charon_errors), _explain(r)
+    (ike,) = [s for s in r.charon_sas if s["state"] == "ESTABLISHED"]
+    assert (ike["remote-eap-id"], ike["remote-vips"]) == ("alice", ["10.3.0.1"])
+    r = results["v2-ra-eap-ours-gateway"]  # we check charon's, and charon verifies our last AUTH keyed with SK_pr
+    assert r.passed, _explain(r)
+    assert any("CN=ipseclab-left' with EAP successful" in line for line in r.charon_errors), _explain(r)
+    assert [c.ok for c in _check(r, "the gateway names the client's EAP identity")] == [True], _explain(r)
+    # a wrong password: EAP Failure, said in words on our side, whichever side typed it
+    r = results["v2-ra-eap-wrong-password"]
+    assert any("EAP-MD5 verification failed" in line for line in r.charon_errors), _explain(r)
+    assert any("the gateway refused us (EAP Failure)" in e["message"] for e in r.our_errors), r.our_errors
+    r = results["v2-ra-eap-charon-wrong-password"]
+    assert any("received EAP_FAILURE" in line for line in r.charon_errors), _explain(r)
+    assert any("the client typed a wrong password" in e["message"] for e in r.our_errors), r.our_errors
+
+
+@pytest.mark.root
 @pytest.mark.parametrize("name", FAIL)
 def test_failures_are_reported_for_what_they_are(results: dict[str, InteropResult], name: str) -> None:
     r = results[name]

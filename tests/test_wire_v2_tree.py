@@ -283,7 +283,21 @@ def test_cp_and_eap() -> None:
     assert empty["value"] == "<empty>" and empty["length"] == 4
     eap = tree["children"][2]
     assert eap["value"] == "REQUEST (1), Identity (1)"
-    assert raw(find(eap, "Type data")[0], data) == b"hello"
+    assert raw(find(eap, "Identity")[0], data) == b"hello"
+
+
+def test_eap_md5_value_and_name() -> None:
+    """RFC 3748 §5.4: Value-Size, Value and Name of an MD5-Challenge, each over its own bytes."""
+    challenge = bytes(range(16))
+    msg = Message(SPI_I, SPI_R, ExchangeType.IKE_AUTH, 0, 2, [EAPPayload(1, 9, b"\x04\x10" + challenge + b"gw")])
+    data = msg.encode()
+    tree = message_tree(data)
+    check_tree(tree, data)
+    check_coverage(tree, data)
+    eap = tree["children"][1]
+    assert find(eap, "Value-Size")[0]["value"] == "16"
+    assert raw(find(eap, "Value")[0], data) == challenge and "(the challenge)" in find(eap, "Value")[0]["value"]
+    assert raw(find(eap, "Name")[0], data) == b"gw"
 
 
 def test_skf() -> None:

@@ -50,6 +50,8 @@ class Owner(Protocol):
 
     def fail_ike(self, sa: IkeSaV2, code: str, message: str) -> None: ...
 
+    def after_response(self, sa: IkeSaV2, action: Any) -> None: ...
+
 
 class Reject(Exception):  # noqa: N818 - a verdict, not an error of ours
     """Refuse a request: answer with ``notify_type`` (and ``data``), say ``message``.

@@ -32,7 +32,7 @@ from ipseclab.crypto import kdf_v2, signature_v2
 from ipseclab.crypto.certs import verify_issued_by
 from ipseclab.ikev1.phase1 import dn_matches, identity_mismatch
 from ipseclab.ikev2 import child as children
-from ipseclab.ikev2 import remote_access
+from ipseclab.ikev2 import eap, remote_access
 from ipseclab.ikev2.exchange import InitiatorExchange, Owner, Reject, Rx, notify_name
 from ipseclab.ikev2.ike_sa import IkeSaV2, IkeState
 from ipseclab.ikev2.intermediate import int_auth, pending_round
@@ -43,6 +43,7 @@ from ipseclab.wire.v2.message import (
     AuthPayload,
     CertPayload,
     CertReqPayload,
+    EAPPayload,
     IDiPayload,
     IDrPayload,
     NotifyPayload,
@@ -200,11 +201,40 @@ def _method(method: int) -> str:
 def _own_id(owner: Owner, sa: IkeSaV2) -> tuple[int, bytes]:
     """Our identity: with a certificate, its subject DN (as charon does); else the configured one."""
     creds = owner.config.credentials
-    if uses_signatures(sa) and creds is not None:
+    if uses_signatures(sa) and creds is not None and not eap_client(sa):
         return IdType.DER_ASN1_DN, creds.subject_dn_der
     identity = owner.config.identity
     assert identity is not None
     return id_fields(identity)
+
+
+def eap_client(sa: IkeSaV2) -> bool:
+    """Do we prove ourselves by EAP (the connection's ``local_auth``), as a remote-access client?"""
+    return sa.connection is not None and bool(sa.connection.local_auth)
+
+
+def _eap_auth(owner: Owner, sa: IkeSaV2, *, of_initiator: bool, id_body: bytes) -> bytes:
+    """The last AUTH after EAP (§2.16): keyed with the MSK, or — EAP-MD5 makes none — SK_pi/SK_pr."""
+    assert sa.prf is not None and sa.keys is not None
+    who = "i" if of_initiator else "r"
+    value = kdf_v2.psk_auth(sa.prf, sa.keys.sk_pi if of_initiator else sa.keys.sk_pr,
+                            _signed_octets(sa, of_initiator=of_initiator, id_body=id_body))
+    owner.emit(KeyDerived, sa=sa.ref, name=f"AUTH ({who.upper()}, after EAP)",
+               formula=f'prf(prf(SK_p{who}, "Key Pad for IKEv2"), RealMessage{1 if of_initiator else 2} | '
+               f'{"Nr" if of_initiator else "Ni"} | prf(SK_p{who}, ID{who}\'))  — EAP-MD5 makes no MSK',
+               value=value, inputs=[f"SK_p{who}", f"IKE_SA_INIT {'request' if of_initiator else 'response'}",
+                                    "Nr" if of_initiator else "Ni", f"ID{who}"])
+    return value
+
+
+def _check_eap_auth(owner: Owner, sa: IkeSaV2, auth: AuthPayload | None, *, of_initiator: bool, id_body: bytes) -> None:
+    who = "client" if of_initiator else "gateway"
+    if auth is None:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"after EAP Success the {who} sent no AUTH (RFC 7296 §2.16)")
+    want = _eap_auth(owner, sa, of_initiator=of_initiator, id_body=id_body)
+    if auth.method != AuthMethod.SHARED_KEY_MIC or not _hmac.compare_digest(want, auth.data):
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"the {who}'s AUTH after EAP is not prf(prf(SK_p{'i' if of_initiator else 'r'}, "
+                     '"Key Pad for IKEv2"), <SignedOctets>): it did not take part in this EAP conversation and IKE SA')
 
 
 def cert_request(owner: Owner, sa: IkeSaV2) -> list[Payload]:
@@ -224,7 +254,8 @@ def _info(sa: IkeSaV2) -> IkeSaInfo:
     assert sa.choice is not None
     return IkeSaInfo(role="initiator" if sa.initiator else "responder", mode="ikev2", peer=f"{sa.remote[0]}:{sa.remote[1]}",
                      peer_id=sa.peer_identity, **sa.choice.as_dict(), nat_t=bool(sa.nat_t),
-                     nat_detected=sa.nat_local or sa.nat_remote, virtual_ip=sa.virtual_ip or "")
+                     nat_detected=sa.nat_local or sa.nat_remote, virtual_ip=sa.virtual_ip or "",
+                     eap_id=sa.eap_identity)
 
 
 def established(owner: Owner, sa: IkeSaV2) -> None:
@@ -241,12 +272,20 @@ class IkeAuthInitiator(InitiatorExchange):
         super().__init__(owner, sa)
         conn = sa.connection
         self.offer = children.make_offer(owner, conn.children[0], with_ke=False) if conn and conn.children else None
+        #: with EAP (§2.16) IKE_AUTH takes several rounds: the requests after the first, and
+        #: the responder's IDr (its last AUTH covers it)
+        self.rounds = 0
+        self.eap: eap.EapClient | None = None
+        self.pending: list[Payload] = []
+        self.idr_body = b""
 
     @property
     def child_name(self) -> str | None:
         return self.offer.child.name if self.offer else None
 
     def build(self) -> list[Payload]:
+        if self.rounds:
+            return self.pending
         owner, sa = self.owner, self.sa
         id_type, data = _own_id(owner, sa)
         idi = IDiPayload(id_type, data)
@@ -254,7 +293,15 @@ class IkeAuthInitiator(InitiatorExchange):
         conn = sa.connection
         if conn is not None and conn.remote_identity is not None:
             out.append(IDrPayload(*id_fields(conn.remote_identity)))
-        auth = _own_auth(owner, sa, of_initiator=True, id_body=idi.encode_body())
+        if eap_client(sa):  # no AUTH: "I authenticate by EAP" (§2.16)
+            assert conn is not None
+            self.eap = eap.EapClient(idi.encode_body(), conn.eap_id or str(data.decode(errors="replace")
+                                                                            if id_type != IdType.DER_ASN1_DN else ""))
+            auth = []
+            owner.emit(Info, sa=sa.ref, message=f"IKE_AUTH without AUTH: we prove ourselves by EAP ({conn.local_auth}) "
+                       f"as {self.eap.identity!r}, after the gateway has proved itself (RFC 7296 §2.16)")
+        else:
+            auth = _own_auth(owner, sa, of_initiator=True, id_body=idi.encode_body())
         out[1:1] = [p for p in auth if isinstance(p, CertPayload)] + cert_request(owner, sa)
         out += [p for p in auth if isinstance(p, AuthPayload)]
         # RFC 7296 §2.4: "the only IKE SA currently active" — none other with this peer, up or negotiating
@@ -266,6 +313,9 @@ class IkeAuthInitiator(InitiatorExchange):
         return out
 
     def process(self, rx: Rx) -> None:
+        if self.rounds:
+            self._eap_round(rx)
+            return
         owner, sa = self.owner, self.sa
         idr, auth = rx.first(IDrPayload), rx.first(AuthPayload)
         fatal = [e for e in rx.errors() if e.notify_type in (NotifyType.AUTHENTICATION_FAILED, NotifyType.INVALID_SYNTAX)]
@@ -291,6 +341,47 @@ class IkeAuthInitiator(InitiatorExchange):
             return
         sa.peer_identity = describe_id(idr.id_type, idr.data).split(" ", 1)[1]
         owner.peer.follow_peer(sa, rx.src, rx.dst)
+        if self.eap is not None:
+            self.idr_body = idr.encode_body()
+            self._eap_round(rx)
+            return
+        self._finish(rx)
+
+    def _eap_round(self, rx: Rx) -> None:
+        """A response during EAP: answer the gateway's request, or send the last AUTH, or finish."""
+        owner, sa = self.owner, self.sa
+        assert self.eap is not None
+        if self.eap.succeeded:
+            try:
+                _check_eap_auth(owner, sa, rx.first(AuthPayload), of_initiator=False, id_body=self.idr_body)
+            except Reject as reject:
+                errors = rx.errors()
+                owner.fail_ike(sa, "AUTHENTICATION_FAILED", f"the gateway refused our AUTH ({notify_name(errors[0].notify_type)})"
+                               if errors else reject.message)
+                return
+            self._finish(rx)
+            return
+        errors = rx.errors()
+        if errors and rx.first(EAPPayload) is None:
+            owner.fail_ike(sa, notify_name(errors[0].notify_type), f"the gateway ended EAP with {notify_name(errors[0].notify_type)}")
+            return
+        step = eap.client_step(self.eap, rx.first(EAPPayload), owner.config.eap_users.get(self.eap.identity))
+        if step.outcome == "failure":
+            owner.fail_ike(sa, "AUTHENTICATION_FAILED", step.message)
+            return
+        owner.emit(Info, sa=sa.ref, message=step.message)
+        if step.outcome == "success":
+            sa.eap_identity = self.eap.identity
+            self.pending = [AuthPayload(AuthMethod.SHARED_KEY_MIC, _eap_auth(owner, sa, of_initiator=True, id_body=self.eap.idi_body))]
+        else:
+            assert step.reply is not None
+            self.pending = [step.reply]
+        self.rounds += 1
+        owner.request(sa, self)
+
+    def _finish(self, rx: Rx) -> None:
+        """Authenticated both ways: the virtual IP, the IKE SA, the first child."""
+        owner, sa = self.owner, self.sa
         self.done = True
         remote_access.accept(owner, sa, rx)
         established(owner, sa)
@@ -313,9 +404,11 @@ class IkeAuthInitiator(InitiatorExchange):
 
 def respond(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
     """The responder's IKE_AUTH: identify and authenticate the initiator, answer, then the child."""
+    if sa.eap is not None:
+        return _eap_continue(owner, sa, rx)
     idi, auth = rx.first(IDiPayload), rx.first(AuthPayload)
-    if idi is None or auth is None:
-        raise Reject(NotifyType.AUTHENTICATION_FAILED, "IKE_AUTH request without IDi or AUTH")
+    if idi is None:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, "IKE_AUTH request without IDi")
     if pending_round(sa) is not None:
         raise Reject(NotifyType.AUTHENTICATION_FAILED, "IKE_AUTH before the agreed additional key exchange (IKE_INTERMEDIATE)")
     sa.auth_message_id = rx.message.message_id
@@ -332,11 +425,54 @@ def respond(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
     if idr_wanted is not None and (idr_wanted.id_type, idr_wanted.data) != (own_type, own_data):
         owner.emit(Info, sa=sa.ref, message=f"the initiator asked for {describe_id(idr_wanted.id_type, idr_wanted.data)}; "
                    f"we are {describe_id(own_type, own_data)} and answer as such")
-    _verify(owner, sa, auth, idi.encode_body(), of_initiator=True, rx=rx, ident=(idi.id_type, idi.data))
+    if auth is None and not conn.remote_auth:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"the initiator sent no AUTH — it wants to authenticate by EAP "
+                     f"(RFC 7296 §2.16) — and connection {conn.name} does not ask for EAP (remote_auth)")
+    if auth is not None and conn.remote_auth:
+        raise Reject(NotifyType.AUTHENTICATION_FAILED, f"the initiator authenticates with AUTH ({_method(auth.method)}), but "
+                     f"connection {conn.name} wants its clients to prove themselves by {conn.remote_auth} (remote_auth)")
+    if auth is not None:
+        _verify(owner, sa, auth, idi.encode_body(), of_initiator=True, rx=rx, ident=(idi.id_type, idi.data))
     sa.peer_identity = describe_id(idi.id_type, idi.data).split(" ", 1)[1]
     owner.peer.follow_peer(sa, rx.src, rx.dst)
     idr = IDrPayload(own_type, own_data)
     out: list[Payload] = [idr, *_own_auth(owner, sa, of_initiator=False, id_body=idr.encode_body())]
+    if auth is None:  # EAP: we have proved ourselves; now the client, by EAP, before anything else
+        state = eap.EapServer(eap.METHODS[conn.remote_auth], owner.rng.random_bytes(1)[0], rx, idi.encode_body(),
+                              idr_body=idr.encode_body())
+        sa.eap = state
+        step = eap.start(state)
+        owner.emit(Info, sa=sa.ref, message=f"{sa.peer_identity} sent no AUTH: it proves itself by EAP ({conn.remote_auth}, "
+                   f"RFC 7296 §2.16); we proved ourselves first. {step.message}")
+        assert step.reply is not None
+        return out + [step.reply]
+    return out + _accept_initiator(owner, sa, rx, rx.message.message_id)
+
+
+def _eap_continue(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
+    """A later IKE_AUTH request of an EAP conversation: the client's EAP Response, or its last AUTH."""
+    state: eap.EapServer = sa.eap
+    if state.stage == "success":
+        _check_eap_auth(owner, sa, rx.first(AuthPayload), of_initiator=True, id_body=state.idi_body)
+        sa.eap, sa.eap_identity = None, state.identity
+        owner.emit(Info, sa=sa.ref, message=f"{sa.peer_identity} proved itself by EAP as {state.identity!r}; its first "
+                   "IKE_AUTH request's CP, SAi2, TSi and TSr are answered now")
+        out: list[Payload] = [AuthPayload(AuthMethod.SHARED_KEY_MIC, _eap_auth(owner, sa, of_initiator=False, id_body=state.idr_body))]
+        return out + _accept_initiator(owner, sa, state.first, rx.message.message_id)
+    step = eap.server_step(state, rx.first(EAPPayload), owner.config.eap_users, owner.rng.random_bytes(eap.CHALLENGE_BYTES))
+    assert step.reply is not None
+    if step.outcome == "failure":
+        owner.emit(Info, sa=sa.ref, message=step.message)
+        owner.after_response(sa, lambda: owner.fail_ike(sa, "AUTHENTICATION_FAILED", step.message))
+    else:
+        owner.emit(Info, sa=sa.ref, message=step.message)
+    return [step.reply]
+
+
+def _accept_initiator(owner: Owner, sa: IkeSaV2, rx: Rx, message_id: int) -> list[Payload]:
+    """The initiator is authenticated: its virtual IP, the IKE SA up, the first child (asked for in
+    ``rx``, answered in the exchange with ``message_id``)."""
+    out: list[Payload] = []
     if rx.notify(NotifyType.INITIAL_CONTACT) is not None:
         sa.initial_contact = True
     try:
@@ -350,7 +486,7 @@ def respond(owner: Owner, sa: IkeSaV2, rx: Rx) -> list[Payload]:
     if sa.initial_contact:
         owner.peer.initial_contact(sa)
     try:
-        payloads, pair = children.respond(owner, sa, rx, ni=sa.ni, nr=sa.nr, message_id=rx.message.message_id,
+        payloads, pair = children.respond(owner, sa, rx, ni=sa.ni, nr=sa.nr, message_id=message_id,
                                           exchange="IKE_AUTH", remote_limit=limit)
     except Reject as reject:
         owner.emit(Info, sa=sa.ref, message=f"IKE SA up, child refused: {reject.message}")

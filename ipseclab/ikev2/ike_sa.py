@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ipseclab.trace import SaRef
 
@@ -77,6 +77,10 @@ class IkeSaV2:
     virtual_ip: str | None = None
     lease: tuple[str, str] | None = None
     peer_identity: str = ""
+    #: EAP (RFC 7296 §2.16): the conversation while IKE_AUTH lasts (the gateway's
+    #: :class:`~ipseclab.ikev2.eap.EapServer`), then the identity the client proved with it
+    eap: Any = field(default=None, repr=False)
+    eap_identity: str = ""
     nat_t: int = 0  # 1 when both sides sent NAT_DETECTION_* notifies
     nat_local: bool = False
     nat_remote: bool = False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ipseclab.ikev2 import eap
 from ipseclab.ikev2.exchange import notify_name
 from ipseclab.wire.v2.constants import CfgType, ExchangeType
 from ipseclab.wire.v2.message import (
@@ -42,6 +43,8 @@ def payload_name(p: Payload, exchange_type: int, from_initiator: bool) -> str:
         return f"N{side}"
     if isinstance(p, NotifyPayload):
         return f"N({notify_name(p.notify_type)})"
+    if isinstance(p, EAPPayload):
+        return f"EAP({eap.describe(p)})"
     if isinstance(p, CPPayload):
         try:
             return f"CP({CfgType(p.cfg_type).name})"

@@ -51,7 +51,8 @@ def _new_sa(owner: Owner, old: IkeSaV2, *, spi_i: bytes, spi_r: bytes, initiator
     new = IkeSaV2(spi_i=spi_i, spi_r=spi_r, initiator=initiator, local=old.local, remote=old.remote,
                   connection=old.connection, state=IkeState.ESTABLISHED, choice=choice, ni=ni, nr=nr,
                   peer_identity=old.peer_identity, nat_t=old.nat_t, nat_local=old.nat_local, nat_remote=old.nat_remote,
-                  floated=old.floated, peer_proven=True, virtual_ip=old.virtual_ip, lease=old.lease)
+                  floated=old.floated, peer_proven=True, virtual_ip=old.virtual_ip, lease=old.lease,
+                  eap_identity=old.eap_identity)
     old.lease = None  # the successor holds the virtual IP now
     prf = ikev2_prf(choice.prf_id)
     cipher = SkCipher(ikev2_cipher(choice.encr_id, choice.key_bits), ikev2_integrity(choice.integ_id) if choice.integ_id else None)

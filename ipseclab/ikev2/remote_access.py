@@ -47,7 +47,7 @@ def assign(owner: Owner, sa: IkeSaV2, rx: Rx) -> tuple[list[Payload], ipaddress.
         return [], None
     if not any(a.type == CfgAttributeType.INTERNAL_IP4_ADDRESS for a in cp.attributes):
         return [], None
-    identity = sa.peer_identity or sa.remote[0]
+    identity = sa.eap_identity or sa.peer_identity or sa.remote[0]
     pools = [owner.config.pool_named(name) for name in conn.pools]
     for pool in pools:
         address = owner.peer.leases.acquire(pool, identity)

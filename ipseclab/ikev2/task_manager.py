@@ -248,7 +248,7 @@ class TaskManagerV2(PeerServices):
             sa.spi_r, message_id = ZERO_SPI, 0
         else:
             message_id = sa.next_request_id
-            if ex.exchange_type == ExchangeType.IKE_AUTH:
+            if isinstance(ex, IkeAuthInitiator) and not ex.rounds:  # the first IKE_AUTH's (RFC 9242 §3.3.2)
                 sa.auth_message_id = message_id
             if ex.exchange_type in (ExchangeType.IKE_AUTH, ExchangeType.IKE_INTERMEDIATE) and (sa.nat_local or sa.nat_remote):
                 self.float_to_natt(sa)
@@ -325,9 +325,12 @@ class TaskManagerV2(PeerServices):
         else:
             src = dgram_or_src
         from_initiator = (sa.initiator if direction == "sent" else not sa.initiator)
+        index = 1 if request else 2
+        if exchange_type == ExchangeType.IKE_AUTH and message_id > sa.auth_message_id:  # EAP's rounds: AUTH3, AUTH4, …
+            index += 2 * (message_id - sa.auth_message_id)
         return dict(
             direction=direction, exchange=_NAMES.get(exchange_type, f"exchange {exchange_type}"),
-            exchange_type=exchange_type, index=1 if request else 2, sender_role="initiator" if request else "responder",
+            exchange_type=exchange_type, index=index, sender_role="initiator" if request else "responder",
             icookie=sa.spi_i.hex(), rcookie=sa.spi_r.hex(), message_id=message_id, src=src, dst=dst, raw=raw,
             summary=summarize(payloads, exchange_type=exchange_type, from_initiator=from_initiator, encrypted=encrypted),
             encrypted=encrypted, plaintext=plaintext, non_esp_marker=sa.floated, ike_version=2,
@@ -506,6 +509,8 @@ class TaskManagerV2(PeerServices):
             first_raw = self._last_fragments.raws[1]
         if msg.exchange_type in setup:
             sa.peer_proven = True
+        if msg.exchange_type == ExchangeType.IKE_AUTH and sa.eap is None:  # the first IKE_AUTH (EAP's rounds follow)
+            sa.auth_message_id = msg.message_id
         if msg.exchange_type == ExchangeType.IKE_INTERMEDIATE and plaintext is not None:
             intermediate.absorb(self, sa, flags=msg.flags, message_id=msg.message_id, inner_first=_inner_first(msg, self._last_fragments),
                                 plaintext=plaintext, request=True)

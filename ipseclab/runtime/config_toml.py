@@ -48,7 +48,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from ipseclab.config import ANY, ChildConfig, Connection, Identity, PeerConfig, parse_ts
+from ipseclab.config import (
+    ANY,
+    EAP_METHODS,
+    ChildConfig,
+    Connection,
+    Identity,
+    PeerConfig,
+    parse_ts,
+)
 from ipseclab.crypto.certs import LabIdentity
 from ipseclab.errors import ConfigError
 from ipseclab.ikev1.policy import (
@@ -116,6 +124,7 @@ _PEER_KEYS = (
     "failed_sa_grace",
     "max_strangers_per_batch",
     "pools",
+    "eap_users",
 )
 _POLICY_KEYS = ("priority", "proposal", "auth", "lifetime", "additional_ke")
 #: IKEv2's additional key exchanges (RFC 9370 ADDKE1) by swanctl's names
@@ -136,6 +145,9 @@ _CONNECTION_KEYS = (
     "children",
     "vips",
     "pools",
+    "local_auth",
+    "remote_auth",
+    "eap_id",
 )
 _CHILD_KEYS = ("local_ts", "remote_ts", "esp_proposals", "mode", "life_time", "life_bytes", "life_packets", "rekey_bytes", "rekey_packets")
 
@@ -442,6 +454,9 @@ def _connection(name: str, data: object, secrets: dict[str, Any]) -> Connection:
         "version": version,
         "vips": tuple(_strings(t, "vips")),
         "pools": tuple(_strings(t, "pools")),
+        "local_auth": t.choice("local_auth", EAP_METHODS, ""),
+        "remote_auth": t.choice("remote_auth", EAP_METHODS, ""),
+        "eap_id": t.string("eap_id", None) or "",
     }
     return _guard(where, lambda: Connection(name, remote, children=children, **kwargs))
 
@@ -499,6 +514,11 @@ def parse_peer_config(
     }
     dataplane = peer.boolean("dataplane", False)
     pools = [_pool(pname, pdata) for pname, pdata in peer.table("pools").items()]
+    eap_users: dict[str, bytes] = {}
+    for user, password in peer.table("eap_users").items():
+        if not isinstance(password, str):
+            raise ConfigError(f"peer.eap_users.{user}: must be a string (the user's EAP password)")
+        eap_users[user] = _secret(password, f"peer.eap_users.{user}")
 
     if check_secrets and any(p.auth == "psk" for p in policies) and psk is None:
         lacking = [c.name for c in connections if c.psk is None]
@@ -530,6 +550,7 @@ def parse_peer_config(
             **bounds,
             dataplane=dataplane,
             pools=pools,
+            eap_users=eap_users,
         ),
     )
 
@@ -650,6 +671,8 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
         ]
         if p.addke:
             lines.append(f"additional_ke = {_q({v: k for k, v in _ADDKE.items()}[p.addke])}")
+    if secrets and cfg.eap_users:
+        lines += ["", "[peer.eap_users]"] + [f"{_key(u)} = {_q(_secret_text(p))}" for u, p in cfg.eap_users.items()]
     for pool in cfg.pools:
         lines += ["", f"[peer.pools.{_key(pool.name)}]", f"addrs = {_q(pool.addrs)}"]
         if pool.dns:
@@ -672,6 +695,9 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
         for key in ("vips", "pools"):
             if getattr(c, key):
                 lines.append(f"{key} = {_q(list(getattr(c, key)))}")
+        for key in ("local_auth", "remote_auth", "eap_id"):
+            if getattr(c, key):
+                lines.append(f"{key} = {_q(getattr(c, key))}")
         for ch in c.children:
             first = ch.transform_sets[0]
             limits = ("mode", "lifetime", "life_kilobytes", "life_packets", "rekey_bytes", "rekey_packets")

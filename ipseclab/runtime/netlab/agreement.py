@@ -180,7 +180,9 @@ def capture_checks_v2(frames: Sequence[TsharkFrame], *, our_address: str, peer_a
     for who, addr in (("ipseclab", our_address), ("charon", peer_address)):
         # an SKF fragment that is not the last shows only itself ([53]): the last one carries the message
         hit = [f for f in frames if f.exchange_type == 35 and f.src == addr and not f.retransmission and f.payloads != [53]]
-        ok = bool(hit) and all({39, 33, 44, 45} <= set(f.payloads) and ({35, 36} & set(f.payloads)) for f in hit)
+        # with EAP (RFC 7296 §2.16) IKE_AUTH takes rounds: ID and SA, TSi, TSr in the first, AUTH later
+        seen = {p for f in hit for p in f.payloads}
+        ok = bool(hit) and all(len(f.payloads) > 1 for f in hit) and {39, 33, 44, 45} <= seen and bool({35, 36} & seen)
         checks.append(Check(f"tshark opens the IKE_AUTH message of {who} (ID, AUTH, SA, TSi, TSr)", ok,
                             "; ".join(f.describe() for f in hit) or "no IKE_AUTH frame"))
     create = [f for f in frames if f.exchange_type == 36 and not f.retransmission]

@@ -45,7 +45,7 @@ CHARON_BIN = "/usr/lib/ipsec/charon"
 #: RSA certificates, AES-CBC/GCM, MODP/ECP/X25519 and ESP through kernel-libipsec.
 PLUGINS = (
     "random nonce openssl gcm aes sha1 sha2 hmac gmp curve25519 kdf pem pkcs1 x509 pubkey "
-    "kernel-libipsec kernel-netlink socket-default updown vici"
+    "kernel-libipsec kernel-netlink socket-default updown vici eap-identity eap-md5"
 )
 
 #: File-log levels: IKE/CHD at 4 print the keys ``keys_from_log`` needs, MGR at 2 the
@@ -305,7 +305,7 @@ class Charon:
     def available(binary: str = CHARON_BIN) -> str | None:
         """``None`` if charon and the ``vici`` package can be used here, else the reason."""
         if not os.access(binary, os.X_OK):
-            return f"{binary} is not installed (Debian: apt-get install strongswan-charon libstrongswan-standard-plugins libcharon-extra-plugins)"
+            return f"{binary} is not installed (Debian: apt-get install strongswan-charon libstrongswan-standard-plugins libcharon-extra-plugins libcharon-extauth-plugins)"
         try:
             import vici  # noqa: F401
         except ImportError:
@@ -408,6 +408,11 @@ class Charon:
         if owners:
             body["owners"] = list(owners)
         self._request("load-shared", lambda: self.vici.load_shared(body))
+
+    def load_eap(self, user: str, password: str) -> None:
+        """``load-shared`` an EAP password (swanctl's ``secrets.eap-<user>``), both to check a
+        client's answer and to answer as that client."""
+        self._request("load-shared", lambda: self.vici.load_shared({"type": "EAP", "data": password, "owners": [user]}))
 
     def load_cert(self, pem: bytes, *, ca: bool = False) -> None:
         """``load-cert`` an X.509 certificate (``ca``: a trust anchor)."""

@@ -95,6 +95,10 @@ class Scenario:
     timeout: float = 12.0
     #: remote access (IKEv2 CP): "ours" leases a virtual IP to charon, "charon" leases one to us
     gateway: str | None = None
+    #: remote access: the client proves itself by EAP-MD5 as EAP_USER (the gateway by its
+    #: certificate); ``wrong_password``: the client's password is not the gateway's
+    eap: bool = False
+    wrong_password: bool = False
 
 
 def _pair(name: str, description: str, **kw: Any) -> list[Scenario]:
@@ -181,9 +185,20 @@ _SCENARIO_LIST += [
              "ipseclab", version=2, gateway="charon"),
     Scenario("v2-ra-ours-gateway", "IKEv2 remote access: we lease charon a virtual IP from our pool 10.3.0.0/24",
              "charon", version=2, gateway="ours"),
+    Scenario("v2-ra-eap-charon-gateway", "IKEv2 remote access, charon's certificate and our EAP-MD5 password: "
+             "a virtual IP from charon's pool", "ipseclab", version=2, gateway="charon", auth="rsa", eap=True),
+    Scenario("v2-ra-eap-ours-gateway", "IKEv2 remote access, our certificate and charon's EAP-MD5 password: "
+             "a virtual IP from our pool", "charon", version=2, gateway="ours", auth="rsa", eap=True),
+    Scenario("v2-ra-eap-wrong-password", "IKEv2 remote access: our EAP-MD5 password is not the one charon has",
+             "ipseclab", version=2, gateway="charon", auth="rsa", eap=True, wrong_password=True, expect="fail",
+             expect_error="AUTHENTICATION_FAILED"),
+    Scenario("v2-ra-eap-charon-wrong-password", "IKEv2 remote access: charon's EAP-MD5 password is not the one we have",
+             "charon", version=2, gateway="ours", auth="rsa", eap=True, wrong_password=True, expect="fail",
+             expect_error="AUTHENTICATION_FAILED"),
 ]
-#: the remote-access scenarios' pool
+#: the remote-access scenarios' pool, EAP user and password
 RA_POOL = "10.3.0.0/24"
+EAP_USER, EAP_PASSWORD = "alice", "alice-secret"
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in _SCENARIO_LIST}
 
 
@@ -300,6 +315,13 @@ class _Run:
             conn["pools"] = ["rw"]
         elif scen.gateway == "ours":
             conn["vips"] = ["0.0.0.0"]
+        if scen.eap:  # the client by EAP-MD5, the gateway by its certificate
+            charon_password = EAP_PASSWORD + ("-other" if scen.wrong_password and scen.gateway == "ours" else "")
+            self.charon.load_eap(EAP_USER, charon_password)
+            if scen.gateway == "charon":
+                conn["remote"] = {"auth": "eap-md5", "eap_id": "%any"}
+            else:
+                conn["local"] = {"auth": "eap-md5", "eap_id": EAP_USER, "id": "right@lab"}
         self.charon.load_conn("lab", conn)
 
     def peer_spec(self) -> PeerSpec:
@@ -326,6 +348,13 @@ class _Run:
             result=str(self.work / "ipseclab.result.json"),
             ready=str(self.work / "ipseclab.ready"),
         )
+        if scen.eap:
+            password = EAP_PASSWORD + ("-typo" if scen.wrong_password and scen.gateway == "charon" else "")
+            spec.eap_users = {EAP_USER: password}
+            if scen.gateway == "charon":
+                spec.local_auth, spec.eap_id = "eap-md5", EAP_USER
+            else:
+                spec.remote_auth = "eap-md5"
         if scen.gateway == "charon":  # our side of the child is whatever address charon leases us
             spec.children = [ChildSpec("c1", "0.0.0.0/0", f"{other.protected[0]}/32")]
         elif scen.gateway == "ours":  # charon's side is an address of our pool
@@ -502,6 +531,11 @@ def _up_checks(run: _Run, result: InteropResult, events: list[Any], ckeys: charo
         theirs_vip = charon_up[0].get("remote-vips" if run.scen.gateway == "charon" else "local-vips") or []
         checks.append(Check("virtual IP", ours_vip is not None and [ours_vip] == theirs_vip,
                             f"ipseclab {ours_vip}, charon {theirs_vip}"))
+        if run.scen.eap:  # the EAP identity the gateway proved
+            theirs_eap = charon_up[0].get("remote-eap-id") if run.scen.gateway == "charon" else None
+            ours_eap = ours_p1[0].get("eap_id") if run.scen.gateway == "ours" else None
+            checks.append(Check("the gateway names the client's EAP identity", EAP_USER in (theirs_eap, ours_eap),
+                                f"charon remote-eap-id {theirs_eap}, ipseclab eap_id {ours_eap}"))
         side = "local_ts" if run.scen.gateway == "charon" else "remote_ts"
         checks.append(Check("the child is narrowed to the virtual IP", [p[side] for p in ours_ipsec] == [f"{ours_vip}/32"],
                             f"our {side}: {[p[side] for p in ours_ipsec]}"))

@@ -100,6 +100,10 @@ class PeerSpec:
     ike: list[IkeProposal] = field(default_factory=lambda: [IkeProposal()])
     vips: list[str] = field(default_factory=list)  # remote access: ask the peer for virtual IPs
     pools: dict[str, str] = field(default_factory=dict)  # remote access: pool name -> addrs we lease from
+    local_auth: str = ""  # remote access: "eap-md5" — we prove ourselves by EAP (client)
+    remote_auth: str = ""  # remote access: "eap-md5" — clients prove themselves by EAP (gateway)
+    eap_id: str = ""
+    eap_users: dict[str, str] = field(default_factory=dict, repr=False)  # EAP user -> password
     esp: list[EspProposal] = field(default_factory=lambda: [EspProposal()])
     children: list[ChildSpec] = field(default_factory=list)
     timeout: float = 20.0
@@ -151,7 +155,8 @@ def build_config(spec: PeerSpec) -> PeerConfig:
     )
     children = tuple(ChildConfig(c.name, c.local_ts, c.remote_ts, tsets) for c in spec.children)
     conn = Connection("lab", spec.remote, mode=spec.mode, children=children, version=spec.version,
-                      vips=tuple(spec.vips), pools=tuple(spec.pools))
+                      vips=tuple(spec.vips), pools=tuple(spec.pools), local_auth=spec.local_auth,
+                      remote_auth=spec.remote_auth, eap_id=spec.eap_id)
     credentials = ca_cert = None
     if spec.auth == "rsa-sig":
         credentials, ca_cert = _credentials(spec)
@@ -166,6 +171,7 @@ def build_config(spec: PeerSpec) -> PeerConfig:
         include_default_policy=False,
         connections=[conn],
         pools=[AddressPool(name, addrs) for name, addrs in spec.pools.items()],
+        eap_users={user: password.encode() for user, password in spec.eap_users.items()},
     )
 
 

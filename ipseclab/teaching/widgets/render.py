@@ -51,7 +51,8 @@ def esc(text: object) -> str:
 
 def short_label(m: MessageEvent) -> str:
     """``MM5``, ``AM2``, ``QM1``, ``INFO`` — the label students use (IKEv2: ``INIT1``, ``AUTH2``,
-    ``CHILD1``, ``INFO1``/``INFO2`` for request and response)."""
+    ``CHILD1``, ``INFO1``/``INFO2`` for request and response; with EAP, IKE_AUTH's rounds go on
+    as ``AUTH3`` … ``AUTH8``)."""
     short = SHORT.get(m.exchange, m.exchange)
     return short if short == "INFO" and m.ike_version == 1 else f"{short}{m.index}"
 

@@ -480,7 +480,16 @@ class _Builder(NodeBuilder):
                 tname = f"{_EAP_TYPES.get(etype, 'unknown')} ({etype})"
                 summary += f", {tname}"
                 specs.append(("Type", tname, 1))
-                if len(payload.data) > 1:
+                size = payload.data[1] if len(payload.data) > 1 else 0
+                if etype == 4 and size and len(payload.data) >= 2 + size:  # MD5-Challenge, RFC 3748 §5.4
+                    value = payload.data[2:2 + size]
+                    what = "the challenge" if payload.code == EapCode.REQUEST else "MD5(Identifier | password | challenge)"
+                    specs += [("Value-Size", str(size), 1), ("Value", f"{value.hex()} ({what})", size)]
+                    if len(payload.data) > 2 + size:
+                        specs.append(("Name", payload.data[2 + size:].decode(errors="replace"), len(payload.data) - 2 - size))
+                elif etype == 1 and len(payload.data) > 1:  # Identity, §5.1
+                    specs.append(("Identity", payload.data[1:].decode(errors="replace"), len(payload.data) - 1))
+                elif len(payload.data) > 1:
                     specs.append(("Type data", payload.data[1:].hex(), len(payload.data) - 1))
             elif payload.data:
                 specs.append(("Data", payload.data.hex(), len(payload.data)))
