@@ -161,11 +161,11 @@ def _real_ping(lab, count: int, *, containers: bool = False):  # noqa: ANN001, A
     from ipseclab.runtime.netlab.pinger import ping
 
     topo = lab.topology
+    # a remote-access client sends from the virtual IP the gateway gave it
+    vip = next((s["virtual_ip"] for s in lab.clients["left"].list_sas()["isakmp"] if s.get("virtual_ip")), None)
     if containers:
-        stats = lab.ping(count)
+        stats = lab.ping(count, src=vip)
     else:
-        # a remote-access client sends from the virtual IP the gateway gave it
-        vip = next((s["virtual_ip"] for s in lab.clients["left"].list_sas()["isakmp"] if s.get("virtual_ip")), None)
         stats = ping(topo, "left", vip or topo.hosts["left"].protected[0], topo.hosts["right"].protected[0], count)
     return PingResult(sent=stats.sent, received=stats.received, src=stats.src, dst=stats.dst, lines=stats.lines)
 

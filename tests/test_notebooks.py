@@ -52,6 +52,7 @@ def test_the_labs_are_there() -> None:
         "07_sa_life_cycle.ipynb",
         "08_troubleshooting.ipynb",
         "09_ikev2.ipynb",
+        "10_remote_access.ipynb",
     ]
     assert [p.name for p in SOLUTIONS] == [p.name for p in NOTEBOOKS], "every lab has its solution"
 

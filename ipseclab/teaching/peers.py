@@ -87,17 +87,21 @@ class LabPeers:
         return netlab_configs(self.topology, options)
 
     def ping(self, count: int = 3):  # noqa: ANN201
-        """iputils ``ping`` on left from its first protected address to right's, through the
-        daemons' ESP on their TUN devices (real peers started by this kernel)."""
+        """iputils ``ping`` on left from its first protected address (a remote-access client: its
+        virtual IP) to right's, through the daemons' ESP on their TUN devices (real peers started
+        by this kernel)."""
         if self.lab is None:
             raise ConfigError("ping runs on the lab's left host: in memory there is none, and a notebook in the "
                               "stack's JupyterLab container cannot enter it (use `ipseclab lab status` on the host)")
+        hosts = self.lab.topology.hosts
+        # a remote-access client sends from the virtual IP its gateway gave it
+        vip = next((s["virtual_ip"] for s in self.session.sa_tables()["left"].get("isakmp", []) if s.get("virtual_ip")), None)
+        src = vip or hosts["left"].protected[0]
         if self.mode == "containers":
-            return self.lab.ping(count)
+            return self.lab.ping(count, src=src)
         from ipseclab.runtime.netlab.pinger import ping
 
-        hosts = self.lab.topology.hosts
-        return ping(self.lab.topology, "left", hosts["left"].protected[0], hosts["right"].protected[0], count)
+        return ping(self.lab.topology, "left", src, hosts["right"].protected[0], count)
 
     def describe(self) -> str:
         """Where the peers run and their addresses, in the words the labs use."""

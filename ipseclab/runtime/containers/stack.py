@@ -451,9 +451,9 @@ class ContainerLab:
     def exec(self, role: str, argv: Sequence[str], *, check: bool = True, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         return self.podman.exec(self.container(role), *argv, check=check, timeout=timeout)
 
-    def ping(self, count: int = 3, *, interval: float = 0.2, wait: float = 2.0) -> PingStats:
-        """iputils ``ping`` in left's container from its protected address to right's."""
-        src, dst = self.topology.hosts["left"].protected[0], self.topology.hosts["right"].protected[0]
+    def ping(self, count: int = 3, *, interval: float = 0.2, wait: float = 2.0, src: str | None = None) -> PingStats:
+        """iputils ``ping`` in left's container from its protected address (or ``src``) to right's."""
+        src, dst = src or self.topology.hosts["left"].protected[0], self.topology.hosts["right"].protected[0]
         done = self.exec("left", ["ping", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", f"{wait:g}", "-I", src, dst],
                          check=False, timeout=count * interval + wait + 20)
         return parse(done.stdout + done.stderr, src, dst, count)
