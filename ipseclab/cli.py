@@ -22,11 +22,14 @@ def _demo(args: argparse.Namespace) -> int:
     if version == 2 and args.mode == "aggressive":
         print("--mode aggressive is IKEv1's: IKEv2 has one way to set up an IKE SA", file=sys.stderr)
         return 2
-    if args.remote_access and version != 2:
-        print("--remote-access needs --ike v2 for now: IKEv1's XAUTH and Mode Config are not implemented yet", file=sys.stderr)
+    if (args.eap or args.xauth or args.wrong_password) and not args.remote_access:
+        print("--eap, --xauth and --wrong-password are remote access's: add --remote-access", file=sys.stderr)
         return 2
-    if (args.eap or args.wrong_password) and not args.remote_access:
-        print("--eap and --wrong-password are remote access's: add --remote-access", file=sys.stderr)
+    if args.eap and version != 2 or args.xauth and version != 1:
+        print("--eap is IKEv2's (--ike v2), --xauth IKEv1's (--ike v1)", file=sys.stderr)
+        return 2
+    if args.remote_access and version == 1 and args.mode != "main":
+        print("--remote-access with IKEv1 uses Main Mode", file=sys.stderr)
         return 2
     if args.pq and version != 2:
         print("--pq needs --ike v2: the additional ML-KEM exchange runs in IKEv2's IKE_INTERMEDIATE (RFC 9242)", file=sys.stderr)
@@ -35,7 +38,7 @@ def _demo(args: argparse.Namespace) -> int:
         version=version,
         pq={"mlkem768": 36, "mlkem1024": 37}.get(args.pq or ""),
         remote_access=args.remote_access,
-        eap=args.eap or args.wrong_password,
+        eap=args.eap or args.xauth or args.wrong_password,
         wrong_password=args.wrong_password,
         mode=args.mode,
         auth=args.auth,
@@ -330,10 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--ike", default="v1", choices=["v1", "v2"])
     demo.add_argument("--mode", default="main", choices=["main", "aggressive"])
     demo.add_argument("--remote-access", action="store_true",
-                      help="IKEv2: left is a road-warrior client that gets a virtual IP from right's pool 10.3.0.0/24")
+                      help="left is a road-warrior client that gets a virtual IP from right's pool 10.3.0.0/24 "
+                      "(IKEv2: Configuration payload; IKEv1: Mode Config)")
     demo.add_argument("--eap", action="store_true",
                       help="remote access: the client proves itself with a password by EAP-MD5 (the gateway by --auth)")
-    demo.add_argument("--wrong-password", action="store_true", help="remote access with EAP: the client's password is wrong")
+    demo.add_argument("--xauth", action="store_true",
+                      help="IKEv1 remote access: the user logs in with a password by XAUTH after Main Mode (the device by --auth)")
+    demo.add_argument("--wrong-password", action="store_true", help="remote access with EAP or XAUTH: the client's password is wrong")
     demo.add_argument("--pq", nargs="?", const="mlkem768", choices=["mlkem768", "mlkem1024"],
                       help="IKEv2: a post-quantum ML-KEM exchange after the DH group (RFC 9242 IKE_INTERMEDIATE, RFC 9370)")
     demo.add_argument("--auth", default="psk", choices=["psk", "rsa"])

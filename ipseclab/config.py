@@ -30,8 +30,10 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: swanctl's wildcard for a remote address: any peer may connect (responder only).
 ANY = "%any"
-#: EAP methods a remote-access connection may use (``local_auth`` / ``remote_auth``)
+#: EAP methods a remote-access connection may use (``local_auth`` / ``remote_auth``), IKEv2's
 EAP_METHODS = ("eap-md5",)
+#: every ``local_auth`` / ``remote_auth``: EAP (IKEv2) or XAUTH (IKEv1, draft-beaulieu-ike-xauth)
+USER_AUTH_METHODS = (*EAP_METHODS, "xauth")
 
 
 @dataclass(frozen=True)
@@ -202,11 +204,12 @@ class Connection:
     #: ``pools`` (names of :attr:`PeerConfig.pools`)
     vips: tuple[str, ...] = ()
     pools: tuple[str, ...] = ()
-    #: how each side proves itself beyond the IKE policy's ``auth`` (swanctl's ``local.auth`` /
-    #: ``remote.auth``): ``eap-md5`` — a remote-access client authenticates with a user name and
-    #: password by EAP inside IKE_AUTH (RFC 7296 §2.16), the gateway still by its policy's
-    #: certificate or key; ``local_auth`` on the client, ``remote_auth`` on the gateway.
-    #: ``eap_id``: the client's EAP identity (swanctl's ``local.eap_id``; default: its IKE identity)
+    #: how a remote-access user proves itself beyond the IKE policy's ``auth`` (swanctl's second
+    #: ``local``/``remote`` round): ``eap-md5`` — a user name and password by EAP inside IKE_AUTH
+    #: (IKEv2, RFC 7296 §2.16); ``xauth`` — by XAUTH in a Transaction exchange after phase 1
+    #: (IKEv1, draft-beaulieu-ike-xauth). The gateway still proves itself by its policy's
+    #: certificate or key. ``local_auth`` on the client, ``remote_auth`` on the gateway.
+    #: ``eap_id``: the client's user name (swanctl's ``eap_id`` / ``xauth_id``; default: its IKE identity)
     local_auth: str = ""
     remote_auth: str = ""
     eap_id: str = ""
@@ -227,10 +230,13 @@ class Connection:
             raise ConfigError(f"connection {self.name}: mode must be 'main' or 'aggressive'")
         for key in ("local_auth", "remote_auth"):
             value = getattr(self, key)
-            if value and value not in EAP_METHODS:
-                raise ConfigError(f"connection {self.name}: {key} must be one of {', '.join(EAP_METHODS)} or empty (got {value!r})")
-            if value and self.version != 2:
-                raise ConfigError(f"connection {self.name}: {key} = {value!r} is EAP, which IKEv2 carries (version = 2)")
+            if value and value not in USER_AUTH_METHODS:
+                raise ConfigError(f"connection {self.name}: {key} must be one of {', '.join(USER_AUTH_METHODS)} or empty (got {value!r})")
+            if value in EAP_METHODS and self.version != 2:
+                raise ConfigError(f"connection {self.name}: {key} = {value!r} is EAP, which IKEv2 carries (version = 2); "
+                                  "IKEv1 has xauth")
+            if value == "xauth" and self.version != 1:
+                raise ConfigError(f"connection {self.name}: {key} = 'xauth' is IKEv1's (version = 1); IKEv2 has eap-md5")
         if self.remote_address != ANY:
             try:
                 ipaddress.ip_address(self.remote_address)

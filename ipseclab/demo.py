@@ -53,8 +53,9 @@ class DemoOptions:
     #: remote access (IKEv2 Configuration payload): left is a road-warrior client that gets a
     #: virtual IP from right's pool 10.3.0.0/24 (:data:`RA_POOL`)
     remote_access: bool = False
-    #: remote access: alice proves herself with a password by EAP-MD5 (RFC 7296 §2.16), the gateway
-    #: by its policy's key or certificate; ``wrong_password``: alice types the wrong one
+    #: remote access: alice proves herself with a password — by EAP-MD5 in IKEv2 (RFC 7296 §2.16), by
+    #: XAUTH in IKEv1 — the gateway by its policy's key or certificate; ``wrong_password``: alice
+    #: types the wrong one
     eap: bool = False
     wrong_password: bool = False
 
@@ -123,10 +124,11 @@ def _remote_access(opts: DemoOptions, left: PeerConfig, right: PeerConfig) -> No
     right.pools = [AddressPool("rw", RA_POOL, dns=(RA_DNS,))]
     right.connections = [dataclasses.replace(rconn, remote_address="%any", pools=("rw",), children=tuple(
         dataclasses.replace(c, remote_ts=RA_POOL) for c in rconn.children))]
-    if opts.eap:
-        left.connections = [dataclasses.replace(left.connections[0], local_auth="eap-md5", eap_id="alice")]
+    if opts.eap:  # the user's password: EAP-MD5 in IKEv2, XAUTH in IKEv1
+        method = "eap-md5" if opts.version == 2 else "xauth"
+        left.connections = [dataclasses.replace(left.connections[0], local_auth=method, eap_id="alice")]
         left.eap_users = {"alice": b"alice-typo" if opts.wrong_password else EAP_USERS["alice"]}
-        right.connections = [dataclasses.replace(right.connections[0], remote_auth="eap-md5")]
+        right.connections = [dataclasses.replace(right.connections[0], remote_auth=method)]
         right.eap_users = dict(EAP_USERS)
 
 

@@ -422,12 +422,17 @@ class Peer(SaLifeCycle):
             self._hand_over(old, sa, f"re-authenticated: replaced by {sa.ref.label}")
         elif not sa.initiator and not sa.initial_contact:
             self._peer_reauthenticated(sa)
+        if not getattr(sa, "config_pending", False):  # IKEv1 XAUTH / Mode Config first
+            self.start_children(sa)
+
+    def start_children(self, sa: IkeSa) -> None:
+        """As the connection's initiator: a child for each of its children not up or on the way."""
         if sa.initiator and sa.connection is not None:
             live = {p.child for p in self.child_sas}
             engine = self._engine_of(sa)
             for child in sa.connection.children:
                 if child.name not in live and not engine.negotiating_child(child.name):
-                    self._engine_of(sa).start_child(sa, child.name)
+                    engine.start_child(sa, child.name)
 
     def ike_failed(self, sa: IkeSa) -> None:
         """An engine gave up on an IKE SA that never came up: it stays visible (``list_sas``)

@@ -423,8 +423,8 @@ def test_demo_remote_access_gets_a_virtual_ip_and_pings_from_it() -> None:
     assert "CP(CFG_REQUEST)" in result.stdout and "CP(CFG_REPLY)" in result.stdout
     assert "virtual IP 10.3.0.1 from the gateway's pool" in result.stdout
     assert "ping 10.3.0.1 -> 10.2.1.1 through ESP: 2 sent, 2 received, 0 lost" in result.stdout
-    refused = ipseclab("demo", "--remote-access")
-    assert refused.returncode == 2 and "needs --ike v2" in refused.stderr
+    refused = ipseclab("demo", "--remote-access", "--mode", "aggressive")
+    assert refused.returncode == 2 and "uses Main Mode" in refused.stderr
 
 
 def test_demo_remote_access_with_an_eap_password_and_a_wrong_one(tmp_path: Path) -> None:
@@ -444,3 +444,15 @@ def test_demo_remote_access_with_an_eap_password_and_a_wrong_one(tmp_path: Path)
     assert "the client typed a wrong password" in wrong.stdout
     refused = ipseclab("demo", "--ike", "v2", "--eap")
     assert refused.returncode == 2 and "add --remote-access" in refused.stderr
+
+
+def test_demo_ikev1_remote_access_with_xauth_and_a_wrong_password() -> None:
+    result = ipseclab("demo", "--remote-access", "--xauth", "--seed", "2", "--ping", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("Transaction") == 6 and "ATTR(SET)" in result.stdout
+    assert "XAUTHInitPreShared (pre-shared key + XAUTH)" in result.stdout
+    assert "net1: 10.3.0.1/32 <-> 10.2.1.0/24" in result.stdout and "1 sent, 1 received, 0 lost" in result.stdout
+    wrong = ipseclab("demo", "--remote-access", "--xauth", "--wrong-password", "--seed", "2")
+    assert wrong.returncode != 0 and "a wrong password (XAUTH_STATUS = FAIL)" in wrong.stdout
+    refused = ipseclab("demo", "--remote-access", "--eap")
+    assert refused.returncode == 2 and "--eap is IKEv2's" in refused.stderr

@@ -111,7 +111,7 @@ def test_a_client_without_eap_is_refused_by_a_gateway_that_wants_it() -> None:
 def test_eap_needs_ikev2() -> None:
     with pytest.raises(ConfigError, match="EAP, which IKEv2 carries"):
         Connection("c", GATEWAY, local_auth="eap-md5")
-    with pytest.raises(ConfigError, match="local_auth must be one of eap-md5"):
+    with pytest.raises(ConfigError, match="local_auth must be one of eap-md5, xauth"):
         Connection("c", GATEWAY, version=2, local_auth="eap-mschapv3")
 
 

@@ -193,6 +193,29 @@ def test_eap_md5_with_charon_both_ways(results: dict[str, InteropResult]) -> Non
 
 
 @pytest.mark.root
+def test_xauth_and_mode_config_with_charon_both_ways(results: dict[str, InteropResult]) -> None:
+    """IKEv1 remote access: PSK + XAUTH, then Mode Config, then Quick Mode from the virtual IP."""
+    r = results["v1-ra-xauth-charon-gateway"]  # charon's xauth-generic checks our password, its pool gives us 10.3.0.1
+    assert r.passed, _explain(r)
+    assert any("XAuth authentication of 'alice' successful" in line for line in r.charon_errors), _explain(r)
+    (ike,) = [s for s in r.charon_sas if s["state"] == "ESTABLISHED"]
+    assert (ike["remote-xauth-id"], ike["remote-vips"]) == ("alice", ["10.3.0.1"])
+    r = results["v1-ra-xauth-ours-gateway"]  # charon logs in to us and gets an address from our pool
+    assert r.passed, _explain(r)
+    assert any("XAuth authentication of 'alice' (myself) successful" in line for line in r.charon_errors), _explain(r)
+    (ike,) = [s for s in r.charon_sas if s["state"] == "ESTABLISHED"]
+    assert ike["local-vips"] == ["10.3.0.1"]
+    for name in ("v1-ra-xauth-charon-gateway", "v1-ra-xauth-ours-gateway"):
+        assert [c.ok for c in _check(results[name], "tshark decrypts every Transaction")] == [True], _explain(results[name])
+    r = results["v1-ra-xauth-wrong-password"]
+    assert any("XAuth authentication of 'alice' failed" in line for line in r.charon_errors), _explain(r)
+    assert any("the gateway refused our login (XAUTH_STATUS = FAIL)" in e["message"] for e in r.our_errors), r.our_errors
+    r = results["v1-ra-xauth-charon-wrong-password"]
+    assert any("XAuth authentication of 'alice' (myself) failed" in line for line in r.charon_errors), _explain(r)
+    assert any("a wrong password (XAUTH_STATUS = FAIL)" in e["message"] for e in r.our_errors), r.our_errors
+
+
+@pytest.mark.root
 @pytest.mark.parametrize("name", FAIL)
 def test_failures_are_reported_for_what_they_are(results: dict[str, InteropResult], name: str) -> None:
     r = results[name]

@@ -15,6 +15,7 @@ from wire_support import check_tree, mutated, mutated_message
 from ipseclab.errors import ParseError
 from ipseclab.wire.v1.constants import HeaderFlag, PayloadType
 from ipseclab.wire.v1.isakmp import (
+    AttributePayload,
     CertPayload,
     CertReqPayload,
     DeletePayload,
@@ -53,6 +54,7 @@ PAYLOAD_CLASSES = [
     VendorIDPayload,
     NatDPayload,
     NatOAPayload,
+    AttributePayload,
     UnknownPayload,
 ]
 FIRST_TYPES = [int(t) for t in PayloadType] + [14, 99, 200, 255]

@@ -9,6 +9,8 @@ import pytest
 from ipseclab.errors import ParseError
 from ipseclab.wire.v1.constants import (
     AuthMethod,
+    CfgAttribute,
+    CfgType,
     DhGroupId,
     EncapsulationMode,
     EspTransformId,
@@ -28,6 +30,7 @@ from ipseclab.wire.v1.constants import (
 from ipseclab.wire.v1.isakmp import (
     HEADER_LENGTH,
     Attribute,
+    AttributePayload,
     CertPayload,
     CertReqPayload,
     DeletePayload,
@@ -128,6 +131,9 @@ def all_payloads() -> list[Payload]:
         NatDPayload(b"\x55" * 16, draft=True),
         NatOAPayload(IdType.IPV4_ADDR, bytes([10, 0, 0, 1])),
         NatOAPayload(IdType.IPV6_ADDR, IPv6Address("2001:db8::1").packed, draft=True),
+        AttributePayload(CfgType.REPLY, 0x1234, [Attribute(CfgAttribute.INTERNAL_IP4_ADDRESS, bytes([10, 3, 0, 1])),
+                                                Attribute(CfgAttribute.INTERNAL_IP4_DNS, b"", tlv=True),
+                                                Attribute(CfgAttribute.XAUTH_STATUS, 1)]),
         UnknownPayload(200, b"opaque"),
     ]
 

@@ -123,3 +123,23 @@ def test_malformed_nodes() -> None:
     tree = message_tree(MAIN_MODE_1 + b"xx")
     check_tree(tree, MAIN_MODE_1 + b"xx")
     assert tree["children"][-1]["name"] == "Ignored bytes"
+
+
+
+def test_attribute_payload_tree() -> None:
+    """draft-dukes-ike-mode-cfg §3.2: type, identifier, each attribute over its own bytes, values in words."""
+    from ipseclab.wire.v1.constants import CfgAttribute, CfgType, ExchangeType
+    from ipseclab.wire.v1.isakmp import Attribute, AttributePayload
+
+    attr = AttributePayload(CfgType.REPLY, 7, [Attribute(CfgAttribute.INTERNAL_IP4_ADDRESS, bytes([10, 3, 0, 1])),
+                                               Attribute(CfgAttribute.XAUTH_USER_PASSWORD, b"secret"),
+                                               Attribute(CfgAttribute.XAUTH_STATUS, 1)])
+    msg = Message(bytes(range(8)), bytes(8), ExchangeType.TRANSACTION, message_id=5, payloads=[HashPayload(b"\x11" * 20), attr])
+    data = msg.encode()
+    tree = message_tree(data)
+    check_tree(tree, data)
+    node = find(tree, "Attribute")[0]
+    assert node["value"] == "REPLY (2), 3 attribute(s)"
+    assert find(node, "INTERNAL_IP4_ADDRESS (1)")[0]["value"] == "10.3.0.1"
+    assert "secret" not in str(find(node, "XAUTH_USER_PASSWORD (16522)")[0]["value"])  # the length, not the password
+    assert find(node, "XAUTH_STATUS (16527)")[0]["value"] == "1 (OK)"

@@ -44,7 +44,7 @@ class AggressiveModeInitiator(Phase1Exchange):
         policies = sorted(self.owner.config.isakmp_policies, key=lambda p: p.priority)
         group = policies[0].group
         self.sa.group = dh_group(group)
-        self.offered = phase1.offered_sa(self.owner, group=group)
+        self.offered = phase1.offered_sa(self.owner, group=group, xauth=phase1.xauth_client(self.sa))
         self.sa.sai_b = self.offered.encode_body()
         self.sa.gxi = self.make_dh()
         self.sa.ni = self.owner.rng.random_bytes(NONCE_SIZE)

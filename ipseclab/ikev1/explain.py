@@ -37,6 +37,7 @@ _PAYLOADS: dict[int, str] = {
     PayloadType.N: "Notification: an error or status message",
     PayloadType.D: "Delete: the sender has removed these SAs",
     PayloadType.VID: "Vendor ID: announces an extension (NAT-T, DPD, ...)",
+    PayloadType.ATTR: "Attribute: Mode Config / XAUTH attributes (an address, a user name, a login's status)",
     PayloadType.NAT_D: "NAT-D: hash of cookies, IP and port; a mismatch reveals a NAT",
     PayloadType.NAT_D_DRAFT: "NAT-D (draft numbering): hash of cookies, IP and port",
     PayloadType.NAT_OA: "NAT-OA: the original address before NAT",

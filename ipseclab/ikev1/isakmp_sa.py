@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ipseclab.crypto.kdf_v1 import phase2_iv
 from ipseclab.errors import CryptoError
@@ -94,6 +94,15 @@ class IsakmpSa:
     dpd_seq: int = 0
     dpd_unacked_since: float | None = None
     next_keepalive: float | None = None
+    #: remote access (XAUTH and Mode Config after phase 1): ``user_auth`` is "" (none),
+    #: "pending", "done" or "failed"; the user name proved, the virtual IP assigned (client) or
+    #: leased (gateway, with its lease); children wait until ``config_pending`` clears
+    user_auth: str = ""
+    eap_identity: str = ""
+    virtual_ip: str | None = None
+    lease: tuple[str, str] | None = None
+    config_pending: bool = False
+    remote_access: Any = field(default=None, repr=False)
 
     @property
     def ref(self) -> SaRef:

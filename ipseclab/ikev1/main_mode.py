@@ -233,7 +233,7 @@ class MainModeInitiator(Phase1Exchange):
 
     def start(self) -> None:
         conn = self.sa.connection
-        self.offered = phase1.offered_sa(self.owner)
+        self.offered = phase1.offered_sa(self.owner, xauth=phase1.xauth_client(self.sa))
         self.sa.sai_b = self.offered.encode_body()
         self.send([self.offered, *phase1.initiator_vendor_ids(conn is None or conn.nat_traversal)], encrypt=False, expect_reply=True)
         self.set_state(S.MM_SA_SENT)

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ipseclab.wire.v1.constants import ExchangeType, NotifyType, PayloadType
-from ipseclab.wire.v1.isakmp import NotifyPayload, Payload
+from ipseclab.wire.v1.constants import CfgType, ExchangeType, NotifyType, PayloadType
+from ipseclab.wire.v1.isakmp import AttributePayload, NotifyPayload, Payload
 
 EXCHANGE_NAMES = {
     ExchangeType.MAIN: "Main Mode",
     ExchangeType.AGGRESSIVE: "Aggressive Mode",
     ExchangeType.QUICK: "Quick Mode",
     ExchangeType.INFORMATIONAL: "Informational",
+    ExchangeType.TRANSACTION: "Transaction",
 }
 
 _SIMPLE = {
@@ -65,6 +66,13 @@ def payload_labels(
             else:
                 labels.append(f"IDi{side}")
             ids_seen += 1
+        elif t == PayloadType.ATTR and isinstance(p, AttributePayload):
+            try:
+                labels.append(f"ATTR({CfgType(p.cfg_type).name})")
+            except ValueError:
+                labels.append(f"ATTR({p.cfg_type})")
+        elif t == PayloadType.HASH and exchange_type == ExchangeType.TRANSACTION:
+            labels.append("HASH")
         elif t == PayloadType.HASH:
             if exchange_type in (ExchangeType.QUICK, ExchangeType.INFORMATIONAL):
                 labels.append(f"HASH({index if exchange_type == ExchangeType.QUICK else 1})")

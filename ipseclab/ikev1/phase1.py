@@ -144,7 +144,17 @@ def float_ports(owner: ExchangeOwner, sa: IsakmpSa) -> None:
 # -- proposals ------------------------------------------------------------------------
 
 
-def offered_sa(owner: ExchangeOwner, *, group: int | None = None) -> SAPayload:
+def xauth_client(sa: IsakmpSa) -> bool:
+    """Will we be authenticated by XAUTH after phase 1 (the connection's ``local_auth``)?"""
+    return sa.connection is not None and sa.connection.local_auth == "xauth"
+
+
+def xauth_server(sa: IsakmpSa) -> bool:
+    """Do we authenticate the peer by XAUTH after phase 1 (the connection's ``remote_auth``)?"""
+    return sa.connection is not None and sa.connection.remote_auth == "xauth"
+
+
+def offered_sa(owner: ExchangeOwner, *, group: int | None = None, xauth: bool = False) -> SAPayload:
     """One ISAKMP proposal with a transform per local policy, in priority order.
 
     Aggressive Mode sends its KE with the first proposal, so only policies with that
@@ -153,7 +163,7 @@ def offered_sa(owner: ExchangeOwner, *, group: int | None = None) -> SAPayload:
     policies = sorted(owner.config.isakmp_policies, key=lambda p: p.priority)
     if group is not None:
         policies = [p for p in policies if p.group == group]
-    transforms = [p.to_transform(n) for n, p in enumerate(policies, 1)]
+    transforms = [p.to_transform(n, xauth=xauth) for n, p in enumerate(policies, 1)]
     return SAPayload([Proposal(1, ProtocolId.ISAKMP, b"", transforms)])
 
 
@@ -178,6 +188,7 @@ def select_proposal(owner: ExchangeOwner, sa: IsakmpSa, sa_payload: SAPayload, e
         owner.config.isakmp_policies,
         include_default=owner.config.include_default_policy,
         supported=_crypto_veto,
+        xauth=xauth_server(sa),
     )
     if not transforms:
         result.explanation.insert(0, "The SA payload holds no ISAKMP proposal.")
@@ -215,7 +226,7 @@ def accept_response(owner: ExchangeOwner, sa: IsakmpSa, offered: SAPayload, answ
         return None
     policies = sorted(owner.config.isakmp_policies, key=lambda p: p.priority)
     policy = policies[ours.number - 1] if ours.number - 1 < len(policies) else DEFAULT_ISAKMP_POLICY
-    check, choice = check_phase1_transform(t, policy)
+    check, choice = check_phase1_transform(t, policy, xauth=xauth_client(sa))
     if choice is not None:
         owner.emit(
             PolicyDecision,

@@ -77,7 +77,12 @@ _ENC_NAMES = {
     (IkeEncryption.DES_CBC, None): "DES-CBC",
 }
 _HASH_NAMES = {1: "MD5", 2: "SHA1", 3: "Tiger", 4: "SHA2-256", 5: "SHA2-384", 6: "SHA2-512"}
-_AUTH_NAMES = {1: "pre-shared key", 3: "RSA signature", 2: "DSS signature", 4: "RSA encryption"}
+_AUTH_NAMES = {1: "pre-shared key", 3: "RSA signature", 2: "DSS signature", 4: "RSA encryption",
+               65001: "XAUTHInitPreShared (pre-shared key + XAUTH)", 65002: "XAUTHRespPreShared",
+               65005: "XAUTHInitRSA (RSA signature + XAUTH)", 65006: "XAUTHRespRSA"}
+#: draft-beaulieu-ike-xauth §3: the authentication method an initiator that will be
+#: authenticated by XAUTH proposes instead of the base one
+XAUTH_INIT = {AuthMethod.PSK: AuthMethod.XAUTH_INIT_PSK, AuthMethod.RSA_SIG: AuthMethod.XAUTH_INIT_RSA}
 _ESP_NAMES = {
     EspTransformId.AES_CBC: "AES-CBC",
     EspTransformId.TRIPLE_DES: "3DES",
@@ -178,14 +183,15 @@ class IsakmpPolicy:
             f"lifetime {self.lifetime} s"
         )
 
-    def to_transform(self, number: int) -> Transform:
-        """The ISAKMP transform (RFC 2409 App. A attributes) offering this policy."""
+    def to_transform(self, number: int, *, xauth: bool = False) -> Transform:
+        """The ISAKMP transform (RFC 2409 App. A attributes) offering this policy (``xauth``:
+        with the XAUTHInit variant of its authentication method)."""
         attrs = [Attribute(IkeAttribute.ENCRYPTION_ALGORITHM, self.encryption_id)]
         if self.key_bits:
             attrs.append(Attribute(IkeAttribute.KEY_LENGTH, self.key_bits))
         attrs += [
             Attribute(IkeAttribute.HASH_ALGORITHM, self.hash_id),
-            Attribute(IkeAttribute.AUTHENTICATION_METHOD, self.auth_id),
+            Attribute(IkeAttribute.AUTHENTICATION_METHOD, XAUTH_INIT.get(self.auth_id, self.auth_id) if xauth else self.auth_id),
             Attribute(IkeAttribute.GROUP_DESCRIPTION, self.group),
         ]
         attrs += _life_attributes(IkeAttribute.LIFE_TYPE, self.lifetime)
@@ -255,11 +261,18 @@ class Phase1Choice:
     group: int
     lifetime: int
     offered_lifetime: int | None
+    #: the initiator is also authenticated by XAUTH after phase 1 (XAUTHInit* agreed);
+    #: ``auth_id`` is then the base method phase 1 itself uses
+    xauth: bool = False
+
+    @property
+    def auth_label(self) -> str:
+        return auth_name(XAUTH_INIT.get(self.auth_id, self.auth_id) if self.xauth else self.auth_id)
 
     def describe(self) -> str:
         return (
             f"{encryption_name(self.encryption_id, self.key_bits)}, {hash_name(self.hash_id)}, "
-            f"{auth_name(self.auth_id)}, {group_name(self.group)}, lifetime {self.lifetime} s"
+            f"{self.auth_label}, {group_name(self.group)}, lifetime {self.lifetime} s"
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -268,7 +281,7 @@ class Phase1Choice:
             "policy": self.policy.priority,
             "encryption": encryption_name(self.encryption_id, self.key_bits),
             "hash": hash_name(self.hash_id),
-            "auth": auth_name(self.auth_id),
+            "auth": self.auth_label,
             "group": self.group,
             "lifetime": self.lifetime,
         }
@@ -288,8 +301,10 @@ def _check(attribute: str, offered: str, policy: str, message: str) -> Attribute
     return AttributeCheck(attribute, offered, policy, same, "" if same else message)
 
 
-def check_phase1_transform(t: Transform, policy: IsakmpPolicy) -> tuple[TransformCheck, Phase1Choice | None]:
-    """Compare one offered ISAKMP transform with one local policy."""
+def check_phase1_transform(t: Transform, policy: IsakmpPolicy, *, xauth: bool = False) -> tuple[TransformCheck, Phase1Choice | None]:
+    """Compare one offered ISAKMP transform with one local policy (``xauth``: the connection
+    wants the initiator authenticated by XAUTH too, so the XAUTHInit variant is expected)."""
+    want_auth = XAUTH_INIT.get(policy.auth_id, policy.auth_id) if xauth else policy.auth_id
     enc = t.get(IkeAttribute.ENCRYPTION_ALGORITHM)
     key_bits = t.get(IkeAttribute.KEY_LENGTH)
     hash_id = t.get(IkeAttribute.HASH_ALGORITHM)
@@ -308,7 +323,7 @@ def check_phase1_transform(t: Transform, policy: IsakmpPolicy) -> tuple[Transfor
         _check(
             "authentication",
             auth_name(auth),
-            auth_name(policy.auth_id),
+            auth_name(want_auth),
             "Authentication method offered does not match policy!",
         ),
         _check("group", group_name(group), group_name(policy.group), "Diffie-Hellman group offered does not match policy!"),
@@ -337,7 +352,8 @@ def check_phase1_transform(t: Transform, policy: IsakmpPolicy) -> tuple[Transfor
     check = TransformCheck(t.number, policy.label, checks, accepted, notes if accepted else [])
     if not accepted:
         return check, None
-    return check, Phase1Choice(t, policy, enc or 0, key_bits, hash_id or 0, auth or 0, group or 0, lifetime, offered_life)
+    return check, Phase1Choice(t, policy, enc or 0, key_bits, hash_id or 0, policy.auth_id, group or 0, lifetime, offered_life,
+                               xauth=xauth)
 
 
 def match_phase1(
@@ -346,6 +362,7 @@ def match_phase1(
     *,
     include_default: bool = True,
     supported: callable | None = None,
+    xauth: bool = False,
 ) -> MatchResult:
     """Pick the first offered transform matching a local policy (RFC 2408 §4.2).
 
@@ -358,7 +375,7 @@ def match_phase1(
     result = MatchResult(None)
     for t in offered:
         for policy in ordered:
-            check, choice = check_phase1_transform(t, policy)
+            check, choice = check_phase1_transform(t, policy, xauth=xauth)
             result.checks.append(check)
             prefix = f"Checking ISAKMP transform {t.number} against {policy.label}"
             if choice is None:

@@ -313,8 +313,11 @@ class QuickModeInitiator(QuickMode):
         payloads: list[Payload] = [self.offered, NoncePayload(self.ni)]
         if child.pfs_group:
             payloads.append(KEPayload(self.pfs_dh(child.pfs_group)))
-        self.local_ts, self.remote_ts = str(child.local_net), str(child.remote_net)
-        payloads += [ts_payload(child.local_net), ts_payload(child.remote_net)]
+        local_net = child.local_net
+        if self.sa.virtual_ip is not None and self.sa.lease is None:  # a client: from the address Mode Config gave us
+            local_net = ipaddress.ip_network(f"{self.sa.virtual_ip}/32")
+        self.local_ts, self.remote_ts = str(local_net), str(child.remote_net)
+        payloads += [ts_payload(local_net), ts_payload(child.remote_net)]
         if self.sa.nat_detected and all(ts.mode == "transport" for ts in child.transform_sets):
             payloads += nat_oa_payloads(self.sa, initiator=True)
         self.public("Ni (Quick Mode)", self.ni, "initiator's Quick Mode nonce")
@@ -445,6 +448,12 @@ class QuickModeResponder(QuickMode):
         self.remote_ts, self.local_ts = str(remote), str(local)
         if conn is None or remote is None or local is None:
             return None
+        vip = self.sa.virtual_ip if self.sa.lease is not None else None
+        if vip is not None and remote != ipaddress.ip_network(f"{vip}/32"):  # a remote-access client's only address
+            self.owner.emit(PolicyDecision, phase=2, exchange=self.name, accepted=False, explanation=[
+                f"The client proposed IDci {remote}, but the address we leased it is {vip}: a client may only send from "
+                "its own virtual IP (Mode Config). INVALID_ID_INFORMATION is sent."])
+            raise Reject(NotifyType.INVALID_ID_INFORMATION, f"IDci {remote} is not the client's virtual IP {vip}")
         for child in conn.children:
             if child.local_net == local and child.remote_net == remote:
                 return child

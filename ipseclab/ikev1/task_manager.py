@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ipseclab.engines import PeerServices
 from ipseclab.errors import ConfigError, CryptoError, ParseError
+from ipseclab.ikev1 import phase1, xauth
 from ipseclab.ikev1.aggressive_mode import AggressiveModeInitiator, AggressiveModeResponder
 from ipseclab.ikev1.exchange import Exchange, Received
 from ipseclab.ikev1.informational import Informational
@@ -35,6 +36,7 @@ from ipseclab.ikev1.main_mode import MainModeInitiator, MainModeResponder, Phase
 from ipseclab.ikev1.notation import summarize
 from ipseclab.ikev1.quick_mode import QuickMode, QuickModeInitiator, QuickModeResponder
 from ipseclab.ikev1.states import first_state
+from ipseclab.ikev1.transaction import Transaction
 from ipseclab.trace import NO_SA, ErrorEvent, IkeSaInfo, Info, MessageEvent, Retransmitted
 from ipseclab.wire.v1.constants import ExchangeType, HeaderFlag, NotifyType, ProtocolId
 from ipseclab.wire.v1.isakmp import (
@@ -190,6 +192,12 @@ class TaskManagerV1(PeerServices):
         self._keys[self._registered] = key
         self._by_sa.setdefault(key[0], {})[key] = None
 
+    def start_transaction(self, sa: IsakmpSa) -> Transaction:
+        """A Transaction exchange of ours under ``sa`` (XAUTH, Mode Config), with a fresh message ID."""
+        ex = Transaction(self, sa, self._new_message_id(sa), True)
+        self._register(ex)
+        return ex
+
     def _new_message_id(self, sa: IsakmpSa) -> int:
         while True:
             mid = int.from_bytes(self.rng.random_bytes(4), "big")
@@ -209,7 +217,9 @@ class TaskManagerV1(PeerServices):
             nat_t=bool(sa.nat_t),
             nat_detected=sa.nat_detected,
         )
+        xauth.prepare(sa)
         self.peer.ike_established(sa, info, lifetime=sa.choice.lifetime)
+        xauth.begin(self, sa)
         for msg, data, src, dst in self._pending.pop(sa.icookie, []):
             self.emit(Info, sa=sa.ref, message="processing a Quick Mode message that arrived before phase 1 completed")
             self._dispatch(sa, msg, data, src, dst)
@@ -284,6 +294,10 @@ class TaskManagerV1(PeerServices):
         for key in list(self._by_sa.pop(sa.icookie, {})):
             self._drop(key)
         self._pending.pop(sa.icookie, None)
+        if sa.lease is not None:  # its virtual IP goes back to the pool (kept for the user's return)
+            self.peer.leases.release(*sa.lease)
+            self.emit(Info, sa=sa.ref, message=f"virtual IP {sa.virtual_ip} back in pool {sa.lease[0]}")
+            sa.lease = None
 
     # -- transport: sending, retransmission ------------------------------------------------
 
@@ -449,6 +463,18 @@ class TaskManagerV1(PeerServices):
                 return
             self._deliver(ex, msg, data, src, dst)
             return
+        if msg.exchange_type == ExchangeType.TRANSACTION and msg.message_id != 0 and sa.established:
+            if msg.message_id in sa.used_message_ids:
+                self.count("stale_message_id")
+                return
+            tx = Transaction(self, sa, msg.message_id, False)
+            self._register(tx)
+            self._deliver(tx, msg, data, src, dst)
+            if tx.peer_authenticated:
+                sa.remember_message_id(msg.message_id)
+            else:  # HASH did not verify (or the message did not decrypt): keep nothing of it
+                self.forget_exchange(tx)
+            return
         if msg.exchange_type != ExchangeType.QUICK or msg.message_id == 0:
             self.count("unexpected")
             self.emit(ErrorEvent, sa=sa.ref, code="UNEXPECTED", message=f"unexpected exchange type {msg.exchange_type} with message ID {msg.message_id:08x}: dropped")
@@ -465,6 +491,11 @@ class TaskManagerV1(PeerServices):
             return
         if msg.message_id in sa.used_message_ids:
             self.count("stale_message_id")
+            return
+        if sa.user_auth in ("pending", "failed") and phase1.xauth_server(sa):
+            self.count("quick_mode_before_xauth")
+            self.emit(ErrorEvent, sa=sa.ref, code="XAUTH_REQUIRED", message="a Quick Mode before the user logged in (XAUTH "
+                      f"is {sa.user_auth}): dropped — no child SA for a device whose user has not proved who they are")
             return
         qm = QuickModeResponder(self, sa, msg.message_id, False)
         self._register(qm)

@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from ipseclab.config import (
     ANY,
-    EAP_METHODS,
+    USER_AUTH_METHODS,
     ChildConfig,
     Connection,
     Identity,
@@ -148,6 +148,7 @@ _CONNECTION_KEYS = (
     "local_auth",
     "remote_auth",
     "eap_id",
+    "xauth_id",
 )
 _CHILD_KEYS = ("local_ts", "remote_ts", "esp_proposals", "mode", "life_time", "life_bytes", "life_packets", "rekey_bytes", "rekey_packets")
 
@@ -454,9 +455,9 @@ def _connection(name: str, data: object, secrets: dict[str, Any]) -> Connection:
         "version": version,
         "vips": tuple(_strings(t, "vips")),
         "pools": tuple(_strings(t, "pools")),
-        "local_auth": t.choice("local_auth", EAP_METHODS, ""),
-        "remote_auth": t.choice("remote_auth", EAP_METHODS, ""),
-        "eap_id": t.string("eap_id", None) or "",
+        "local_auth": t.choice("local_auth", USER_AUTH_METHODS, ""),
+        "remote_auth": t.choice("remote_auth", USER_AUTH_METHODS, ""),
+        "eap_id": t.string("eap_id", None) or t.string("xauth_id", None) or "",
     }
     return _guard(where, lambda: Connection(name, remote, children=children, **kwargs))
 

@@ -45,7 +45,7 @@ CHARON_BIN = "/usr/lib/ipsec/charon"
 #: RSA certificates, AES-CBC/GCM, MODP/ECP/X25519 and ESP through kernel-libipsec.
 PLUGINS = (
     "random nonce openssl gcm aes sha1 sha2 hmac gmp curve25519 kdf pem pkcs1 x509 pubkey "
-    "kernel-libipsec kernel-netlink socket-default updown vici eap-identity eap-md5"
+    "kernel-libipsec kernel-netlink socket-default updown vici eap-identity eap-md5 xauth-generic"
 )
 
 #: File-log levels: IKE/CHD at 4 print the keys ``keys_from_log`` needs, MGR at 2 the
@@ -409,10 +409,10 @@ class Charon:
             body["owners"] = list(owners)
         self._request("load-shared", lambda: self.vici.load_shared(body))
 
-    def load_eap(self, user: str, password: str) -> None:
-        """``load-shared`` an EAP password (swanctl's ``secrets.eap-<user>``), both to check a
-        client's answer and to answer as that client."""
-        self._request("load-shared", lambda: self.vici.load_shared({"type": "EAP", "data": password, "owners": [user]}))
+    def load_eap(self, user: str, password: str, *, kind: str = "EAP") -> None:
+        """``load-shared`` an EAP (or, ``kind="XAUTH"``, an XAUTH) password — swanctl's
+        ``secrets.eap-<user>`` / ``xauth-<user>`` — both to check a client's and to log in as it."""
+        self._request("load-shared", lambda: self.vici.load_shared({"type": kind, "data": password, "owners": [user]}))
 
     def load_cert(self, pem: bytes, *, ca: bool = False) -> None:
         """``load-cert`` an X.509 certificate (``ca``: a trust anchor)."""

@@ -95,8 +95,8 @@ class Scenario:
     timeout: float = 12.0
     #: remote access (IKEv2 CP): "ours" leases a virtual IP to charon, "charon" leases one to us
     gateway: str | None = None
-    #: remote access: the client proves itself by EAP-MD5 as EAP_USER (the gateway by its
-    #: certificate); ``wrong_password``: the client's password is not the gateway's
+    #: remote access: the user proves itself with a password as EAP_USER — by EAP-MD5 in IKEv2 (the
+    #: gateway by its certificate), by XAUTH in IKEv1; ``wrong_password``: not the gateway's
     eap: bool = False
     wrong_password: bool = False
 
@@ -192,6 +192,14 @@ _SCENARIO_LIST += [
     Scenario("v2-ra-eap-wrong-password", "IKEv2 remote access: our EAP-MD5 password is not the one charon has",
              "ipseclab", version=2, gateway="charon", auth="rsa", eap=True, wrong_password=True, expect="fail",
              expect_error="AUTHENTICATION_FAILED"),
+    Scenario("v1-ra-xauth-charon-gateway", "IKEv1 remote access: PSK + XAUTH login to charon, then Mode Config gives us "
+             "a virtual IP from charon's pool", "ipseclab", gateway="charon", eap=True),
+    Scenario("v1-ra-xauth-ours-gateway", "IKEv1 remote access: charon logs in to us with PSK + XAUTH, Mode Config gives "
+             "it a virtual IP from our pool", "charon", gateway="ours", eap=True),
+    Scenario("v1-ra-xauth-wrong-password", "IKEv1 remote access: our XAUTH password is not the one charon has",
+             "ipseclab", gateway="charon", eap=True, wrong_password=True, expect="fail", expect_error="AUTHENTICATION_FAILED"),
+    Scenario("v1-ra-xauth-charon-wrong-password", "IKEv1 remote access: charon's XAUTH password is not the one we have",
+             "charon", gateway="ours", eap=True, wrong_password=True, expect="fail", expect_error="AUTHENTICATION_FAILED"),
     Scenario("v2-ra-eap-charon-wrong-password", "IKEv2 remote access: charon's EAP-MD5 password is not the one we have",
              "charon", version=2, gateway="ours", auth="rsa", eap=True, wrong_password=True, expect="fail",
              expect_error="AUTHENTICATION_FAILED"),
@@ -315,13 +323,20 @@ class _Run:
             conn["pools"] = ["rw"]
         elif scen.gateway == "ours":
             conn["vips"] = ["0.0.0.0"]
-        if scen.eap:  # the client by EAP-MD5, the gateway by its certificate
+        if scen.eap and scen.version == 2:  # the client by EAP-MD5, the gateway by its certificate
             charon_password = EAP_PASSWORD + ("-other" if scen.wrong_password and scen.gateway == "ours" else "")
             self.charon.load_eap(EAP_USER, charon_password)
             if scen.gateway == "charon":
                 conn["remote"] = {"auth": "eap-md5", "eap_id": "%any"}
             else:
                 conn["local"] = {"auth": "eap-md5", "eap_id": EAP_USER, "id": "right@lab"}
+        elif scen.eap:  # IKEv1: the device by the PSK (XAUTHInitPreShared), then the user by XAUTH
+            charon_password = EAP_PASSWORD + ("-other" if scen.wrong_password and scen.gateway == "ours" else "")
+            self.charon.load_eap(EAP_USER, charon_password, kind="XAUTH")
+            if scen.gateway == "charon":
+                conn["remote-xauth"] = {"auth": "xauth"}
+            else:
+                conn["local-xauth"] = {"auth": "xauth", "xauth_id": EAP_USER}
         self.charon.load_conn("lab", conn)
 
     def peer_spec(self) -> PeerSpec:
@@ -351,10 +366,11 @@ class _Run:
         if scen.eap:
             password = EAP_PASSWORD + ("-typo" if scen.wrong_password and scen.gateway == "charon" else "")
             spec.eap_users = {EAP_USER: password}
+            method = "eap-md5" if scen.version == 2 else "xauth"
             if scen.gateway == "charon":
-                spec.local_auth, spec.eap_id = "eap-md5", EAP_USER
+                spec.local_auth, spec.eap_id = method, EAP_USER
             else:
-                spec.remote_auth = "eap-md5"
+                spec.remote_auth = method
         if scen.gateway == "charon":  # our side of the child is whatever address charon leases us
             spec.children = [ChildSpec("c1", "0.0.0.0/0", f"{other.protected[0]}/32")]
         elif scen.gateway == "ours":  # charon's side is an address of our pool
@@ -500,6 +516,11 @@ def _analyse(run: _Run, result: InteropResult, charon_log: str) -> None:
             result.checks.append(decode_matches_tshark(frames, decoded))
         else:
             result.checks += capture_checks(frames, mode=scen.mode, our_address=ours, peer_address=theirs, quick_modes=scen.children)
+            if scen.eap:  # XAUTH and Mode Config: three Transaction exchanges, each opened by tshark with our keys
+                tx = [f for f in frames if f.exchange_type == 6 and not f.retransmission]
+                ok = len(tx) == 6 and all(f.decrypted and 14 in f.payloads for f in tx)
+                result.checks.append(Check("tshark decrypts every Transaction (HASH, ATTR): XAUTH and Mode Config", ok,
+                                           "; ".join(f.describe() for f in tx) or "no Transaction frame"))
     else:
         result.checks += _fail_checks(scen, result, differing)
 
@@ -532,10 +553,11 @@ def _up_checks(run: _Run, result: InteropResult, events: list[Any], ckeys: charo
         checks.append(Check("virtual IP", ours_vip is not None and [ours_vip] == theirs_vip,
                             f"ipseclab {ours_vip}, charon {theirs_vip}"))
         if run.scen.eap:  # the EAP identity the gateway proved
-            theirs_eap = charon_up[0].get("remote-eap-id") if run.scen.gateway == "charon" else None
+            key = "remote-eap-id" if run.scen.version == 2 else "remote-xauth-id"
+            theirs_eap = charon_up[0].get(key) if run.scen.gateway == "charon" else None
             ours_eap = ours_p1[0].get("eap_id") if run.scen.gateway == "ours" else None
             checks.append(Check("the gateway names the client's EAP identity", EAP_USER in (theirs_eap, ours_eap),
-                                f"charon remote-eap-id {theirs_eap}, ipseclab eap_id {ours_eap}"))
+                                f"charon {key} {theirs_eap}, ipseclab eap_id {ours_eap}"))
         side = "local_ts" if run.scen.gateway == "charon" else "remote_ts"
         checks.append(Check("the child is narrowed to the virtual IP", [p[side] for p in ours_ipsec] == [f"{ours_vip}/32"],
                             f"our {side}: {[p[side] for p in ours_ipsec]}"))

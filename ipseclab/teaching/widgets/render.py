@@ -21,7 +21,7 @@ from ipseclab.trace_queries import (  # noqa: F401 - re-exported for views
 )
 
 SHORT = {
-    "Main Mode": "MM", "Aggressive Mode": "AM", "Quick Mode": "QM", "Informational": "INFO",
+    "Main Mode": "MM", "Aggressive Mode": "AM", "Quick Mode": "QM", "Informational": "INFO", "Transaction": "CFG",
     # IKEv2: request 1, response 2 of each exchange
     "IKE_SA_INIT": "INIT", "IKE_AUTH": "AUTH", "CREATE_CHILD_SA": "CHILD", "INFORMATIONAL": "INFO", "IKE_INTERMEDIATE": "INT",
 }

@@ -28,6 +28,7 @@ class PayloadType(IntEnum):
     N = 11
     D = 12
     VID = 13
+    ATTR = 14  # Attribute payload (draft-dukes-ike-mode-cfg §3.2): Mode Config and XAUTH
     NAT_D = 20
     NAT_OA = 21
     NAT_D_DRAFT = 130
@@ -462,3 +463,38 @@ def attribute_names(protocol_id: int, attr_type: int, value: int | bytes) -> tup
     if bignum and isinstance(value, bytes):
         return type_name, "0x" + value.hex() if value else "0x0"
     return type_name, str(num)
+
+
+class CfgType(IntEnum):
+    """Attribute payload types, draft-dukes-ike-mode-cfg §3.2 (``ISAKMP_CFG_*``)."""
+
+    REQUEST = 1
+    REPLY = 2
+    SET = 3
+    ACK = 4
+
+
+class CfgAttribute(IntEnum):
+    """Mode Config attributes (draft-dukes-ike-mode-cfg §3.3) and XAUTH attributes
+    (draft-beaulieu-ike-xauth §4.2, IANA "IKE Configuration Attributes")."""
+
+    INTERNAL_IP4_ADDRESS = 1
+    INTERNAL_IP4_NETMASK = 2
+    INTERNAL_IP4_DNS = 3
+    INTERNAL_IP4_NBNS = 4
+    INTERNAL_ADDRESS_EXPIRY = 5
+    INTERNAL_IP4_DHCP = 6
+    APPLICATION_VERSION = 7
+    INTERNAL_IP6_ADDRESS = 8
+    INTERNAL_IP6_NETMASK = 9
+    INTERNAL_IP6_DNS = 10
+    SUPPORTED_ATTRIBUTES = 14
+    INTERNAL_IP4_SUBNET = 13
+    XAUTH_TYPE = 16520
+    XAUTH_USER_NAME = 16521
+    XAUTH_USER_PASSWORD = 16522
+    XAUTH_PASSCODE = 16523
+    XAUTH_MESSAGE = 16524
+    XAUTH_CHALLENGE = 16525
+    XAUTH_DOMAIN = 16526
+    XAUTH_STATUS = 16527

@@ -22,6 +22,7 @@ from ipseclab.wire.chain import (
 )
 from ipseclab.wire.header import encode_header
 from ipseclab.wire.reader import Reader
+from ipseclab.wire.v1.attributes import AttributePayload
 from ipseclab.wire.v1.constants import HeaderFlag, PayloadType
 from ipseclab.wire.v1.payloads import (
     CertPayload,
@@ -45,6 +46,7 @@ __all__ = [
     "GENERIC_HEADER_LENGTH",
     "MAX_PAYLOADS",
     "Attribute",
+    "AttributePayload",
     "CertPayload",
     "CertReqPayload",
     "DeletePayload",
@@ -83,6 +85,7 @@ Payload = (
     | SigPayload
     | NoncePayload
     | NotifyPayload
+    | AttributePayload
     | DeletePayload
     | VendorIDPayload
     | NatDPayload
@@ -102,6 +105,7 @@ _DECODERS: dict[int, Callable[[bytes, int], Payload]] = {
     PayloadType.N: NotifyPayload.decode_body,
     PayloadType.D: DeletePayload.decode_body,
     PayloadType.VID: VendorIDPayload.decode_body,
+    PayloadType.ATTR: AttributePayload.decode_body,
     PayloadType.NAT_D: NatDPayload.decode_body,
     PayloadType.NAT_OA: NatOAPayload.decode_body,
     PayloadType.NAT_D_DRAFT: lambda b, o: NatDPayload.decode_body(b, o, draft=True),

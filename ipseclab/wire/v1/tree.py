@@ -9,6 +9,8 @@ decrypted body handed in). Malformed input yields a ``"Malformed"`` node;
 
 from __future__ import annotations
 
+import ipaddress
+
 from ipseclab.errors import ParseError
 from ipseclab.wire.nodes import Node, NodeBuilder
 from ipseclab.wire.nodes import blob as _blob
@@ -17,6 +19,8 @@ from ipseclab.wire.nodes import size as _size
 from ipseclab.wire.v1.constants import (
     AhTransformId,
     CertEncoding,
+    CfgAttribute,
+    CfgType,
     Doi,
     EspTransformId,
     ExchangeType,
@@ -32,6 +36,7 @@ from ipseclab.wire.v1.constants import (
 )
 from ipseclab.wire.v1.isakmp import (
     HEADER_LENGTH,
+    AttributePayload,
     CertPayload,
     CertReqPayload,
     DeletePayload,
@@ -63,6 +68,7 @@ PAYLOAD_NAMES: dict[int, str] = {
     PayloadType.N: "Notification",
     PayloadType.D: "Delete",
     PayloadType.VID: "Vendor ID",
+    PayloadType.ATTR: "Attribute",
     PayloadType.NAT_D: "NAT-D",
     PayloadType.NAT_OA: "NAT-OA",
     PayloadType.NAT_D_DRAFT: "NAT-D (draft)",
@@ -169,6 +175,31 @@ class _Builder(NodeBuilder):
             pos += node["length"]
         return out
 
+    # -- Mode Config / XAUTH -----------------------------------------------------
+
+    def attributes(self, payload: AttributePayload, off: int) -> tuple[str, list[Node]]:
+        """draft-dukes-ike-mode-cfg §3.2: type, identifier, then data attributes (TV or TLV)."""
+        cfg = enum_name(CfgType, payload.cfg_type)
+        out = self.fields(off, [("Type", cfg, 1), ("Reserved", None, 1), ("Identifier", str(payload.identifier), 2)])
+        pos = off + 4
+        for attr in payload.attributes:
+            alen = len(attr.encode())
+            name = enum_name(CfgAttribute, attr.type)
+            form = "TLV" if attr.tlv else "TV"
+            kids = [self.leaf("Attribute type", f"{name} ({form})", pos, 2)]
+            if form == "TLV":
+                value = bytes(attr.value) if isinstance(attr.value, bytes) else attr.encode()[4:]
+                shown = _cfg_value(attr.type, value)
+                kids += [self.leaf("Length", str(alen - 4), pos + 2, 2), self.leaf("Value", shown, pos + 4, alen - 4)]
+            else:
+                shown = str(attr.int_value)
+                if attr.type == CfgAttribute.XAUTH_STATUS:
+                    shown += " (OK)" if attr.int_value == 1 else " (FAIL)"
+                kids.append(self.leaf("Value", shown, pos + 2, 2))
+            out.append(_node(name, shown, pos, alen, self.space, kids))
+            pos += alen
+        return f"{cfg}, {len(payload.attributes)} attribute(s)", out
+
     # -- other payloads ---------------------------------------------------------
 
     def body(self, payload: Payload, off: int, body_len: int) -> tuple[str | None, list[Node]]:
@@ -202,6 +233,8 @@ class _Builder(NodeBuilder):
             return enc, self.fields(
                 off, [("Certificate encoding", enc, 1), (label, _blob(data), len(data))]
             )
+        if isinstance(payload, AttributePayload):
+            return self.attributes(payload, off)
         if isinstance(payload, NotifyPayload):
             ntype = enum_name(NotifyType, payload.notify_type)
             specs: list[tuple[str, str | None, int]] = [
@@ -348,3 +381,18 @@ def message_tree(data: bytes, plaintext: bytes | None = None) -> dict:
             _node("Malformed", f"internal error: {exc!r}", 0, len(data), "wire")
         )
         return root
+
+
+def _cfg_value(attr_type: int, value: bytes) -> str:
+    """A configuration attribute's value in words: an address, a name, or ``<empty>`` (a request)."""
+    if not value:
+        return "<empty>"
+    if attr_type in (CfgAttribute.INTERNAL_IP4_ADDRESS, CfgAttribute.INTERNAL_IP4_NETMASK, CfgAttribute.INTERNAL_IP4_DNS,
+                     CfgAttribute.INTERNAL_IP4_NBNS) and len(value) == 4:
+        return str(ipaddress.IPv4Address(value))
+    if attr_type in (CfgAttribute.XAUTH_USER_NAME, CfgAttribute.APPLICATION_VERSION, CfgAttribute.XAUTH_MESSAGE,
+                     CfgAttribute.XAUTH_DOMAIN):
+        return value.decode(errors="replace")
+    if attr_type == CfgAttribute.XAUTH_USER_PASSWORD:
+        return f"<{len(value)} bytes: the password, in the clear inside the encrypted ISAKMP SA>"
+    return _blob(value)
