@@ -118,3 +118,18 @@ def test_the_lease_comes_back_after_a_delete() -> None:
     s.network.initiate("left", "site")
     s.run_to_end()
     assert s.established() and s.left.sa_table()["isakmp"][0]["virtual_ip"] == "10.3.0.1"
+
+
+def test_a_full_pool_is_explained_and_no_child_comes_up() -> None:
+    s = LabSession(DemoOptions(seed=4, remote_access=True, eap=True), start=False)
+    pool = s.right.config.pool_named("rw")
+    n = 0
+    while s.right.leases.acquire(pool, f"user{n}") is not None:  # every address held by someone online
+        n += 1
+    s.network.initiate("left", "site")
+    s.run_to_end()
+    assert not s.left.child_sas and not s.right.child_sas
+    gw = " | ".join(e.message for e in events_of(s.events, ErrorEvent, "right"))
+    assert "Mode Config: no virtual IP for alice: pool rw (10.3.0.0/24) is full" in gw
+    client = " | ".join(e.message for e in events_of(s.events, ErrorEvent, "left"))
+    assert "the gateway assigned us no address" in client

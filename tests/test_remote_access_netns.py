@@ -52,3 +52,26 @@ def test_the_client_pings_from_its_virtual_ip() -> None:
             time.sleep(0.05)
         right.load(right.config_text())
         assert right.list_sas()["leases"] == [{"pool": "rw", "identity": "left@lab", "address": "10.3.0.1", "online": False}]
+
+
+def xauth_remote_access(text: str) -> str:
+    """The same road warrior with IKEv1: PSK + XAUTH as alice, then Mode Config."""
+    users = '[peer.eap_users]\nalice = "alice-secret"\n\n'
+    if 'name = "ipseclab"' in text:
+        text = text.replace("[connections.lab.children.c1]", 'local_auth = "xauth"\nxauth_id = "alice"\nvips = ["0.0.0.0"]\n\n'
+                            "[connections.lab.children.c1]")
+        text = text.replace('local_ts = "10.1.0.1/32"', 'local_ts = "0.0.0.0/0"')
+        return text.replace("[connections.lab]", users + "[connections.lab]")
+    text = text.replace("[connections.lab.children.c1]", 'remote_auth = "xauth"\npools = ["rw"]\n\n[connections.lab.children.c1]')
+    text = text.replace('remote_ts = "10.1.0.1/32"', f'remote_ts = "{POOL}"')
+    return text.replace("[connections.lab]", users + f'[peer.pools.rw]\naddrs = "{POOL}"\n\n[connections.lab]')
+
+
+def test_ikev1_xauth_and_mode_config_then_a_ping_from_the_virtual_ip() -> None:
+    with site_to_site(f"rx{os.getpid() % 100000}", routes=False) as topo, ipseclab_pair(topo, config=xauth_remote_access) as clients:
+        left, right = clients["left"], clients["right"]
+        (ike,) = left.list_sas()["isakmp"]
+        assert (ike["virtual_ip"], ike["eap_id"]) == ("10.3.0.1", "alice")
+        assert right.list_sas()["leases"] == [{"pool": "rw", "identity": "alice", "address": "10.3.0.1", "online": True}]
+        stats = ping(topo, "left", "10.3.0.1", topo.hosts["right"].protected[0], count=3)
+        assert stats.received == 3, stats.lines

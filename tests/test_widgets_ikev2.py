@@ -52,3 +52,17 @@ def test_wrong_psk_says_why() -> None:
     view = lab(wrong_psk=True)
     assert "Not established" in view.stepper.status.value
     assert "pre-shared keys differ" in view.stepper.status.value
+
+
+def test_remote_access_shows_the_eap_rounds_and_the_virtual_ip() -> None:
+    view = lab(remote_access=True, eap=True)
+    labels = [label.split("  ")[0] for label in view.diagram.arrow_labels()]
+    assert labels == ["INIT1", "INIT2"] + [f"AUTH{n}" for n in range(1, 9)]
+    assert "EAP(Request/MD5-Challenge)" in view.diagram.arrow_labels()[5]
+    assert "left's virtual IP: <b>10.3.0.1</b> (user alice)" in view.stepper.status.value
+    v1 = IkeLab(DemoOptions(seed=5, remote_access=True, eap=True))  # IKEv1: XAUTH and Mode Config
+    v1.session.run_to_end()
+    assert [label.split("  ")[0] for label in v1.diagram.arrow_labels()].count("CFG1") == 3
+    assert "left's virtual IP: <b>10.3.0.1</b> (user alice)" in v1.stepper.status.value
+    wrong = lab(remote_access=True, wrong_password=True, eap=True)
+    assert "Not established" in wrong.stepper.status.value and "EAP Failure" in wrong.stepper.status.value

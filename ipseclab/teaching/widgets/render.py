@@ -235,10 +235,13 @@ def keys_table(events: Sequence[Event], peer: str, *, show_values: bool = True) 
     return "".join(out)
 
 
-def result_html(established: bool, explanation: Sequence[str], pending: int, *, version: int = 1) -> str:
+def result_html(established: bool, explanation: Sequence[str], pending: int, *, version: int = 1,
+                virtual_ips: Sequence[tuple[str, str]] = (), client: str = "left") -> str:
     if established:
         what = "the IKE SA and every child SA are up" if version == 2 else "phase 1 and every Quick Mode are up"
-        return f'<div class="ipl"><span class="ok">Established:</span> {what}.</div>'
+        vip = "".join(f" {esc(client)}'s virtual IP: <b>{esc(address)}</b>" + (f" (user {esc(user)})" if user else "")
+                      + " — the gateway routes it into the tunnel." for address, user in virtual_ips)
+        return f'<div class="ipl"><span class="ok">Established:</span> {what}.{vip}</div>'
     if pending:
         return f'<div class="ipl">In progress: {pending} message(s) in flight.</div>'
     lines = "".join(f"<li>{esc(x.strip())}</li>" for x in explanation) or "<li>nothing in flight</li>"

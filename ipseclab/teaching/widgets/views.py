@@ -99,7 +99,11 @@ class Stepper(W.VBox):
         children = len(s.configs[0].connections[0].children) if s.configs[0].connections else 0
         done = R.established_from_events(events, peers, children)
         version = s.configs[0].connections[0].version if s.configs[0].connections else 1
-        return R.result_html(done, R.failure_lines(events), len(R.in_flight(events)), version=version)
+        vips = []
+        if done and any(c.vips for c in s.configs[0].connections):  # remote access: the address the gateway gave
+            vips = [(x["virtual_ip"], x.get("eap_id", "")) for x in s.sa_tables()[peers[0]].get("isakmp", []) if x.get("virtual_ip")]
+        return R.result_html(done, R.failure_lines(events), len(R.in_flight(events)), version=version, virtual_ips=vips,
+                             client=peers[0])
 
 
 class SequenceDiagram(W.VBox):
