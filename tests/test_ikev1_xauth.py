@@ -133,3 +133,19 @@ def test_a_full_pool_is_explained_and_no_child_comes_up() -> None:
     assert "Mode Config: no virtual IP for alice: pool rw (10.3.0.0/24) is full" in gw
     client = " | ".join(e.message for e in events_of(s.events, ErrorEvent, "left"))
     assert "the gateway assigned us no address" in client
+
+
+def test_a_client_that_never_logs_in_keeps_nothing_on_the_gateway() -> None:
+    """The group key alone (phase 1) is not enough: XAUTH's request goes unanswered, the gateway
+    retransmits, gives up and deletes the ISAKMP SA; no child, no lease."""
+    s = LabSession(DemoOptions(seed=4, remote_access=True, eap=True), start=False)
+    s.network.drop = lambda d: d.src[0] == s.left.config.address and d.data[18:19] == b"\x06"  # left's Transactions lost
+    s.network.initiate("left", "site")
+    for _ in range(12):
+        s.run_to_end()
+        if s.network.next_timer() is None:
+            break
+        s.advance(s.network.next_timer() - s.network.now)
+    assert not s.right.ike_sas and not s.right.child_sas and s.right.sa_table()["leases"] == []
+    said = [e.message for e in events_of(s.events, ErrorEvent, "right")]
+    assert any("no answer to our Transaction REQUEST" in m for m in said), said

@@ -44,6 +44,19 @@ class Transaction(Exchange):
     def done(self) -> bool:
         return self.finished
 
+    def on_timeout(self, tries: int) -> None:
+        """No answer to our request: the login or the address never completes, so the ISAKMP SA goes
+        (a client that holds the group key but never logs in keeps nothing on the gateway)."""
+        self.finished = True
+        what = self.request.cfg_type if self.request is not None else 0
+        self.owner.emit(ErrorEvent, sa=self.ref, code="TIMEOUT", message=f"no answer to our Transaction "
+                        f"{CfgType(what).name if what in CfgType._value2member_map_ else what} after {tries} tries: "
+                        "XAUTH / Mode Config cannot complete, the ISAKMP SA is deleted")
+        self.owner.peer.delete_ike(self.sa, "XAUTH / Mode Config did not complete")
+
+    def on_peer_notify(self, notify) -> None:  # noqa: ANN001 - an error notify concerns phase 1 or a Quick Mode, not this
+        return
+
     def hash_of(self, rest: bytes) -> bytes:
         return self.sa.hash.prf(self.sa.skeyid_a, self.message_id.to_bytes(4, "big") + rest)
 
