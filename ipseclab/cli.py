@@ -28,6 +28,9 @@ def _demo(args: argparse.Namespace) -> int:
     if args.eap and version != 2 or args.xauth and version != 1:
         print("--eap is IKEv2's (--ike v2), --xauth IKEv1's (--ike v1)", file=sys.stderr)
         return 2
+    if args.push and not (args.remote_access and version == 1):
+        print("--push is IKEv1 remote access's Mode Config push: add --remote-access (and --ike v1)", file=sys.stderr)
+        return 2
     if args.remote_access and version == 1 and args.mode != "main":
         print("--remote-access with IKEv1 uses Main Mode", file=sys.stderr)
         return 2
@@ -40,6 +43,7 @@ def _demo(args: argparse.Namespace) -> int:
         remote_access=args.remote_access,
         eap=args.eap or args.xauth or args.wrong_password,
         wrong_password=args.wrong_password,
+        push=args.push,
         mode=args.mode,
         auth=args.auth,
         pfs=args.pfs,
@@ -339,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="remote access: the client proves itself with a password by EAP-MD5 (the gateway by --auth)")
     demo.add_argument("--xauth", action="store_true",
                       help="IKEv1 remote access: the user logs in with a password by XAUTH after Main Mode (the device by --auth)")
+    demo.add_argument("--push", action="store_true",
+                      help="IKEv1 remote access: Mode Config push — the gateway sends the address unasked (SET/ACK)")
     demo.add_argument("--wrong-password", action="store_true", help="remote access with EAP or XAUTH: the client's password is wrong")
     demo.add_argument("--pq", nargs="?", const="mlkem768", choices=["mlkem768", "mlkem1024"],
                       help="IKEv2: a post-quantum ML-KEM exchange after the DH group (RFC 9242 IKE_INTERMEDIATE, RFC 9370)")

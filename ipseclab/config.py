@@ -213,6 +213,10 @@ class Connection:
     local_auth: str = ""
     remote_auth: str = ""
     eap_id: str = ""
+    #: IKEv1 Mode Config (draft-dukes-ike-mode-cfg §3.1): the client asks for its address (pull,
+    #: ``REQUEST``/``REPLY``) or the gateway hands it out unasked (push, ``SET``/``ACK``);
+    #: swanctl's ``pull``, the same on both sides
+    pull: bool = True
 
     def __post_init__(self) -> None:
         for key, allowed in (
@@ -294,6 +298,8 @@ class PeerConfig:
     #: EAP users and their passwords (swanctl's ``secrets.eap-*``): a gateway checks a client's
     #: EAP-MD5 answer with the password of the identity it gave; a client answers with its own
     eap_users: dict[str, bytes] = field(default_factory=dict, repr=False)
+    #: groups of users (name → user names) a pool's ``users`` may name: per-group address plans
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         try:

@@ -58,6 +58,8 @@ class DemoOptions:
     #: types the wrong one
     eap: bool = False
     wrong_password: bool = False
+    #: IKEv1 remote access: Mode Config push (the gateway sends the address unasked, SET/ACK)
+    push: bool = False
 
 
 #: the demo gateway's EAP users (alice is the road warrior)
@@ -124,6 +126,9 @@ def _remote_access(opts: DemoOptions, left: PeerConfig, right: PeerConfig) -> No
     right.pools = [AddressPool("rw", RA_POOL, dns=(RA_DNS,))]
     right.connections = [dataclasses.replace(rconn, remote_address="%any", pools=("rw",), children=tuple(
         dataclasses.replace(c, remote_ts=RA_POOL) for c in rconn.children))]
+    if opts.push:
+        left.connections = [dataclasses.replace(left.connections[0], pull=False)]
+        right.connections = [dataclasses.replace(right.connections[0], pull=False)]
     if opts.eap:  # the user's password: EAP-MD5 in IKEv2, XAUTH in IKEv1
         method = "eap-md5" if opts.version == 2 else "xauth"
         left.connections = [dataclasses.replace(left.connections[0], local_auth=method, eap_id="alice")]

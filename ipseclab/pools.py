@@ -23,6 +23,9 @@ class AddressPool:
     name: str
     addrs: str
     dns: tuple[str, ...] = ()
+    #: who may lease from it: user names and names of :attr:`PeerConfig.groups`; empty: anyone —
+    #: the per-user and per-group address plans of a gateway (staff here, contractors there)
+    users: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -40,6 +43,10 @@ class AddressPool:
     @property
     def network(self) -> ipaddress.IPv4Network:
         return ipaddress.ip_network(self.addrs, strict=False)  # type: ignore[return-value]
+
+    def admits(self, identity: str, groups: dict[str, tuple[str, ...]]) -> bool:
+        """May ``identity`` lease from this pool (named, or in a named group)?"""
+        return not self.users or identity in self.users or any(identity in groups.get(g, ()) for g in self.users)
 
     @property
     def size(self) -> int:
@@ -103,3 +110,27 @@ class Leases:
             for pool, held in self.held.items()
             for ident, address in held.items()
         ]
+
+
+class NoAddress(Exception):  # noqa: N818 - an outcome, said in words
+    """No pool of the connection has an address for this client; ``message`` says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def lease(leases: Leases, pools: list[AddressPool], identity: str, groups: dict[str, tuple[str, ...]]) -> tuple[AddressPool, str]:
+    """An address for ``identity`` from the first of ``pools`` that admits it and has one free
+    (the one it held before, if any); :class:`NoAddress` in plain words otherwise."""
+    admitting = [p for p in pools if p.admits(identity, groups)]
+    if not admitting:
+        plan = "; ".join(f"{p.name} for {', '.join(p.users)}" for p in pools)
+        raise NoAddress(f"no virtual IP for {identity}: its pools admit only certain users and groups ({plan}), "
+                        f"and {identity} is none of them")
+    for pool in admitting:
+        address = leases.acquire(pool, identity)
+        if address is not None:
+            return pool, address
+    full = ", ".join(f"{p.name} ({p.addrs}: {p.size} addresses)" for p in admitting)
+    raise NoAddress(f"no virtual IP for {identity}: pool {full} is full — every address is held by a client that is online")

@@ -485,3 +485,15 @@ def test_eap_users_and_remote_auth() -> None:
         parse_peer_config(text.replace("version = 2\n", ""))
     client = parse_peer_config(CONN + 'version = 2\nlocal_auth = "eap-md5"\neap_id = "alice"\n')
     assert (client.connections[0].local_auth, client.connections[0].eap_id) == ("eap-md5", "alice")
+
+
+def test_groups_and_pools_for_users() -> None:
+    text = (MINIMAL + '[peer.groups]\nstaff = ["alice", "bob"]\n[peer.pools.staff]\naddrs = "10.3.0.0/24"\nusers = ["staff"]\n'
+            + '[connections.rw]\nremote_addrs = "%any"\nversion = 2\npools = ["staff"]\n')
+    cfg = parse_peer_config(text)
+    assert cfg.groups == {"staff": ("alice", "bob")} and cfg.pools[0].users == ("staff",)
+    assert cfg.pools[0].admits("bob", cfg.groups) and not cfg.pools[0].admits("mallory", cfg.groups)
+    again = parse_peer_config(dump_peer_config(cfg))
+    assert again.groups == cfg.groups and again.pools == cfg.pools
+    with pytest.raises(ConfigError, match="peer.groups.staff: must be an array of strings"):
+        parse_peer_config(text.replace('staff = ["alice", "bob"]', 'staff = "alice"'))

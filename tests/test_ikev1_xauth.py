@@ -130,7 +130,7 @@ def test_a_full_pool_is_explained_and_no_child_comes_up() -> None:
     s.run_to_end()
     assert not s.left.child_sas and not s.right.child_sas
     gw = " | ".join(e.message for e in events_of(s.events, ErrorEvent, "right"))
-    assert "Mode Config: no virtual IP for alice: pool rw (10.3.0.0/24) is full" in gw
+    assert "Mode Config: no virtual IP for alice: pool rw (10.3.0.0/24: 254 addresses) is full" in gw
     client = " | ".join(e.message for e in events_of(s.events, ErrorEvent, "left"))
     assert "the gateway assigned us no address" in client
 
@@ -149,3 +149,16 @@ def test_a_client_that_never_logs_in_keeps_nothing_on_the_gateway() -> None:
     assert not s.right.ike_sas and not s.right.child_sas and s.right.sa_table()["leases"] == []
     said = [e.message for e in events_of(s.events, ErrorEvent, "right")]
     assert any("no answer to our Transaction REQUEST" in m for m in said), said
+
+
+def test_mode_config_push_sends_the_address_unasked() -> None:
+    s = session(push=True)
+    tx = [m for m in sent(s.events) if m.exchange == "Transaction"]
+    assert [(m.peer, m.summary.split(", ")[-1]) for m in tx] == [
+        ("right", "ATTR(REQUEST)"), ("left", "ATTR(REPLY)"),  # XAUTH
+        ("right", "ATTR(SET)"), ("left", "ATTR(ACK)"),  # its status
+        ("right", "ATTR(SET)"), ("left", "ATTR(ACK)"),  # the address, pushed
+    ]
+    pushed = next(p for p in inner(tx[4]) if isinstance(p, AttributePayload))
+    assert pushed.get(CfgAttribute.INTERNAL_IP4_ADDRESS).value == bytes([10, 3, 0, 1])
+    assert s.established() and s.sa_tables()["left"]["isakmp"][0]["virtual_ip"] == "10.3.0.1"

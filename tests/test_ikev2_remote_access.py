@@ -112,3 +112,23 @@ def test_leases_survive_a_new_configuration_of_the_same_pools() -> None:
                             {"pool": "rw", "identity": "bob@lab", "address": "10.3.0.2", "online": False}]
     assert kept.acquire(pool, "bob@lab") == "10.3.0.2"  # bob gets his address back after the reload
     assert leases.carried_over([AddressPool("rw", "10.9.0.0/24")]).table() == []  # addresses outside the new range go
+
+
+def test_per_group_and_per_user_pools() -> None:
+    """Staff get addresses from their own pool, carol from hers; a user in no group is told why."""
+    gw_cfg = gateway()
+    gw_cfg.pools = [AddressPool("staff", "10.3.0.0/24", users=("staff",)), AddressPool("carols", "10.5.0.0/30", users=("carol@lab",))]
+    gw_cfg.groups = {"staff": ("alice@lab", "bob@lab")}
+    import dataclasses
+
+    gw_cfg.connections = [dataclasses.replace(gw_cfg.connections[0], pools=("staff", "carols"),
+                                              children=(ChildConfig("corp", "10.2.0.0/16", "10.0.0.0/8"),))]
+    clients = [client(n, f"192.0.2.{10 + i}") for i, n in enumerate(("alice", "bob", "carol", "mallory"))]
+    net = MemoryNetwork([Peer(cfg, rng=SeededRng(7, cfg.name)) for cfg in (gw_cfg, *clients)])
+    for name in ("alice", "bob", "carol", "mallory"):
+        connect(net, name)
+    got = {row["identity"]: (row["pool"], row["address"]) for row in net.peer("gw").sa_table()["leases"]}
+    assert got == {"alice@lab": ("staff", "10.3.0.1"), "bob@lab": ("staff", "10.3.0.2"), "carol@lab": ("carols", "10.5.0.1")}
+    assert not net.peer("mallory").child_sas
+    words = " ".join(e.message for e in events_of(net.events, Info, "gw"))
+    assert "no virtual IP for mallory@lab: its pools admit only certain users and groups (staff for staff; carols for carol@lab)" in words

@@ -27,6 +27,7 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from ipseclab.ikev1.phase1 import xauth_client, xauth_server
+from ipseclab.pools import NoAddress, lease
 from ipseclab.trace import ErrorEvent, Info
 from ipseclab.wire.v1.constants import CfgAttribute, CfgType
 from ipseclab.wire.v1.isakmp import Attribute, AttributePayload
@@ -52,6 +53,15 @@ def wants_config(sa: IsakmpSa) -> bool:
     return sa.initiator and sa.connection is not None and bool(sa.connection.vips)
 
 
+def pushes(sa: IsakmpSa) -> bool:
+    """Do we, as a gateway with pools, hand the address out unasked (Mode Config push, ``pull = false``)?"""
+    return not sa.initiator and sa.connection is not None and bool(sa.connection.pools) and not sa.connection.pull
+
+
+def _pulls(sa: IsakmpSa) -> bool:
+    return sa.connection is not None and sa.connection.pull
+
+
 def prepare(sa: IsakmpSa) -> None:
     """Phase 1 is about to be announced: hold the children back while XAUTH / Mode Config run."""
     if xauth_server(sa) or xauth_client(sa):
@@ -68,7 +78,9 @@ def begin(owner, sa: IsakmpSa) -> None:  # noqa: ANN001 - the IKEv1 task manager
         ex.send_attributes(AttributePayload(CfgType.REQUEST, _identifier(owner), [_empty(_USER), _empty(_PASSWORD)]))
         owner.emit(Info, sa=sa.ref, message="XAUTH: phase 1 proved the device (its pre-shared key); now we ask the user for "
                    "a name and password (Transaction exchange, ATTR REQUEST)")
-    elif not xauth_client(sa) and wants_config(sa):
+    elif pushes(sa):
+        _push_config(owner, sa)
+    elif not xauth_client(sa) and wants_config(sa) and _pulls(sa):
         _pull_config(owner, sa)
 
 
@@ -86,8 +98,12 @@ def on_attributes(owner, ex: Transaction, attr: AttributePayload) -> None:  # no
         _gateway_check(owner, ex, attr)
     elif attr.cfg_type == CfgType.SET and _STATUS in kinds:
         _client_status(owner, ex, attr)
-    elif attr.cfg_type == CfgType.ACK and xauth_server(sa):
+    elif attr.cfg_type == CfgType.SET and CfgAttribute.INTERNAL_IP4_ADDRESS in kinds and wants_config(sa):
+        _client_pushed(owner, ex, attr)
+    elif attr.cfg_type == CfgType.ACK and _STATUS in kinds and xauth_server(sa):
         _gateway_acked(owner, sa)
+    elif attr.cfg_type == CfgType.ACK:
+        owner.emit(Info, sa=sa.ref, message="Mode Config: the client acknowledged its address (ACK)")
     elif attr.cfg_type == CfgType.REQUEST and CfgAttribute.INTERNAL_IP4_ADDRESS in kinds:
         _gateway_config(owner, ex, attr)
     elif attr.cfg_type == CfgType.REPLY:
@@ -153,8 +169,10 @@ def _client_status(owner, ex: Transaction, attr: AttributePayload) -> None:  # n
         return
     sa.user_auth = "done"
     owner.emit(Info, sa=sa.ref, message=f"XAUTH: the gateway accepted user {sa.eap_identity!r} (XAUTH_STATUS = OK)")
-    if wants_config(sa):
+    if wants_config(sa) and _pulls(sa):
         _pull_config(owner, sa)
+    elif wants_config(sa):
+        owner.emit(Info, sa=sa.ref, message="Mode Config push: we wait for the gateway to send our address (ATTR SET)")
     else:
         _ready(owner, sa)
 
@@ -164,6 +182,8 @@ def _gateway_acked(owner, sa: IsakmpSa) -> None:  # noqa: ANN001
         why = str(sa.remote_access or "XAUTH failed")
         owner.emit(ErrorEvent, sa=sa.ref, code="AUTHENTICATION_FAILED", message=why)
         owner.peer.delete_ike(sa, why)
+    elif pushes(sa):
+        _push_config(owner, sa)
 
 
 # -- Mode Config -------------------------------------------------------------------------
@@ -175,6 +195,35 @@ def _pull_config(owner, sa: IsakmpSa) -> None:  # noqa: ANN001
                                                                               _empty(CfgAttribute.INTERNAL_IP4_DNS)]))
     owner.emit(Info, sa=sa.ref, message="Mode Config: we ask the gateway for an inside address and DNS servers (ATTR REQUEST, "
                "values left empty)")
+
+
+def _push_config(owner, sa: IsakmpSa) -> None:  # noqa: ANN001
+    """Mode Config push: the gateway sends the address unasked (SET), the client acknowledges."""
+    try:
+        reply = _leased_attributes(owner, sa)
+    except NoAddress as exc:
+        owner.emit(ErrorEvent, sa=sa.ref, code="INTERNAL_ADDRESS_FAILURE", message=f"Mode Config: {exc.message}")
+        return
+    owner.start_transaction(sa).send_attributes(AttributePayload(CfgType.SET, _identifier(owner), reply))
+
+
+def _leased_attributes(owner, sa: IsakmpSa) -> list[Attribute]:  # noqa: ANN001
+    """A lease for the client (:class:`NoAddress` when there is none) as Mode Config attributes."""
+    conn = sa.connection
+    assert conn is not None
+    identity = sa.eap_identity or sa.peer_identity or sa.remote[0]
+    pool, address = lease(owner.peer.leases, [owner.config.pool_named(n) for n in conn.pools], identity, owner.config.groups)
+    sa.virtual_ip, sa.lease = address, (pool.name, identity)
+    owner.emit(Info, sa=sa.ref, message=f"Mode Config{'' if conn.pull else ' (push)'}: virtual IP {address} from pool {pool.name} "
+               f"({pool.addrs}) leased to {identity}" + (f", DNS {', '.join(pool.dns)}" if pool.dns else "")
+               + f"; traffic to {address} now goes into this tunnel")
+    return ([Attribute(CfgAttribute.INTERNAL_IP4_ADDRESS, ipaddress.IPv4Address(address).packed)]
+            + [Attribute(CfgAttribute.INTERNAL_IP4_DNS, ipaddress.IPv4Address(d).packed) for d in pool.dns])
+
+
+def _client_pushed(owner, ex: Transaction, attr: AttributePayload) -> None:  # noqa: ANN001
+    ex.send_attributes(AttributePayload(CfgType.ACK, attr.identifier, [_empty(a.type) for a in attr.attributes if a.tlv]))
+    _client_config(owner, ex.sa, attr)
 
 
 def _gateway_config(owner, ex: Transaction, attr: AttributePayload) -> None:  # noqa: ANN001
@@ -190,26 +239,13 @@ def _gateway_config(owner, ex: Transaction, attr: AttributePayload) -> None:  # 
         owner.emit(Info, sa=sa.ref, message=f"Mode Config: the client asks for an address; connection {conn.name if conn else '?'} "
                    "has no pools: answered without one")
         return
-    identity = sa.eap_identity or sa.peer_identity or sa.remote[0]
-    for name in conn.pools:
-        pool = owner.config.pool_named(name)
-        if sa.lease is not None and sa.lease[0] == pool.name:
-            address = sa.virtual_ip
-        else:
-            address = owner.peer.leases.acquire(pool, identity)
-        if address is None:
-            continue
-        sa.virtual_ip, sa.lease = address, (pool.name, identity)
-        reply = [Attribute(CfgAttribute.INTERNAL_IP4_ADDRESS, ipaddress.IPv4Address(address).packed)]
-        reply += [Attribute(CfgAttribute.INTERNAL_IP4_DNS, ipaddress.IPv4Address(d).packed) for d in pool.dns]
-        ex.send_attributes(AttributePayload(CfgType.REPLY, attr.identifier, reply))
-        owner.emit(Info, sa=sa.ref, message=f"Mode Config: virtual IP {address} from pool {pool.name} ({pool.addrs}) leased to "
-                   f"{identity}" + (f", DNS {', '.join(pool.dns)}" if pool.dns else "") + f"; traffic to {address} now goes into this tunnel")
+    try:
+        reply = _leased_attributes(owner, sa)
+    except NoAddress as exc:
+        ex.send_attributes(AttributePayload(CfgType.REPLY, attr.identifier))
+        owner.emit(ErrorEvent, sa=sa.ref, code="INTERNAL_ADDRESS_FAILURE", message=f"Mode Config: {exc.message}")
         return
-    ex.send_attributes(AttributePayload(CfgType.REPLY, attr.identifier))
-    full = ", ".join(f"{owner.config.pool_named(n).name} ({owner.config.pool_named(n).addrs})" for n in conn.pools)
-    owner.emit(ErrorEvent, sa=sa.ref, code="INTERNAL_ADDRESS_FAILURE", message=f"Mode Config: no virtual IP for {identity}: pool {full} "
-               "is full — every address is held by a client that is online")
+    ex.send_attributes(AttributePayload(CfgType.REPLY, attr.identifier, reply))
 
 
 def _client_config(owner, sa: IsakmpSa, attr: AttributePayload) -> None:  # noqa: ANN001

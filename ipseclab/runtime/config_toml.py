@@ -125,6 +125,7 @@ _PEER_KEYS = (
     "max_strangers_per_batch",
     "pools",
     "eap_users",
+    "groups",
 )
 _POLICY_KEYS = ("priority", "proposal", "auth", "lifetime", "additional_ke")
 #: IKEv2's additional key exchanges (RFC 9370 ADDKE1) by swanctl's names
@@ -149,6 +150,7 @@ _CONNECTION_KEYS = (
     "remote_auth",
     "eap_id",
     "xauth_id",
+    "pull",
 )
 _CHILD_KEYS = ("local_ts", "remote_ts", "esp_proposals", "mode", "life_time", "life_bytes", "life_packets", "rekey_bytes", "rekey_packets")
 
@@ -458,6 +460,7 @@ def _connection(name: str, data: object, secrets: dict[str, Any]) -> Connection:
         "local_auth": t.choice("local_auth", USER_AUTH_METHODS, ""),
         "remote_auth": t.choice("remote_auth", USER_AUTH_METHODS, ""),
         "eap_id": t.string("eap_id", None) or t.string("xauth_id", None) or "",
+        "pull": t.boolean("pull", True),
     }
     return _guard(where, lambda: Connection(name, remote, children=children, **kwargs))
 
@@ -515,6 +518,10 @@ def parse_peer_config(
     }
     dataplane = peer.boolean("dataplane", False)
     pools = [_pool(pname, pdata) for pname, pdata in peer.table("pools").items()]
+    groups: dict[str, tuple[str, ...]] = {}
+    groups_table = _Table(peer.table("groups"), "peer.groups", peer.table("groups").keys())
+    for group in groups_table.data:
+        groups[group] = tuple(_strings(groups_table, group))
     eap_users: dict[str, bytes] = {}
     for user, password in peer.table("eap_users").items():
         if not isinstance(password, str):
@@ -552,16 +559,18 @@ def parse_peer_config(
             dataplane=dataplane,
             pools=pools,
             eap_users=eap_users,
+            groups=groups,
         ),
     )
 
 
 def _pool(name: str, data: object) -> AddressPool:
     """``[peer.pools.<name>]``: ``addrs`` (a subnet) and ``dns`` (addresses), as swanctl's ``pools``."""
-    t = _Table(data, f"peer.pools.{name}", ("addrs", "dns"))
+    t = _Table(data, f"peer.pools.{name}", ("addrs", "dns", "users"))
     addrs = t.string("addrs")
     dns = _strings(t, "dns")
-    return _guard(t.where, lambda: AddressPool(name, addrs, tuple(dns)))
+    users = _strings(t, "users")
+    return _guard(t.where, lambda: AddressPool(name, addrs, tuple(dns), tuple(users)))
 
 
 def _strings(t: _Table, key: str) -> list[str]:
@@ -674,10 +683,14 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
             lines.append(f"additional_ke = {_q({v: k for k, v in _ADDKE.items()}[p.addke])}")
     if secrets and cfg.eap_users:
         lines += ["", "[peer.eap_users]"] + [f"{_key(u)} = {_q(_secret_text(p))}" for u, p in cfg.eap_users.items()]
+    if cfg.groups:
+        lines += ["", "[peer.groups]"] + [f"{_key(g)} = {_q(list(users))}" for g, users in cfg.groups.items()]
     for pool in cfg.pools:
         lines += ["", f"[peer.pools.{_key(pool.name)}]", f"addrs = {_q(pool.addrs)}"]
         if pool.dns:
             lines.append(f"dns = {_q(list(pool.dns))}")
+        if pool.users:
+            lines.append(f"users = {_q(list(pool.users))}")
     for c in cfg.connections:
         lines += ["", f"[connections.{_key(c.name)}]", f"remote_addrs = {_q(c.remote_address)}"]
         if c.remote_port != 500:
@@ -699,6 +712,8 @@ def dump_peer_config(cfg: PeerConfig, *, secrets: bool = True) -> str:
         for key in ("local_auth", "remote_auth", "eap_id"):
             if getattr(c, key):
                 lines.append(f"{key} = {_q(getattr(c, key))}")
+        if not c.pull:
+            lines.append("pull = false")
         for ch in c.children:
             first = ch.transform_sets[0]
             limits = ("mode", "lifetime", "life_kilobytes", "life_packets", "rekey_bytes", "rekey_packets")

@@ -99,6 +99,7 @@ class Scenario:
     #: gateway by its certificate), by XAUTH in IKEv1; ``wrong_password``: not the gateway's
     eap: bool = False
     wrong_password: bool = False
+    push: bool = False  # IKEv1 Mode Config push (swanctl's pull = no on both sides)
 
 
 def _pair(name: str, description: str, **kw: Any) -> list[Scenario]:
@@ -196,6 +197,10 @@ _SCENARIO_LIST += [
              "a virtual IP from charon's pool", "ipseclab", gateway="charon", eap=True),
     Scenario("v1-ra-xauth-ours-gateway", "IKEv1 remote access: charon logs in to us with PSK + XAUTH, Mode Config gives "
              "it a virtual IP from our pool", "charon", gateway="ours", eap=True),
+    Scenario("v1-ra-push-charon-gateway", "IKEv1 remote access, Mode Config push: after XAUTH charon sends us the "
+             "address unasked (SET/ACK)", "ipseclab", gateway="charon", eap=True, push=True),
+    Scenario("v1-ra-push-ours-gateway", "IKEv1 remote access, Mode Config push: after XAUTH we send charon the "
+             "address unasked (SET/ACK)", "charon", gateway="ours", eap=True, push=True),
     Scenario("v1-ra-xauth-wrong-password", "IKEv1 remote access: our XAUTH password is not the one charon has",
              "ipseclab", gateway="charon", eap=True, wrong_password=True, expect="fail", expect_error="AUTHENTICATION_FAILED"),
     Scenario("v1-ra-xauth-charon-wrong-password", "IKEv1 remote access: charon's XAUTH password is not the one we have",
@@ -337,6 +342,8 @@ class _Run:
                 conn["remote-xauth"] = {"auth": "xauth"}
             else:
                 conn["local-xauth"] = {"auth": "xauth", "xauth_id": EAP_USER}
+        if scen.push:
+            conn["pull"] = "no"
         self.charon.load_conn("lab", conn)
 
     def peer_spec(self) -> PeerSpec:
@@ -371,6 +378,7 @@ class _Run:
                 spec.local_auth, spec.eap_id = method, EAP_USER
             else:
                 spec.remote_auth = method
+        spec.pull = not scen.push
         if scen.gateway == "charon":  # our side of the child is whatever address charon leases us
             spec.children = [ChildSpec("c1", "0.0.0.0/0", f"{other.protected[0]}/32")]
         elif scen.gateway == "ours":  # charon's side is an address of our pool

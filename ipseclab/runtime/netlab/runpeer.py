@@ -104,6 +104,7 @@ class PeerSpec:
     remote_auth: str = ""  # remote access: "eap-md5" — clients prove themselves by EAP (gateway)
     eap_id: str = ""
     eap_users: dict[str, str] = field(default_factory=dict, repr=False)  # EAP user -> password
+    pull: bool = True  # IKEv1 Mode Config pull (False: push)
     esp: list[EspProposal] = field(default_factory=lambda: [EspProposal()])
     children: list[ChildSpec] = field(default_factory=list)
     timeout: float = 20.0
@@ -156,7 +157,7 @@ def build_config(spec: PeerSpec) -> PeerConfig:
     children = tuple(ChildConfig(c.name, c.local_ts, c.remote_ts, tsets) for c in spec.children)
     conn = Connection("lab", spec.remote, mode=spec.mode, children=children, version=spec.version,
                       vips=tuple(spec.vips), pools=tuple(spec.pools), local_auth=spec.local_auth,
-                      remote_auth=spec.remote_auth, eap_id=spec.eap_id)
+                      remote_auth=spec.remote_auth, eap_id=spec.eap_id, pull=spec.pull)
     credentials = ca_cert = None
     if spec.auth == "rsa-sig":
         credentials, ca_cert = _credentials(spec)
