@@ -337,7 +337,7 @@ class TaskManagerV1(PeerServices):
                 payloads, encrypted=encrypt, exchange_type=ex.exchange_type, from_initiator=ex.initiator, index=ex.index
             ),
             encrypted=encrypt,
-            plaintext=plaintext,
+            plaintext=xauth.redacted(plaintext, payloads) if ex.exchange_type == ExchangeType.TRANSACTION else plaintext,
             non_esp_marker=sa.floated,
         )
         self.emit(MessageEvent, **flight.last_sent_fields)
@@ -564,7 +564,7 @@ class TaskManagerV1(PeerServices):
             raw=raw,
             summary=summary,
             encrypted=encrypted,
-            plaintext=plaintext,
+            plaintext=xauth.redacted(plaintext, payloads) if ex.exchange_type == ExchangeType.TRANSACTION else plaintext,
         )
         if payloads is None:
             ex.on_undecryptable(error or "decryption failed", index)

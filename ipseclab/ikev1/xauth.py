@@ -266,3 +266,23 @@ def _client_config(owner, sa: IsakmpSa, attr: AttributePayload) -> None:  # noqa
 def _ready(owner, sa: IsakmpSa) -> None:  # noqa: ANN001
     sa.config_pending = False
     owner.peer.start_children(sa)
+
+
+def redacted(plaintext: bytes | None, payloads: list | None) -> bytes | None:
+    """``plaintext`` with every XAUTH_USER_PASSWORD value overwritten by ``*`` — what the trace
+    keeps of a Transaction message (the password is a secret; its length stays visible)."""
+    if plaintext is None or not payloads or not any(isinstance(p, AttributePayload) and p.get(_PASSWORD) for p in payloads):
+        return plaintext
+    out = bytearray(plaintext)
+    pos = 0
+    for p in payloads:
+        body = p.wire_body()
+        if isinstance(p, AttributePayload):
+            at = pos + 4 + 4  # generic header, then type, reserved, identifier
+            for a in p.attributes:
+                size = len(a.encode())
+                if a.type == _PASSWORD and size > 4:  # TLV: the value follows type and length
+                    out[at + 4 : at + size] = b"*" * (size - 4)
+                at += size
+        pos += 4 + len(body)
+    return bytes(out)
