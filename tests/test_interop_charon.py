@@ -166,6 +166,7 @@ def test_remote_access_virtual_ips_with_charon(results: dict[str, InteropResult]
     assert r.passed, _explain(r)
     assert [c.ok for c in _check(r, "virtual IP")] == [True], _explain(r)
     assert [c.ok for c in _check(r, "the child is narrowed")] == [True], _explain(r)
+    assert [c.ok for c in _check(r, "tshark decrypts the Configuration payloads")] == [True], _explain(r)
     (ike,) = [s for s in r.charon_sas if s["state"] == "ESTABLISHED"]
     assert (ike.get("local-vips") or ike.get("remote-vips")) == ["10.3.0.1"]
 

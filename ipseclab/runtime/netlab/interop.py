@@ -522,6 +522,11 @@ def _analyse(run: _Run, result: InteropResult, charon_log: str) -> None:
 
             decoded = decode_pcap(result.capture, ikev2_keys=read_ikev2_table(result.keys_ipseclab)) if frames else []
             result.checks.append(decode_matches_tshark(frames, decoded))
+            if scen.gateway is not None:  # remote access: the CP payloads (47) opened inside SK, both ways
+                cp = [f for f in frames if f.exchange_type == 35 and 47 in f.payloads and not f.retransmission]
+                ok = {f.src for f in cp} == {ours, theirs}
+                result.checks.append(Check("tshark decrypts the Configuration payloads (CFG_REQUEST and CFG_REPLY)", ok,
+                                           "; ".join(f.describe() for f in cp) or "no IKE_AUTH frame with CP"))
         else:
             result.checks += capture_checks(frames, mode=scen.mode, our_address=ours, peer_address=theirs, quick_modes=scen.children)
             if scen.eap:  # XAUTH and Mode Config: three Transaction exchanges, each opened by tshark with our keys
