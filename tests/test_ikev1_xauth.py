@@ -59,6 +59,7 @@ def test_xauth_then_mode_config_then_quick_mode_from_the_virtual_ip() -> None:
     assert attrs[2].get(CfgAttribute.XAUTH_STATUS).int_value == 1
     assert attrs[4].get(CfgAttribute.INTERNAL_IP4_ADDRESS).value == b""  # "give me one"
     assert attrs[5].get(CfgAttribute.INTERNAL_IP4_ADDRESS).value == bytes([10, 3, 0, 1])
+    assert attrs[5].get(CfgAttribute.INTERNAL_IP4_NETMASK).value == bytes([255, 255, 255, 0])  # the pool's
     assert tx[0].message_id == tx[1].message_id != tx[2].message_id == tx[3].message_id != tx[4].message_id
     # HASH = prf(SKEYID_a, M-ID | ATTR), recomputed with hmac from the exported SKEYID_a
     import hashlib

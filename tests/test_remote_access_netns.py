@@ -75,3 +75,9 @@ def test_ikev1_xauth_and_mode_config_then_a_ping_from_the_virtual_ip() -> None:
         assert right.list_sas()["leases"] == [{"pool": "rw", "identity": "alice", "address": "10.3.0.1", "online": True}]
         stats = ping(topo, "left", "10.3.0.1", topo.hosts["right"].protected[0], count=3)
         assert stats.received == 3, stats.lines
+        left.terminate()  # alice goes; the gateway is reconfigured; her address waits for her
+        deadline = time.monotonic() + 10
+        while right.list_sas()["isakmp"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        right.load(right.config_text())
+        assert right.list_sas()["leases"] == [{"pool": "rw", "identity": "alice", "address": "10.3.0.1", "online": False}]

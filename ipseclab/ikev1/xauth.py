@@ -192,9 +192,10 @@ def _gateway_acked(owner, sa: IsakmpSa) -> None:  # noqa: ANN001
 def _pull_config(owner, sa: IsakmpSa) -> None:  # noqa: ANN001
     ex = owner.start_transaction(sa)
     ex.send_attributes(AttributePayload(CfgType.REQUEST, _identifier(owner), [_empty(CfgAttribute.INTERNAL_IP4_ADDRESS),
+                                                                              _empty(CfgAttribute.INTERNAL_IP4_NETMASK),
                                                                               _empty(CfgAttribute.INTERNAL_IP4_DNS)]))
-    owner.emit(Info, sa=sa.ref, message="Mode Config: we ask the gateway for an inside address and DNS servers (ATTR REQUEST, "
-               "values left empty)")
+    owner.emit(Info, sa=sa.ref, message="Mode Config: we ask the gateway for an inside address, its netmask and DNS servers "
+               "(ATTR REQUEST, values left empty)")
 
 
 def _push_config(owner, sa: IsakmpSa) -> None:  # noqa: ANN001
@@ -217,7 +218,8 @@ def _leased_attributes(owner, sa: IsakmpSa) -> list[Attribute]:  # noqa: ANN001
     owner.emit(Info, sa=sa.ref, message=f"Mode Config{'' if conn.pull else ' (push)'}: virtual IP {address} from pool {pool.name} "
                f"({pool.addrs}) leased to {identity}" + (f", DNS {', '.join(pool.dns)}" if pool.dns else "")
                + f"; traffic to {address} now goes into this tunnel")
-    return ([Attribute(CfgAttribute.INTERNAL_IP4_ADDRESS, ipaddress.IPv4Address(address).packed)]
+    return ([Attribute(CfgAttribute.INTERNAL_IP4_ADDRESS, ipaddress.IPv4Address(address).packed),
+             Attribute(CfgAttribute.INTERNAL_IP4_NETMASK, pool.network.netmask.packed)]
             + [Attribute(CfgAttribute.INTERNAL_IP4_DNS, ipaddress.IPv4Address(d).packed) for d in pool.dns])
 
 
@@ -258,7 +260,12 @@ def _client_config(owner, sa: IsakmpSa, attr: AttributePayload) -> None:  # noqa
     sa.virtual_ip = str(ipaddress.IPv4Address(address.value))
     dns = [str(ipaddress.IPv4Address(a.value)) for a in attr.attributes
            if a.type == CfgAttribute.INTERNAL_IP4_DNS and isinstance(a.value, bytes) and len(a.value) == 4]
-    owner.emit(Info, sa=sa.ref, message=f"Mode Config: the gateway assigned us the virtual IP {sa.virtual_ip}"
+    mask = attr.get(CfgAttribute.INTERNAL_IP4_NETMASK)
+    inside = ""
+    if mask is not None and isinstance(mask.value, bytes) and len(mask.value) == 4:
+        net = ipaddress.IPv4Network(f"{sa.virtual_ip}/{ipaddress.IPv4Address(mask.value)}", strict=False)
+        inside = f" in the gateway's inside network {net}"
+    owner.emit(Info, sa=sa.ref, message=f"Mode Config: the gateway assigned us the virtual IP {sa.virtual_ip}{inside}"
                + (f" and DNS {', '.join(dns)}" if dns else "") + "; our Quick Modes propose it as IDci")
     _ready(owner, sa)
 
