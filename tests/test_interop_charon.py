@@ -171,52 +171,48 @@ def test_remote_access_virtual_ips_with_charon(results: dict[str, InteropResult]
     assert (ike.get("local-vips") or ike.get("remote-vips")) == ["10.3.0.1"]
 
 
+#: a user's password with charon both ways: (method, charon as gateway, charon as client, our wrong
+#: password, charon's wrong password, what charon logs for each of those four, the ID key in list-sas,
+#: what we say when charon refuses us, what we say when we refuse charon)
+LOGINS = [
+    ("EAP-MD5", "v2-ra-eap-charon-gateway", "v2-ra-eap-ours-gateway", "v2-ra-eap-wrong-password", "v2-ra-eap-charon-wrong-password",
+     ("authentication of 'left@lab' with EAP successful", "CN=ipseclab-left' with EAP successful", "EAP-MD5 verification failed",
+      "received EAP_FAILURE"), "remote-eap-id", "the gateway refused us (EAP Failure)", "the client typed a wrong password"),
+    ("XAUTH", "v1-ra-xauth-charon-gateway", "v1-ra-xauth-ours-gateway", "v1-ra-xauth-wrong-password", "v1-ra-xauth-charon-wrong-password",
+     ("XAuth authentication of 'alice' successful", "XAuth authentication of 'alice' (myself) successful",
+      "XAuth authentication of 'alice' failed", "XAuth authentication of 'alice' (myself) failed"), "remote-xauth-id",
+     "the gateway refused our login (XAUTH_STATUS = FAIL)", "a wrong password (XAUTH_STATUS = FAIL)"),
+]
+
+
 @pytest.mark.root
-def test_eap_md5_with_charon_both_ways(results: dict[str, InteropResult]) -> None:
-    """The road warrior proves itself with a password by EAP-MD5, the gateway with its certificate."""
-    r = results["v2-ra-eap-charon-gateway"]  # charon checks our password
+@pytest.mark.parametrize("login", LOGINS, ids=lambda row: row[0])
+def test_user_passwords_with_charon_both_ways(results: dict[str, InteropResult], login: tuple) -> None:
+    """The road warrior logs in with a password — EAP-MD5 in IKE_AUTH, or XAUTH after Main Mode —
+    to charon and charon to us; a wrong password on either side is refused and said in words."""
+    _, theirs, ours, wrong_ours, wrong_theirs, logged, id_key, refused_us, we_refused = login
+    for name, words in zip((theirs, ours, wrong_ours, wrong_theirs), logged, strict=True):
+        assert any(words in line for line in results[name].charon_errors), _explain(results[name])
+    r = results[theirs]  # charon checks our password; its pool gives us 10.3.0.1
     assert r.passed, _explain(r)
-    assert any("EAP method EAP_MD5 succeeded, no MSK established" in line for line in r.charon_errors), _explain(r)
-    assert any("authentication of 'left@lab' with EAP successful" in line for line in r.charon_errors), _explain(r)
     (ike,) = [s for s in r.charon_sas if s["state"] == "ESTABLISHED"]
-    assert (ike["remote-eap-id"], ike["remote-vips"]) == ("alice", ["10.3.0.1"])
-    r = results["v2-ra-eap-ours-gateway"]  # we check charon's, and charon verifies our last AUTH keyed with SK_pr
+    assert (ike[id_key], ike["remote-vips"]) == ("alice", ["10.3.0.1"])
+    r = results[ours]  # we check charon's, and lease it 10.3.0.1
     assert r.passed, _explain(r)
-    assert any("CN=ipseclab-left' with EAP successful" in line for line in r.charon_errors), _explain(r)
     assert [c.ok for c in _check(r, "the gateway names the client's EAP identity")] == [True], _explain(r)
-    # a wrong password: EAP Failure, said in words on our side, whichever side typed it
-    r = results["v2-ra-eap-wrong-password"]
-    assert any("EAP-MD5 verification failed" in line for line in r.charon_errors), _explain(r)
-    assert any("the gateway refused us (EAP Failure)" in e["message"] for e in r.our_errors), r.our_errors
-    r = results["v2-ra-eap-charon-wrong-password"]
-    assert any("received EAP_FAILURE" in line for line in r.charon_errors), _explain(r)
-    assert any("the client typed a wrong password" in e["message"] for e in r.our_errors), r.our_errors
+    assert any(refused_us in e["message"] for e in results[wrong_ours].our_errors), results[wrong_ours].our_errors
+    assert any(we_refused in e["message"] for e in results[wrong_theirs].our_errors), results[wrong_theirs].our_errors
 
 
 @pytest.mark.root
-def test_xauth_and_mode_config_with_charon_both_ways(results: dict[str, InteropResult]) -> None:
-    """IKEv1 remote access: PSK + XAUTH, then Mode Config, then Quick Mode from the virtual IP."""
-    r = results["v1-ra-xauth-charon-gateway"]  # charon's xauth-generic checks our password, its pool gives us 10.3.0.1
+@pytest.mark.parametrize("name", ["v1-ra-xauth-charon-gateway", "v1-ra-xauth-ours-gateway", "v1-ra-push-charon-gateway",
+                                  "v1-ra-push-ours-gateway"])
+def test_xauth_and_mode_config_transactions_with_charon(results: dict[str, InteropResult], name: str) -> None:
+    """IKEv1: every Transaction (XAUTH, Mode Config pull or push) opened by tshark with our keys."""
+    r = results[name]
     assert r.passed, _explain(r)
-    assert any("XAuth authentication of 'alice' successful" in line for line in r.charon_errors), _explain(r)
-    (ike,) = [s for s in r.charon_sas if s["state"] == "ESTABLISHED"]
-    assert (ike["remote-xauth-id"], ike["remote-vips"]) == ("alice", ["10.3.0.1"])
-    r = results["v1-ra-xauth-ours-gateway"]  # charon logs in to us and gets an address from our pool
-    assert r.passed, _explain(r)
-    assert any("XAuth authentication of 'alice' (myself) successful" in line for line in r.charon_errors), _explain(r)
-    (ike,) = [s for s in r.charon_sas if s["state"] == "ESTABLISHED"]
-    assert ike["local-vips"] == ["10.3.0.1"]
-    for name in ("v1-ra-xauth-charon-gateway", "v1-ra-xauth-ours-gateway", "v1-ra-push-charon-gateway", "v1-ra-push-ours-gateway"):
-        r = results[name]  # the push scenarios: the address comes in a SET after XAUTH's SET/ACK
-        assert r.passed, _explain(r)
-        assert [c.ok for c in _check(r, "tshark decrypts every Transaction")] == [True], _explain(r)
-        assert [c.ok for c in _check(r, "virtual IP")] == [True], _explain(r)
-    r = results["v1-ra-xauth-wrong-password"]
-    assert any("XAuth authentication of 'alice' failed" in line for line in r.charon_errors), _explain(r)
-    assert any("the gateway refused our login (XAUTH_STATUS = FAIL)" in e["message"] for e in r.our_errors), r.our_errors
-    r = results["v1-ra-xauth-charon-wrong-password"]
-    assert any("XAuth authentication of 'alice' (myself) failed" in line for line in r.charon_errors), _explain(r)
-    assert any("a wrong password (XAUTH_STATUS = FAIL)" in e["message"] for e in r.our_errors), r.our_errors
+    assert [c.ok for c in _check(r, "tshark decrypts every Transaction")] == [True], _explain(r)
+    assert [c.ok for c in _check(r, "virtual IP")] == [True], _explain(r)
 
 
 @pytest.mark.root

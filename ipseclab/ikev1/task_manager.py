@@ -467,13 +467,7 @@ class TaskManagerV1(PeerServices):
             if msg.message_id in sa.used_message_ids:
                 self.count("stale_message_id")
                 return
-            tx = Transaction(self, sa, msg.message_id, False)
-            self._register(tx)
-            self._deliver(tx, msg, data, src, dst)
-            if tx.peer_authenticated:
-                sa.remember_message_id(msg.message_id)
-            else:  # HASH did not verify (or the message did not decrypt): keep nothing of it
-                self.forget_exchange(tx)
+            self._answer_new(Transaction(self, sa, msg.message_id, False), msg, data, src, dst)
             return
         if msg.exchange_type != ExchangeType.QUICK or msg.message_id == 0:
             self.count("unexpected")
@@ -497,13 +491,16 @@ class TaskManagerV1(PeerServices):
             self.emit(ErrorEvent, sa=sa.ref, code="XAUTH_REQUIRED", message="a Quick Mode before the user logged in (XAUTH "
                       f"is {sa.user_auth}): dropped — no child SA for a device whose user has not proved who they are")
             return
-        qm = QuickModeResponder(self, sa, msg.message_id, False)
-        self._register(qm)
-        self._deliver(qm, msg, data, src, dst)
-        if qm.peer_authenticated:
-            sa.remember_message_id(msg.message_id)
-        else:  # HASH(1) did not verify (or the message did not decrypt): keep nothing of it
-            self.forget_exchange(qm)
+        self._answer_new(QuickModeResponder(self, sa, msg.message_id, False), msg, data, src, dst)
+
+    def _answer_new(self, ex: Exchange, msg: Message, data: bytes, src: Address, dst: Address) -> None:
+        """The peer's first message of a new exchange (Quick Mode, Transaction) under an established SA."""
+        self._register(ex)
+        self._deliver(ex, msg, data, src, dst)
+        if ex.peer_authenticated:
+            ex.sa.remember_message_id(msg.message_id)
+        else:  # its HASH did not verify (or the message did not decrypt): keep nothing of it
+            self.forget_exchange(ex)
 
     def _deliver(self, ex: Exchange, msg: Message, raw: bytes, src: Address, dst: Address) -> None:
         """Duplicate check, decryption, decoding and the trace; then the exchange's handler."""
