@@ -178,6 +178,19 @@ def test_demo_in_containers_across_the_nat_with_ping_capture_and_keys(tmp_path: 
     assert not [n for n in container_lab_names() if n.startswith("demo")], "the demo's stack is gone"
 
 
+def test_demo_ikev2_remote_access_in_containers(tmp_path: Path) -> None:
+    """IKEv2 between the containers: alice behind the NAT container logs in with EAP-MD5, gets
+    10.3.0.1 from right's pool and pings from it; tshark opens the ESP with our keys."""
+    pcap, keys = tmp_path / "ra.pcap", tmp_path / "keys"
+    done = _cli("demo", "--ike", "v2", "--remote-access", "--eap", "--containers", "--topology", "nat", "--seed", "5",
+                "--ping", "2", "--pcap", str(pcap), "--keys", str(keys))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "EAP(Success)" in done.stdout and "virtual IP 10.3.0.1 from the gateway's pool" in done.stdout
+    assert "ping 10.3.0.1 -> " in done.stdout and "2 sent, 2 received, 0 lost" in done.stdout
+    esp = [f for f in dissect(pcap, keys) if f.esp_spi is not None]
+    assert len(esp) == 4 and all(f.esp_icv_good and f.inner_icmp for f in esp)
+
+
 def test_lab_up_status_down_in_containers() -> None:
     up = _cli("lab", "up", "cclitest", "--containers", "--topology", "nat", "--seed", "4")
     try:

@@ -64,12 +64,36 @@ def test_duplicate_of_last_message_makes_peer_resend_reply() -> None:
         net.step()
     assert run.established() and mm5 is not None
     before = len([e for e in net.events if isinstance(e, MessageEvent) and e.peer == "right" and e.direction == "sent"])
+    net.now += 5  # a retransmission of MM5 comes in later (one at once would have crossed our MM6)
     net.in_flight.append(mm5)
     net.run()
     sent = [e for e in net.events if isinstance(e, MessageEvent) and e.peer == "right" and e.direction == "sent"]
     assert len(sent) == before + 1
     assert sent[-1].retransmission and sent[-1].summary == "HDR*, IDir, HASH_R"
     assert run.established()
+
+
+def test_a_lost_qm2_is_sent_again_once() -> None:
+    """QM2 lost: the initiator repeats QM1 when the responder's own timer repeats QM2, at the same
+    moment; the repeated QM1 crossed that QM2, so it gets no third copy — one QM2, one QM3."""
+    run = make_demo(DemoOptions(seed=11))
+    lost: list[bytes] = []
+
+    def drop(d) -> bool:  # noqa: ANN001
+        if d.src[0] == run.right.config.address and d.data[18] == ExchangeType.QUICK and not lost:
+            lost.append(d.data)
+            return True
+        return False
+
+    run.network.drop = drop
+    run.network.initiate("left", "site")
+    run.network.run()
+    run.network.advance(30)
+    assert run.established()
+    quick = [(e.peer, e.index) for e in run.network.events if isinstance(e, MessageEvent) and e.direction == "sent"
+             and e.exchange == "Quick Mode"]
+    assert quick == [("left", 1), ("right", 2), ("left", 1), ("right", 2), ("left", 3)]
+    assert run.right.counters.get("duplicates_ignored") == 1
 
 
 def test_gives_up_after_configured_tries() -> None:

@@ -143,6 +143,7 @@ def test_a_client_that_never_logs_in_keeps_nothing_on_the_gateway() -> None:
     """The group key alone (phase 1) is not enough: XAUTH's request goes unanswered, the gateway
     retransmits, gives up and deletes the ISAKMP SA; no child, no lease."""
     s = LabSession(DemoOptions(seed=4, remote_access=True, eap=True), start=False)
+    s.left.config.half_open_timeout = 300  # the client waits longer than the gateway retransmits
     s.network.drop = lambda d: d.src[0] == s.left.config.address and d.data[18:19] == b"\x06"  # left's Transactions lost
     s.network.initiate("left", "site")
     for _ in range(12):
@@ -166,3 +167,19 @@ def test_mode_config_push_sends_the_address_unasked() -> None:
     pushed = next(p for p in inner(tx[4]) if isinstance(p, AttributePayload))
     assert pushed.get(CfgAttribute.INTERNAL_IP4_ADDRESS).value == bytes([10, 3, 0, 1])
     assert s.established() and s.sa_tables()["left"]["isakmp"][0]["virtual_ip"] == "10.3.0.1"
+
+
+def test_a_client_whose_gateway_never_asks_gives_up() -> None:
+    """The gateway agreed XAUTHInitPreShared but never sends its XAUTH request (lost here): the
+    client does not hold a childless ISAKMP SA forever — half_open_timeout after phase 1 it goes."""
+    s = LabSession(DemoOptions(seed=4, remote_access=True, eap=True), start=False)
+    s.network.drop = lambda d: d.src[0] == s.right.config.address and d.data[18:19] == b"\x06"  # the gateway's Transactions lost
+    s.network.initiate("left", "site")
+    for _ in range(20):
+        s.run_to_end()
+        if s.network.next_timer() is None or not s.left.ike_sas:
+            break
+        s.advance(s.network.next_timer() - s.network.now)
+    assert not s.left.ike_sas and not s.left.child_sas
+    said = [e.message for e in events_of(s.events, ErrorEvent, "left")]
+    assert any("the gateway never asked us to log in (XAUTH) within 30 s of phase 1" in m for m in said), said

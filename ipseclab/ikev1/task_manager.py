@@ -74,6 +74,7 @@ class Flight:
     last_sent_fields: dict[str, Any] = field(default_factory=dict)
     last_received: bytes | None = None
     replied: bool = False  # was our last message sent after the last one received?
+    sent_at: float | None = None  # when our last message last went out (first time or again)
     attempts: int = 0
     seq: int = -1  # registration order: timers that fire together fire in this order
     armed: dict[int, Flight] | None = field(default=None, repr=False)
@@ -107,6 +108,8 @@ class TaskManagerV1(PeerServices):
         self._by_sa: dict[bytes, dict[Key, None]] = {}  # each ISAKMP SA's exchanges
         self._registered = 0
         self._pending: dict[bytes, list[tuple[Message, bytes, Address, Address]]] = {}
+        #: clients waiting for XAUTH / Mode Config after phase 1: the time by which it must be done
+        self._config_deadlines: dict[bytes, float] = {}
 
     # -- what exchanges may ask (ExchangeOwner) ------------------------------------
 
@@ -218,6 +221,8 @@ class TaskManagerV1(PeerServices):
             nat_detected=sa.nat_detected,
         )
         xauth.prepare(sa)
+        if sa.config_pending:
+            self._config_deadlines[sa.icookie] = self.now + self.config.half_open_timeout
         self.peer.ike_established(sa, info, lifetime=sa.choice.lifetime)
         xauth.begin(self, sa)
         for msg, data, src, dst in self._pending.pop(sa.icookie, []):
@@ -320,6 +325,7 @@ class TaskManagerV1(PeerServices):
         dgram = self.peer.make_datagram(sa, raw)
         flight.last_sent = dgram
         flight.replied = flight.last_received is not None
+        flight.sent_at = self.now
         self.peer.queue(dgram)
         flight.last_sent_fields = dict(
             direction="sent",
@@ -352,14 +358,30 @@ class TaskManagerV1(PeerServices):
         if flight.last_sent is None:
             return
         flight.attempts += 1
+        flight.sent_at = self.now
         self.peer.queue(flight.last_sent)
         self.emit(Retransmitted, sa=ex.ref, exchange=ex.name, index=ex.index, attempt=flight.attempts, reason=reason)
         self.emit(MessageEvent, **{**flight.last_sent_fields, "retransmission": True})
 
     def timers(self) -> list[float]:
-        return [f.timer for f in self._armed.values() if f.timer is not None]
+        return [f.timer for f in self._armed.values() if f.timer is not None] + list(self._config_deadlines.values())
+
+    def _config_overdue(self, now: float) -> None:
+        """A client whose gateway never finished XAUTH / Mode Config (``half_open_timeout`` after
+        phase 1) gives up instead of holding an ISAKMP SA without children."""
+        for icookie, when in list(self._config_deadlines.items()):
+            sa = self.peer.ike_sas.get(icookie)
+            if not isinstance(sa, IsakmpSa) or not sa.config_pending:
+                del self._config_deadlines[icookie]
+            elif when <= now:
+                del self._config_deadlines[icookie]
+                what = "asked us to log in (XAUTH)" if sa.user_auth == "pending" else "gave us an address (Mode Config)"
+                self.emit(ErrorEvent, sa=sa.ref, code="TIMEOUT", message=f"the gateway never {what} within "
+                          f"{self.config.half_open_timeout:g} s of phase 1: no child can come up, the ISAKMP SA is deleted")
+                self.peer.delete_ike(sa, "XAUTH / Mode Config did not complete")
 
     def on_timer(self, now: float) -> None:
+        self._config_overdue(now)
         for seq in sorted(s for s, f in self._armed.items() if f.timer is not None and f.timer <= now):
             key = self._keys.get(seq)
             ex = self.exchanges.get(key) if key is not None else None
@@ -507,8 +529,11 @@ class TaskManagerV1(PeerServices):
         flight = self.flights.get((ex.sa.icookie, ex.message_id)) or Flight()
         if raw == flight.last_received:
             # Only a message we answered is answered again; resending on a duplicate of
-            # a reply would make two peers ping-pong their last messages forever.
-            if flight.last_sent is not None and flight.replied:
+            # a reply would make two peers ping-pong their last messages forever.  A duplicate
+            # that crossed our answer on the way (sent again within half a retransmission
+            # interval of it — both timers fired together) gets nothing more: one copy is enough.
+            recent = flight.sent_at is not None and self.now - flight.sent_at < self.config.retransmit_timeout / 2
+            if flight.last_sent is not None and flight.replied and not recent:
                 self._resend(ex, flight, "duplicate of the last message received")
             else:
                 self.count("duplicates_ignored")
