@@ -52,18 +52,22 @@ def _wait(condition, what: str, timeout: float = 25.0) -> None:  # noqa: ANN001
 
 
 @contextmanager
-def _pair(tmp_path: Path, tag: str, *, aggressive: bool = False, pfs: bool = False, encap: bool = False) -> Iterator[tuple]:
+def _pair(tmp_path: Path, tag: str, *, aggressive: bool = False, pfs: bool = False, encap: bool = False,
+          version: int = 1) -> Iterator[tuple]:
     with site_to_site(f"ls{tag}{os.getpid() % 10000}", routes=False) as topo:
         me, other = topo.hosts["right"], topo.hosts["left"]
         conn = Conn(
             local=me.address, remote=other.address, local_id="right@lab", remote_id="left@lab",
             local_subnet=f"{me.protected[0]}/32", remote_subnet=f"{other.protected[0]}/32", psk=PSK,
             esp="aes128-sha1;modp2048" if pfs else "aes128-sha1", pfs=pfs, aggressive=aggressive, encapsulation=encap,
+            ikev2=version == 2,
         )
         esp = "aes128-sha1-modp2048" if pfs else "aes128-sha1"
         text = our_config(topo, "left", esp=esp, encap=encap).replace("dataplane = true", "dataplane = false")
         if aggressive:
             text = text.replace("[connections.lab]", "[connections.lab]\naggressive = true")
+        if version == 2:
+            text = text.replace("[connections.lab]", "[connections.lab]\nversion = 2")
         with Libreswan(Podman(), f"ipl-lsw-{tag}-{os.getpid()}", me.netns, tmp_path / "libreswan", conn) as pluto:
             spawn_daemon(topo, "left", text)
             client = wait_for_daemon(topo, "left")
@@ -75,7 +79,7 @@ def _pair(tmp_path: Path, tag: str, *, aggressive: bool = False, pfs: bool = Fal
 
 def _ours_up(client) -> bool:  # noqa: ANN001
     table = client.list_sas()
-    return any(s["state"] == "QM_IDLE" for s in table["isakmp"]) and bool(table["ipsec"])
+    return any(s["state"] in ("QM_IDLE", "ESTABLISHED") for s in table["isakmp"]) and bool(table["ipsec"])
 
 
 def _assert_same_keys(client, pluto: Libreswan, tmp_path: Path) -> None:  # noqa: ANN001
@@ -100,6 +104,23 @@ def test_phase_1_and_2_with_libreswan(tmp_path: Path, mode: str, starter: str) -
         else:
             pluto.up()
         _wait(lambda: _ours_up(client) and all(pluto.established()), "both sides to establish")
+        _assert_same_keys(client, pluto, tmp_path)
+        errors = [e for e in client.event_dicts_since(0) if e.get("kind") == "error"]
+        assert not errors, errors
+        assert "malformed" not in pluto.log().lower()
+
+
+@pytest.mark.parametrize("starter", ["ipseclab", "libreswan"])
+def test_ikev2_with_libreswan(tmp_path: Path, starter: str) -> None:
+    """IKEv2 (IKE_SA_INIT + IKE_AUTH with PSK, the first child) with a second implementation
+    beside charon: both sides up, the same ESP keys, no error on ours, nothing malformed on its."""
+    with _pair(tmp_path, f"v2{starter[0]}", version=2) as (client, pluto):
+        if starter == "ipseclab":
+            client.initiate("lab")
+        else:
+            pluto.up()
+        _wait(lambda: _ours_up(client) and all(pluto.established()), "both sides to establish")
+        (ike,) = [s for s in client.list_sas()["isakmp"] if s["state"] == "ESTABLISHED"]
         _assert_same_keys(client, pluto, tmp_path)
         errors = [e for e in client.event_dicts_since(0) if e.get("kind") == "error"]
         assert not errors, errors

@@ -55,7 +55,7 @@ class PlutoInstall:
 
 @dataclass(frozen=True)
 class Conn:
-    """One IKEv1 ``conn`` for ``ipsec.conf`` (libreswan's names)."""
+    """One ``conn`` for ``ipsec.conf`` (libreswan's names): IKEv1, or IKEv2 with ``ikev2``."""
 
     local: str
     remote: str
@@ -69,10 +69,11 @@ class Conn:
     pfs: bool = False
     aggressive: bool = False
     encapsulation: bool = False
+    ikev2: bool = False
 
     def ipsec_conf(self, name: str) -> str:
         lines = [
-            "ikev2=no", "authby=secret", f"left={self.local}", f"leftid={self.local_id}", f"leftsubnet={self.local_subnet}",
+            "ikev2=insist" if self.ikev2 else "ikev2=no", "authby=secret", f"left={self.local}", f"leftid={self.local_id}", f"leftsubnet={self.local_subnet}",
             f"right={self.remote}", f"rightid={self.remote_id}", f"rightsubnet={self.remote_subnet}",
             f"ike={self.ike}", f"phase2alg={self.esp}", f"pfs={'yes' if self.pfs else 'no'}", "auto=add",
         ]
@@ -134,9 +135,11 @@ class Libreswan:
         return self.podman.exec(self.name, "ipsec", "status", check=False).stdout
 
     def established(self) -> tuple[bool, bool]:
-        """(an ISAKMP SA established, an IPsec SA established), from ``ipsec status``."""
+        """(an IKE SA established, an IPsec (child) SA established), from ``ipsec status``
+        (IKEv1: "IKE SA established", IKEv2: "established IKE SA" / "established Child SA")."""
         text = self.status()
-        return "(IKE SA established)" in text, "(IPsec SA established)" in text
+        return ("(IKE SA established)" in text or "(established IKE SA)" in text,
+                "(IPsec SA established)" in text or "(established Child SA)" in text)
 
     def installs(self) -> list[PlutoInstall]:
         path = self.workdir / "xfrm.log"
