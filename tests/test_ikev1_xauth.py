@@ -183,3 +183,29 @@ def test_a_client_whose_gateway_never_asks_gives_up() -> None:
     assert not s.left.ike_sas and not s.left.child_sas
     said = [e.message for e in events_of(s.events, ErrorEvent, "left")]
     assert any("the gateway never asked us to log in (XAUTH) within 30 s of phase 1" in m for m in said), said
+
+
+def test_replayed_and_forged_transactions_change_nothing() -> None:
+    """After the login: the client's XAUTH REPLY replayed, and a Transaction under a fresh Message ID
+    whose body is random bytes (no key, no HASH) — the gateway sends no new SET, counts the forgery,
+    keeps no exchange for it, and the SA, the lease and the child stay as they were."""
+    import os
+
+    s = session()
+    net = s.network
+    reply = next(m for m in sent(s.events, "left") if m.exchange == "Transaction" and "REPLY" in m.summary)
+    before_sent = len(sent(s.events, "right"))
+    (gw_sa,) = s.right.ike_sas.values()
+    right_addr = (s.right.config.address, 500)
+    s.right.receive_datagram(reply.raw, reply.src, right_addr, net.now + 10)  # the replay
+    forged = bytearray(reply.raw[:28]) + os.urandom(48)
+    forged[20:24] = (0x0BADF00D).to_bytes(4, "big")  # a Message ID never used
+    forged[24:28] = len(forged).to_bytes(4, "big")
+    s.right.receive_datagram(bytes(forged), reply.src, right_addr, net.now + 11)
+    net.collect()
+    net.run()
+    assert len(sent(s.events, "right")) == before_sent  # no new SET, no answer to the forgery
+    assert s.right.counters.get("undecryptable", 0) + s.right.counters.get("transaction_bad_hash", 0) >= 1
+    assert gw_sa.user_auth == "done" and s.right.ike_sas and len(s.right.child_sas) == 1
+    assert s.right.sa_table()["leases"] == [{"pool": "rw", "identity": "alice", "address": "10.3.0.1", "online": True}]
+    assert not [k for k in s.right.engines[1].exchanges if k[1] == 0x0BADF00D]

@@ -138,3 +138,37 @@ def test_lost_eap_messages_are_retransmitted_and_answered_from_the_cache() -> No
     assert again == [("alice", 2), ("gw", 2), ("alice", 3)]
     challenges = [m for m in sent(net.events, "gw") if "MD5-Challenge" in m.summary]
     assert len({inner(m)[0].data for m in challenges}) == 1  # the cached answer, not a new challenge
+
+
+def test_the_eap_conversation_refuses_what_does_not_fit_in_words() -> None:
+    """A client already inside the IKE SA (it holds SK_e) sending EAP that does not fit: wrong
+    identifier, a Request instead of a Response, a Nak, a malformed MD5 value — each is EAP Failure
+    with a sentence, never a traceback; the client side refuses a malformed challenge the same way."""
+    from ipseclab.ikev2 import eap
+    from ipseclab.wire.v2.constants import EapCode
+
+    def server(stage: str = "identity") -> eap.EapServer:
+        state = eap.EapServer(eap.MD5_CHALLENGE, 7, first=None, idi_body=b"", idr_body=b"")  # type: ignore[arg-type]
+        state.stage = stage
+        if stage == "challenge":
+            state.identity, state.challenge = "alice", bytes(16)
+        return state
+
+    users = {"alice": b"alice-secret"}
+    cases = [
+        (server(), eap.response(8, eap.IDENTITY, b"alice"), "with identifier 8"),
+        (server(), eap.request(7, eap.IDENTITY), "Request/Identity"),
+        (server(), None, "no EAP payload"),
+        (server("challenge"), eap.response(7, eap.NAK, bytes([13])), "it proposes TLS"),
+        (server("challenge"), eap.response(7, eap.MD5_CHALLENGE, bytes([200, 1, 2])), "expected Response/MD5-Challenge"),
+        (server("challenge"), eap.response(7, eap.MD5_CHALLENGE, eap.md5_data(bytes(16))), "a wrong password"),
+        (server("success"), eap.response(7, eap.IDENTITY, b"alice"), "the conversation is over"),
+    ]
+    for state, packet, words in cases:
+        step = eap.server_step(state, packet, users, bytes(16))
+        assert step.outcome == "failure" and step.reply is not None and step.reply.code == EapCode.FAILURE, words
+        assert words in step.message, (words, step.message)
+    client = eap.EapClient(b"", "alice")
+    bad = eap.client_step(client, eap.request(3, eap.MD5_CHALLENGE, bytes([40, 1])), b"pw")
+    assert bad.outcome == "failure" and "malformed" in bad.message
+    assert eap.client_step(client, eap.request(3, 26, b"x"), b"pw").reply.data == bytes([eap.NAK, eap.MD5_CHALLENGE])

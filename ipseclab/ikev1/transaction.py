@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ipseclab.ikev1.exchange import Exchange, Received
 from ipseclab.trace import ErrorEvent
-from ipseclab.wire.v1.constants import CfgType, ExchangeType
+from ipseclab.wire.v1.constants import CfgType, ExchangeType, enum_name
 from ipseclab.wire.v1.isakmp import AttributePayload, HashPayload, encode_payloads
 
 if TYPE_CHECKING:
@@ -48,10 +48,9 @@ class Transaction(Exchange):
         """No answer to our request: the login or the address never completes, so the ISAKMP SA goes
         (a client that holds the group key but never logs in keeps nothing on the gateway)."""
         self.finished = True
-        what = self.request.cfg_type if self.request is not None else 0
-        self.owner.emit(ErrorEvent, sa=self.ref, code="TIMEOUT", message=f"no answer to our Transaction "
-                        f"{CfgType(what).name if what in CfgType._value2member_map_ else what} after {tries} tries: "
-                        "XAUTH / Mode Config cannot complete, the ISAKMP SA is deleted")
+        what = enum_name(CfgType, self.request.cfg_type).split(" ")[0] if self.request is not None else "request"
+        self.owner.emit(ErrorEvent, sa=self.ref, code="TIMEOUT", message=f"no answer to our Transaction {what} after "
+                        f"{tries} tries: XAUTH / Mode Config cannot complete, the ISAKMP SA is deleted")
         self.owner.peer.delete_ike(self.sa, "XAUTH / Mode Config did not complete")
 
     def on_peer_notify(self, notify) -> None:  # noqa: ANN001 - an error notify concerns phase 1 or a Quick Mode, not this

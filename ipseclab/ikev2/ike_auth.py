@@ -295,8 +295,7 @@ class IkeAuthInitiator(InitiatorExchange):
             out.append(IDrPayload(*id_fields(conn.remote_identity)))
         if eap_client(sa):  # no AUTH: "I authenticate by EAP" (§2.16)
             assert conn is not None
-            self.eap = eap.EapClient(idi.encode_body(), conn.eap_id or str(data.decode(errors="replace")
-                                                                            if id_type != IdType.DER_ASN1_DN else ""))
+            self.eap = eap.EapClient(idi.encode_body(), conn.eap_id or describe_id(id_type, data).split(" ", 1)[1])
             auth = []
             owner.emit(Info, sa=sa.ref, message=f"IKE_AUTH without AUTH: we prove ourselves by EAP ({conn.local_auth}) "
                        f"as {self.eap.identity!r}, after the gateway has proved itself (RFC 7296 §2.16)")
