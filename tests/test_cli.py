@@ -439,6 +439,9 @@ def test_demo_remote_access_with_an_eap_password_and_a_wrong_one(tmp_path: Path)
     decoded = ipseclab("decode", str(tmp_path / "eap.pcap"), "--keys", str(tmp_path))
     assert decoded.returncode == 0, decoded.stderr
     assert decoded.stdout.count("EAP") >= 6, decoded.stdout
+    # decode numbers IKE_AUTH's rounds as the demo does: AUTH1 … AUTH8, whatever the Message IDs
+    numbers = [int(n) for n in re.findall(r"IKE_AUTH #(\d) \(M-ID", decoded.stdout)]  # AUTH2 comes in two fragments
+    assert numbers == sorted(numbers) and sorted(set(numbers)) == list(range(1, 9)), numbers
     wrong = ipseclab("demo", "--ike", "v2", "--remote-access", "--wrong-password", "--seed", "2")
     assert wrong.returncode != 0 and "EAP(Failure)" in wrong.stdout
     assert "the client typed a wrong password" in wrong.stdout

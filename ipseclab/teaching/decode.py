@@ -166,6 +166,7 @@ class CaptureDecoder:
         self.esp_keys = esp_keys or {}
         self.ikev2_keys = ikev2_keys or {}
         self.ikev2_fragments: dict = {}
+        self.ikev2_first_auth: dict[bytes, int] = {}  # IKE SA (SPIi) → Message ID of its first IKE_AUTH
         self.sas: dict[bytes, _SaTrack] = {}
 
     def decode_esp(self, number: int, time: float, src: tuple[str, int], dst: tuple[str, int], esp: bytes, *, in_udp: bool) -> DecodedPacket:
@@ -289,6 +290,9 @@ class CaptureDecoder:
             return pkt
         pkt.exchange, pkt.exchange_type, pkt.message_id = decoded.exchange, decoded.exchange_type, decoded.message_id
         pkt.index, pkt.encrypted, pkt.decrypted = decoded.index, decoded.encrypted, decoded.decrypted
+        if decoded.exchange_type == 35:  # IKE_AUTH's EAP rounds: AUTH3, AUTH4, … as the trace numbers them
+            first = self.ikev2_first_auth.setdefault(data[:8], decoded.message_id)
+            pkt.index += 2 * max(0, decoded.message_id - first)
         pkt.summary, pkt.payload_types, pkt.tree = decoded.summary, decoded.payload_types, decoded.tree
         pkt.plaintext = decoded.plaintext
         if decoded.note:
