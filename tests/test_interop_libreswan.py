@@ -175,3 +175,43 @@ def test_a_container_that_fails_to_start_is_removed() -> None:
     with pytest.raises(PodmanError):
         podman.run_detached(name, "localhost/ipseclab-libreswan:4.10", ["/no/such/program"])
     assert name not in podman("ps", "-a", "--format", "{{.Names}}").stdout.split()
+
+
+@pytest.mark.parametrize("gateway", ["libreswan", "ipseclab"])
+def test_ikev2_remote_access_with_libreswan(tmp_path: Path, gateway: str) -> None:
+    """IKEv2 Configuration payload with libreswan: its address pool leases us 10.3.0.1, and ours
+    leases it 10.3.0.1; both sides name the address, the child is narrowed to it, the keys agree."""
+    with site_to_site(f"lr{gateway[0]}{os.getpid() % 10000}", routes=False) as topo:
+        me, other = topo.hosts["right"], topo.hosts["left"]
+        common = {"local": me.address, "remote": other.address, "local_id": "right@lab", "remote_id": "left@lab",
+                  "local_subnet": f"{me.protected[0]}/32", "psk": PSK, "ikev2": True}
+        if gateway == "libreswan":  # we are its road warrior
+            conn = Conn(**common, remote_subnet="0.0.0.0/0", address_pool="10.3.0.1-10.3.0.254")
+            text = our_config(topo, "left", esp="aes128-sha1", local_ts="0.0.0.0/0", connection='version = 2\nvips = ["0.0.0.0"]\n')
+        else:  # it is ours
+            conn = Conn(**common, remote_subnet=f"{other.protected[0]}/32", modecfg_client=True)
+            text = our_config(topo, "left", esp="aes128-sha1", remote_ts="10.3.0.0/24", connection='version = 2\npools = ["rw"]\n')
+            text = text.replace("[connections.lab]", '[peer.pools.rw]\naddrs = "10.3.0.0/24"\n\n[connections.lab]')
+        with Libreswan(Podman(), f"ipl-lsra-{gateway[0]}-{os.getpid()}", me.netns, tmp_path / "libreswan", conn) as pluto:
+            spawn_daemon(topo, "left", text.replace("dataplane = true", "dataplane = false"))
+            client = wait_for_daemon(topo, "left")
+            try:
+                if gateway == "libreswan":
+                    client.initiate("lab")
+                else:
+                    pluto.up()
+                _wait(lambda: _ours_up(client) and all(pluto.established()), "both sides to establish")
+                table = client.list_sas()
+                (ike,) = table["isakmp"]
+                assert ike["virtual_ip"] == "10.3.0.1"
+                (child,) = table["ipsec"]
+                if gateway == "libreswan":
+                    assert child["local_ts"] == "10.3.0.1/32"
+                    assert "===10.3.0.1/32" in pluto.status()  # its route into the tunnel
+                else:
+                    assert child["remote_ts"] == "10.3.0.1/32"
+                    assert table["leases"] == [{"pool": "rw", "identity": "right@lab", "address": "10.3.0.1", "online": True}]
+                    assert "received INTERNAL_IP4_ADDRESS 10.3.0.1" in pluto.status() + pluto.log()
+                _assert_same_keys(client, pluto, tmp_path)
+            finally:
+                client.close()

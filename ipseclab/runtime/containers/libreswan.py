@@ -70,6 +70,10 @@ class Conn:
     aggressive: bool = False
     encapsulation: bool = False
     ikev2: bool = False
+    #: remote access (IKEv2 CP / IKEv1 Mode Config): as the gateway, the range its clients get
+    #: (``rightaddresspool``); as a client, ask for an address (``leftmodecfgclient``)
+    address_pool: str = ""
+    modecfg_client: bool = False
 
     def ipsec_conf(self, name: str) -> str:
         lines = [
@@ -77,6 +81,12 @@ class Conn:
             f"right={self.remote}", f"rightid={self.remote_id}", f"rightsubnet={self.remote_subnet}",
             f"ike={self.ike}", f"phase2alg={self.esp}", f"pfs={'yes' if self.pfs else 'no'}", "auto=add",
         ]
+        if self.address_pool:
+            lines += [f"rightaddresspool={self.address_pool}", "rightmodecfgclient=yes", "leftmodecfgserver=yes"]
+            lines = [line for line in lines if not line.startswith("rightsubnet=")]
+        if self.modecfg_client:
+            lines += ["leftmodecfgclient=yes", "narrowing=yes"]
+            lines = [line if not line.startswith("leftsubnet=") else "leftsubnet=0.0.0.0/0" for line in lines]
         if self.aggressive:
             lines.append("aggressive=yes")
         if self.encapsulation:
