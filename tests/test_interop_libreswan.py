@@ -215,3 +215,56 @@ def test_ikev2_remote_access_with_libreswan(tmp_path: Path, gateway: str) -> Non
                 _assert_same_keys(client, pluto, tmp_path)
             finally:
                 client.close()
+
+
+@pytest.mark.parametrize("password", ["alice-secret", "alice-typo"])
+@pytest.mark.parametrize("gateway", ["libreswan", "ipseclab"])
+def test_xauth_and_mode_config_with_libreswan(tmp_path: Path, gateway: str, password: str) -> None:
+    """IKEv1 PSK + XAUTH, then Mode Config (pull), with libreswan either way: its passwd file
+    checks alice's password and its pool gives her 10.3.0.1, or ours do; the client's Quick Mode
+    comes from that address. The client's wrong password is refused and said in words."""
+    users = '[peer.eap_users]\nalice = "alice-secret"\n\n'
+    right = password == "alice-secret"
+    with site_to_site(f"lx{gateway[0]}{password[-1]}{os.getpid() % 1000}", routes=False) as topo:
+        me, other = topo.hosts["right"], topo.hosts["left"]
+        common = {"local": me.address, "remote": other.address, "local_id": "right@lab", "remote_id": "left@lab",
+                  "local_subnet": f"{me.protected[0]}/32", "psk": PSK}
+        if gateway == "libreswan":  # we log in to it, with the password under test
+            conn = Conn(**common, remote_subnet="0.0.0.0/0", address_pool="10.3.0.1-10.3.0.254", xauth="server",
+                        xauth_password="alice-secret")
+            text = our_config(topo, "left", esp="aes128-sha1", local_ts="0.0.0.0/0",
+                              connection='local_auth = "xauth"\nxauth_id = "alice"\nvips = ["0.0.0.0"]\n')
+            text = text.replace("[connections.lab]", users.replace("alice-secret", password) + "[connections.lab]")
+        else:  # it logs in to us
+            conn = Conn(**common, remote_subnet=f"{other.protected[0]}/32", modecfg_client=True, xauth="client",
+                        xauth_password=password)
+            text = our_config(topo, "left", esp="aes128-sha1", remote_ts="10.3.0.0/24", connection='remote_auth = "xauth"\npools = ["rw"]\n')
+            text = text.replace("[connections.lab]", users + '[peer.pools.rw]\naddrs = "10.3.0.0/24"\n\n[connections.lab]')
+        with Libreswan(Podman(), f"ipl-lsx-{gateway[0]}{password[-1]}-{os.getpid()}", me.netns, tmp_path / "libreswan", conn) as pluto:
+            spawn_daemon(topo, "left", text.replace("dataplane = true", "dataplane = false"))
+            client = wait_for_daemon(topo, "left")
+            try:
+                if gateway == "libreswan":
+                    client.initiate("lab")
+                else:
+                    pluto.up()
+                if not right:
+                    _wait(lambda: any(e.get("code") == "AUTHENTICATION_FAILED" for e in client.event_dicts_since(0)),
+                          "our verdict on the login")
+                    said = " ".join(e["message"] for e in client.event_dicts_since(0) if e.get("kind") == "error")
+                    assert ("the gateway refused our login (XAUTH_STATUS = FAIL)" if gateway == "libreswan"
+                            else "a wrong password (XAUTH_STATUS = FAIL)") in said, said
+                    assert not client.list_sas()["ipsec"]
+                    return
+                # (libreswan's gateway names its ISAKMP SA by its last Mode Config state: its child is what counts)
+                _wait(lambda: _ours_up(client) and pluto.established()[1], "both sides to establish")
+                table = client.list_sas()
+                (ike,) = table["isakmp"]
+                assert (ike["virtual_ip"], ike["eap_id"]) == ("10.3.0.1", "alice")
+                (child,) = table["ipsec"]
+                assert child["local_ts" if gateway == "libreswan" else "remote_ts"] == "10.3.0.1/32"
+                assert "username=alice" in pluto.status()
+                _assert_same_keys(client, pluto, tmp_path)
+                assert not [e for e in client.event_dicts_since(0) if e.get("kind") == "error"]
+            finally:
+                client.close()

@@ -151,7 +151,8 @@ def _gateway_check(owner, ex: Transaction, attr: AttributePayload) -> None:  # n
         why = f"XAUTH: the password given for {user!r} is not the one we have: a wrong password (XAUTH_STATUS = FAIL)"
     sa.remote_access = why
     sa.user_auth = "done" if ok else "failed"
-    owner.emit(Info, sa=sa.ref, message=why)
+    # the verdict now; the ISAKMP SA goes once the client has acknowledged it (or never does)
+    owner.emit(Info if ok else ErrorEvent, sa=sa.ref, message=why, **({} if ok else {"code": "AUTHENTICATION_FAILED"}))
     status = owner.start_transaction(sa)
     status.send_attributes(AttributePayload(CfgType.SET, _identifier(owner), [Attribute(_STATUS, XAUTH_OK if ok else XAUTH_FAIL)]))
 
@@ -179,9 +180,7 @@ def _client_status(owner, ex: Transaction, attr: AttributePayload) -> None:  # n
 
 def _gateway_acked(owner, sa: IsakmpSa) -> None:  # noqa: ANN001
     if sa.user_auth == "failed":
-        why = str(sa.remote_access or "XAUTH failed")
-        owner.emit(ErrorEvent, sa=sa.ref, code="AUTHENTICATION_FAILED", message=why)
-        owner.peer.delete_ike(sa, why)
+        owner.peer.delete_ike(sa, str(sa.remote_access or "XAUTH failed"))
     elif pushes(sa):
         _push_config(owner, sa)
 

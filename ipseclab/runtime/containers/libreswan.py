@@ -74,6 +74,11 @@ class Conn:
     #: (``rightaddresspool``); as a client, ask for an address (``leftmodecfgclient``)
     address_pool: str = ""
     modecfg_client: bool = False
+    #: IKEv1 XAUTH (with Mode Config pull): "server" checks ``xauth_user``'s password from
+    #: ``/etc/ipsec.d/passwd``, "client" logs in as ``xauth_user`` with ``xauth_password``
+    xauth: str = ""
+    xauth_user: str = "alice"
+    xauth_password: str = ""
 
     def ipsec_conf(self, name: str) -> str:
         lines = [
@@ -84,9 +89,17 @@ class Conn:
         if self.address_pool:
             lines += [f"rightaddresspool={self.address_pool}", "rightmodecfgclient=yes", "leftmodecfgserver=yes"]
             lines = [line for line in lines if not line.startswith("rightsubnet=")]
-        if self.modecfg_client:
+        if self.modecfg_client and self.ikev2:  # any address the gateway gives, the child narrowed to it
             lines += ["leftmodecfgclient=yes", "narrowing=yes"]
             lines = [line if not line.startswith("leftsubnet=") else "leftsubnet=0.0.0.0/0" for line in lines]
+        elif self.modecfg_client:  # IKEv1: its Quick Mode proposes the address Mode Config gave
+            lines += ["leftmodecfgclient=yes"]
+            lines = [line for line in lines if not line.startswith("leftsubnet=")]
+        if self.xauth == "server":
+            lines += ["leftxauthserver=yes", "rightxauthclient=yes", "xauthby=file", "modecfgpull=yes"]
+        elif self.xauth == "client":
+            lines += ["leftxauthclient=yes", f"leftusername={self.xauth_user}", "rightxauthserver=yes",
+                      "rightmodecfgserver=yes", "modecfgpull=yes"]
         if self.aggressive:
             lines.append("aggressive=yes")
         if self.encapsulation:
@@ -95,7 +108,18 @@ class Conn:
         return f"config setup\n    ikev1-policy=accept\n    logfile=/mnt/pluto.log\n\nconn {name}\n{body}\n"
 
     def secrets(self) -> str:
-        return f'{self.local_id} {self.remote_id} : PSK "{self.psk}"\n'
+        text = f'{self.local_id} {self.remote_id} : PSK "{self.psk}"\n'
+        if self.xauth == "client":
+            text += f'@{self.xauth_user} : XAUTH "{self.xauth_password}"\n'
+        return text
+
+    def passwd(self, conn_name: str) -> str:
+        """``/etc/ipsec.d/passwd`` for ``xauthby=file``: ``user:crypt(3) hash:connection``."""
+        if self.xauth != "server":
+            return ""
+        hashed = subprocess.run(["openssl", "passwd", "-1", "-stdin"], input=self.xauth_password, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        return f"{self.xauth_user}:{hashed}:{conn_name}\n"
 
 
 class Libreswan:
@@ -116,11 +140,14 @@ class Libreswan:
         (self.workdir / "ipsec.conf").write_text(self.conn.ipsec_conf(self.conn_name))
         (self.workdir / "ipsec.secrets").write_text(self.conn.secrets())
         (self.workdir / "ipsec.secrets").chmod(0o600)
+        (self.workdir / "passwd").write_text(self.conn.passwd(self.conn_name))
+        (self.workdir / "passwd").chmod(0o600)
         self.podman.run_detached(self.name, image, ["sleep", "infinity"], netns=self.netns,
                                  caps=("NET_ADMIN", "SYS_ADMIN"), volumes=((str(self.workdir), "/mnt"),))
         try:
             self.podman.exec(self.name, "sh", "-c", "mkdir -p /run/pluto && cp /mnt/ipsec.conf /etc/ipsec.conf && "
-                             "cp /mnt/ipsec.secrets /etc/ipsec.secrets && ipsec initnss >/dev/null")
+                             "cp /mnt/ipsec.secrets /etc/ipsec.secrets && mkdir -p /etc/ipsec.d && "
+                             "cp /mnt/passwd /etc/ipsec.d/passwd && ipsec initnss >/dev/null")
             self.podman.exec(self.name, "/usr/libexec/ipsec/pluto", "--config", "/etc/ipsec.conf", "--nofork",
                              detach=True, env={"LD_PRELOAD": "/mnt/xfrm_ack.so", "XFRM_ACK_LOG": "/mnt/xfrm.log"})
             deadline = time.monotonic() + timeout

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
+from ipseclab.errors import ParseError
 from ipseclab.wire.base import PayloadBase, check_uint
 from ipseclab.wire.reader import Reader
 from ipseclab.wire.v1.constants import PayloadType
@@ -45,8 +46,19 @@ class AttributePayload(PayloadBase):
 
     @classmethod
     def decode_body(cls, body: bytes, offset: int) -> Self:
+        """The header and the attributes; up to three zero bytes after the last attribute are
+        padding (libreswan aligns the payload to four bytes), anything else is malformed."""
         reader = Reader(body, offset)
         cfg_type = reader.u8("attribute payload type")
         reader.u8("reserved")
         identifier = reader.u16("attribute payload identifier")
-        return cls(cfg_type, identifier, decode_attributes(body[4:], offset + 4), raw=bytes(body))
+        attrs = body[4:]
+        most = min(len(attrs) - len(attrs.rstrip(b"\0")), 3)
+        for cut in range(most + 1):  # the shortest zero tail whose removal leaves whole attributes
+            try:
+                attributes = decode_attributes(attrs[: len(attrs) - cut], offset + 4)
+                break
+            except ParseError:
+                if cut == most:
+                    raise
+        return cls(cfg_type, identifier, attributes, raw=bytes(body))
