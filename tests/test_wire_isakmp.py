@@ -510,3 +510,19 @@ def test_encode_rejects_bad_fields() -> None:
 
 def test_header_constant() -> None:
     assert HEADER_LENGTH == 28
+
+
+def test_attribute_payload_padding_as_libreswan_sends_it() -> None:
+    """libreswan pads the Attribute payload to four bytes after its last attribute (here a Cisco
+    Unity split-include of 14 bytes): zeros after whole attributes are padding, kept in the raw
+    bytes for HASH; any other tail is malformed, with its offset."""
+    from ipseclab.errors import ParseError
+
+    body = bytes.fromhex("02007c33" "000100040a030001" "00020004ffffffff" "7004000e0a020001ffffffff000000000000" "0000")
+    p = AttributePayload.decode_body(body, 100)
+    assert [a.type for a in p.attributes] == [CfgAttribute.INTERNAL_IP4_ADDRESS, CfgAttribute.INTERNAL_IP4_NETMASK,
+                                              CfgAttribute.UNITY_SPLIT_INCLUDE]
+    assert p.wire_body() == body
+    with pytest.raises(ParseError) as exc:
+        AttributePayload.decode_body(body[:-2] + b"\x00\x07", 100)
+    assert exc.value.offset >= 100
