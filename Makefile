@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := python3-venv tshark tcpdump nftables iproute2 iputils-ping chromium \
+APT_PACKAGES := python3-venv tshark tcpdump nftables iproute2 iputils-ping chromium openssl \
 	strongswan-charon strongswan-swanctl libcharon-extra-plugins libcharon-extauth-plugins \
 	libstrongswan-extra-plugins libstrongswan-standard-plugins \
 	podman runc mmdebstrap uidmap fuse-overlayfs aardvark-dns gcc libc6-dev
