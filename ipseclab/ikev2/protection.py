@@ -58,12 +58,17 @@ def open_message(sa: IkeSaV2, msg: Message, raw: bytes) -> tuple[list[Payload], 
     sk = msg.payloads[-1] if msg.payloads else None
     if not isinstance(sk, EncryptedPayload):
         raise ParseError("this exchange needs an Encrypted (SK) payload as the last payload (RFC 7296 §3.14)", HEADER_LENGTH)
-    if sa.keys is None or sa.cipher is None:
-        raise SkOpenError("no keys", "an encrypted message before this IKE SA has keys")
-    start = len(raw) - len(sk.data) - SK_HEADER
-    enc_key, integ_key = _keys(sa, sending=False)
-    plaintext = sa.cipher.open(enc_key, integ_key, raw[: start + SK_HEADER], sk.data)
+    plaintext = _open_last(sa, raw, sk.data, "message")
     return decode_payloads(sk.first_payload, plaintext), plaintext
+
+
+def _open_last(sa: IkeSaV2, raw: bytes, sealed: bytes, what: str) -> bytes:
+    """Decrypt ``sealed``, the body of the last (SK or SKF) payload of ``raw``: everything
+    before it — the IKE header and that payload's own header — is the authenticated part."""
+    if sa.keys is None or sa.cipher is None:
+        raise SkOpenError("no keys", f"an encrypted {what} before this IKE SA has keys")
+    enc_key, integ_key = _keys(sa, sending=False)
+    return sa.cipher.open(enc_key, integ_key, raw[: len(raw) - len(sealed)], sealed)
 
 
 # -- fragments (RFC 7383) ----------------------------------------------------------------------
@@ -103,11 +108,7 @@ def open_fragment(sa: IkeSaV2, msg: Message, raw: bytes) -> tuple[EncryptedFragm
     skf = msg.payloads[-1] if msg.payloads else None
     if not isinstance(skf, EncryptedFragmentPayload):
         raise ParseError("a fragment needs an SKF payload as the last payload (RFC 7383 §2.5)", HEADER_LENGTH)
-    if sa.keys is None or sa.cipher is None:
-        raise SkOpenError("no keys", "an encrypted fragment before this IKE SA has keys")
-    start = len(raw) - len(skf.data) - SKF_HEADER
-    enc_key, integ_key = _keys(sa, sending=False)
-    return skf, sa.cipher.open(enc_key, integ_key, raw[: start + SKF_HEADER], skf.data)
+    return skf, _open_last(sa, raw, skf.data, "fragment")
 
 
 @dataclass
