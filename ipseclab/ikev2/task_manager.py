@@ -350,10 +350,14 @@ class TaskManagerV2(PeerServices):
             out.attempts += 1
             sa = out.exchange.sa
             self.emit(Retransmitted, sa=sa.ref, exchange=out.exchange.name, index=1, attempt=out.attempts, reason="timeout")
-            for dgram, f in zip(out.datagrams, out.fields, strict=True):
-                self.peer.queue(dgram)
-                self.emit(MessageEvent, **{**f, "retransmission": True})
+            self._send_again(out)
             out.timer = now + self.config.retransmit_timeout * (2**out.attempts)
+
+    def _send_again(self, sent: Outstanding | Answered) -> None:
+        """Queue a message's datagrams once more, each with its event marked a retransmission."""
+        for dgram, f in zip(sent.datagrams, sent.fields, strict=True):
+            self.peer.queue(dgram)
+            self.emit(MessageEvent, **{**f, "retransmission": True})
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -481,9 +485,7 @@ class TaskManagerV2(PeerServices):
             if data == answered.request:
                 self.emit(Retransmitted, sa=sa.ref, exchange=answered.fields[0]["exchange"], index=2, attempt=1,
                           reason="the peer repeated its request")
-                for dgram, f in zip(answered.datagrams, answered.fields, strict=True):
-                    self.peer.queue(dgram)
-                    self.emit(MessageEvent, **{**f, "retransmission": True})
+                self._send_again(answered)
             else:
                 self.count("duplicates_ignored")
             return
