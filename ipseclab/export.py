@@ -249,6 +249,18 @@ def tshark_options(directory: str | os.PathLike[str]) -> list[str]:
     return opts
 
 
+def read_table(directory: str | os.PathLike[str], name: str, width: int) -> list[list[str]]:
+    """The rows of key table ``name`` in ``directory`` (none if it is not there), each split
+    into its fields with quotes and spaces stripped; comment lines and rows of fewer than
+    ``width`` fields are left out."""
+    path = Path(directory) / name
+    if not path.exists():
+        return []
+    rows = [[p.strip().strip('"') for p in line.split(",")] for line in path.read_text().splitlines()
+            if not line.lstrip().startswith("#")]
+    return [parts for parts in rows if len(parts) >= width]
+
+
 def export_run(events: Iterable[Event], directory: str | os.PathLike[str]) -> tuple[Path, Path]:
     """``run.pcap`` and the key tables (in ``keys/``) of one run, written into ``directory``."""
     events = list(events)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 from ipseclab.crypto.kdf_v1 import phase1_iv, phase2_iv
@@ -40,6 +39,7 @@ from ipseclab.crypto.registry import (
     ike_hash,
 )
 from ipseclab.errors import CryptoError, IpsecLabError, ParseError
+from ipseclab.export import read_table
 from ipseclab.ikev1.explain import explain_message, explain_payload
 from ipseclab.ikev1.notation import exchange_name, summarize
 from ipseclab.teaching.decode_ikev2 import PAYLOAD_WORDS, Ikev2Key, decode_ikev2, read_ikev2_table
@@ -67,14 +67,8 @@ class EspKey:
 def read_esp_table(directory: str | os.PathLike[str]) -> dict[int, EspKey]:
     """SPI → key, from an ``esp_sa`` file (``"IPv4","src","dst","0xSPI","cipher","0xkey",
     "integrity","0xkey"``); rows that name something unknown are skipped."""
-    path = Path(directory) / "esp_sa"
     table: dict[int, EspKey] = {}
-    if not path.exists():
-        return table
-    for line in path.read_text().splitlines():
-        parts = [p.strip().strip('"') for p in line.split(",")]
-        if len(parts) < 8 or line.lstrip().startswith("#"):
-            continue
+    for parts in read_table(directory, "esp_sa", 8):
         try:
             enc_key = bytes.fromhex(parts[5].removeprefix("0x"))
             integ_key = bytes.fromhex(parts[7].removeprefix("0x")) if parts[7] else b""
@@ -89,13 +83,9 @@ def read_esp_table(directory: str | os.PathLike[str]) -> dict[int, EspKey]:
 
 def read_key_table(directory: str | os.PathLike[str]) -> dict[bytes, bytes]:
     """Initiator cookie → encryption key, from an ``ikev1_decryption_table`` file."""
-    path = Path(directory) / "ikev1_decryption_table"
     keys: dict[bytes, bytes] = {}
-    if not path.exists():
-        return keys
-    for line in path.read_text().splitlines():
-        parts = [p.strip().strip('"') for p in line.split(",")]
-        if len(parts) >= 2 and parts[0] and not line.lstrip().startswith("#"):
+    for parts in read_table(directory, "ikev1_decryption_table", 2):
+        if parts[0]:
             try:
                 keys[bytes.fromhex(parts[0])] = bytes.fromhex(parts[1])
             except ValueError:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ipseclab.crypto.registry_v2 import ikev2_cipher, ikev2_integrity, sk_cipher_named
 from ipseclab.crypto.sk_cipher import SkCipher, SkOpenError
 from ipseclab.errors import CryptoError, ParseError
+from ipseclab.export import read_table
 from ipseclab.ikev2.notation import summarize
 from ipseclab.wire.v2.constants import ExchangeType, HeaderFlag
 from ipseclab.wire.v2.message import (
@@ -42,14 +42,8 @@ def read_ikev2_table(directory: str | os.PathLike[str]) -> dict[tuple[bytes, byt
     """(SPIi, SPIr) → keys, from an ``ikev2_decryption_table`` file — several rows for one SA
     when its keys changed (IKE_INTERMEDIATE, RFC 9370); rows naming an algorithm we do not
     have, or with keys of the wrong length, are skipped."""
-    path = Path(directory) / "ikev2_decryption_table"
     table: dict[tuple[bytes, bytes], list[Ikev2Key]] = {}
-    if not path.exists():
-        return table
-    for line in path.read_text().splitlines():
-        parts = [p.strip().strip('"') for p in line.split(",")]
-        if len(parts) < 8 or line.lstrip().startswith("#"):
-            continue
+    for parts in read_table(directory, "ikev2_decryption_table", 8):
         try:
             spi_i, spi_r, ei, er, ai, ar = (bytes.fromhex(parts[i]) for i in (0, 1, 2, 3, 5, 6))
             encr_id, bits, integ_id = sk_cipher_named(parts[4], parts[7])
