@@ -123,15 +123,23 @@ def _close_action_start(t: CharonTunnel) -> str:
     return "charon terminated; close_action = start negotiated the tunnel again"
 
 
+def _charon_rekeys_child(t: CharonTunnel) -> set[str]:
+    """Once the tunnel is up, charon rekeys child c1; back when we hold IPsec SAs with other
+    SPIs and both sides agree again.  The old inbound SPIs are returned."""
+    settled(t, "the tunnel")
+    assert t.charon is not None
+    spis = {p["spi_in"] for p in ours(t)[1]}
+    t.charon.vici.rekey({"child": "c1"})
+    wait(lambda: ours(t)[1] and {p["spi_in"] for p in ours(t)[1]}.isdisjoint(spis), "new IPsec SAs")
+    settled(t, "the child rekeyed")
+    return spis
+
+
 def _rekeys(initiator: str) -> Callable[[CharonTunnel], str]:
     def run(t: CharonTunnel) -> str:
         t.establish(initiator)
-        settled(t, "the tunnel")
+        spis = _charon_rekeys_child(t)
         assert t.charon is not None
-        spis = {p["spi_in"] for p in ours(t)[1]}
-        t.charon.vici.rekey({"child": "c1"})
-        wait(lambda: ours(t)[1] and {p["spi_in"] for p in ours(t)[1]}.isdisjoint(spis), "new IPsec SAs")
-        settled(t, "the child rekeyed")
         (pair,), (child,) = ours(t)[1], theirs(t)[1]
         require((pair["spi_in"], pair["spi_out"]) == (child["spi-out"], child["spi-in"]), "both sides must use the new pair")
         if initiator == "charon":  # the rekey's responder: the old pair is superseded, not deleted
@@ -171,12 +179,8 @@ def _reauthenticated_by_us(t: CharonTunnel, when: str) -> str:
 def _v2_charon_rekeys(t: CharonTunnel) -> str:
     """IKEv2: charon rekeys the child (CREATE_CHILD_SA with REKEY_SA) and the IKE SA itself."""
     t.establish("ipseclab")
-    settled(t, "the tunnel")
+    spis = _charon_rekeys_child(t)
     assert t.charon is not None
-    spis = {p["spi_in"] for p in ours(t)[1]}
-    t.charon.vici.rekey({"child": "c1"})
-    wait(lambda: ours(t)[1] and {p["spi_in"] for p in ours(t)[1]}.isdisjoint(spis), "new IPsec SAs")
-    settled(t, "the child rekeyed")
     wait(lambda: not [p for p in t.client.list_sas()["ipsec"] if p["spi_in"] in spis], "charon to delete the old pair")
     (ike_before,), children = ours(t)[0], {p["spi_in"] for p in ours(t)[1]}
     t.charon.vici.rekey({"ike": "lab"})
