@@ -39,7 +39,7 @@ from ipseclab.crypto.rng import Rng, SystemRng
 from ipseclab.engines import IkeEngine, create_engines
 from ipseclab.errors import ConfigError
 from ipseclab.life_cycle import SaLifeCycle
-from ipseclab.pools import Leases
+from ipseclab.pools import AddressPool, Leases, lease
 from ipseclab.sa import (
     DELETED,
     RESPONDER_REAUTH_FRACTION,
@@ -252,6 +252,7 @@ class Peer(SaLifeCycle):
         self.ike_sas.pop(sa.spi_i, None)
         self._no_longer_half_open(sa)
         self._failed.pop(sa.spi_i, None)
+        self._release_lease(sa)
         self._engine_of(sa).forget(sa)
 
     def _expire_half_open(self, now: float) -> None:
@@ -460,6 +461,29 @@ class Peer(SaLifeCycle):
             self.emit(Info, sa=old.ref, message=f"child {pair.child} rekeyed by the peer: SPIs {old.inbound.spi:08x}/"
                       f"{old.outbound.spi:08x} superseded by {pair.inbound.spi:08x}/{pair.outbound.spi:08x}")
 
+    # -- remote access: virtual IPs ---------------------------------------------
+
+    def lease_virtual_ip(self, sa: IkeSa, how: str = "") -> AddressPool:
+        """A gateway's IKE SA leases its client an address from the connection's pools — the
+        one the client's identity held before, if any (:func:`ipseclab.pools.lease`;
+        :class:`~ipseclab.pools.NoAddress` in words when there is none) — for IKEv2's CP
+        (RFC 7296 §3.15) and IKEv1's Mode Config alike; ``how`` opens the event's words."""
+        conn = sa.connection
+        assert conn is not None
+        identity = sa.eap_identity or sa.peer_identity or sa.remote[0]
+        pool, address = lease(self.leases, [self.config.pool_named(n) for n in conn.pools], identity, self.config.groups)
+        sa.virtual_ip, sa.lease = address, (pool.name, identity)
+        self.emit(Info, sa=sa.ref, message=f"{how}virtual IP {address} from pool {pool.name} ({pool.addrs}) leased to {identity}"
+                  + (f", DNS {', '.join(pool.dns)}" if pool.dns else "") + f"; traffic to {address} now goes into this tunnel")
+        return pool
+
+    def _release_lease(self, sa: IkeSa) -> None:
+        """The IKE SA goes: its virtual IP goes back to the pool (kept for the identity's return)."""
+        if sa.lease is not None:
+            self.leases.release(*sa.lease)
+            self.emit(Info, sa=sa.ref, message=f"virtual IP {sa.virtual_ip} back in pool {sa.lease[0]}")
+            sa.lease = None
+
     # -- deleting and expiry -----------------------------------------------------
 
     def delete_ike(self, sa: IkeSa, reason: str, *, notify_peer: bool = True) -> None:
@@ -470,6 +494,7 @@ class Peer(SaLifeCycle):
         self._no_longer_half_open(sa)
         self._failed.pop(sa.spi_i, None)
         self._superseded.pop(sa.spi_i, None)
+        self._release_lease(sa)
         engine.forget(sa)
         self.set_state(sa, DELETED)
         sa.expires_at = None

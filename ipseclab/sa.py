@@ -43,6 +43,12 @@ class IkeSa(Protocol):
     dpd_seq: int
     dpd_unacked_since: float | None
     children: list[IpsecSaPair]
+    #: remote access: who the peer proved to be (IKE identity; EAP or XAUTH user), the virtual
+    #: IP assigned (client) or leased out (gateway), and a gateway's lease (pool, identity)
+    peer_identity: str
+    eap_identity: str
+    virtual_ip: str | None
+    lease: tuple[str, str] | None
 
     @property
     def spi_i(self) -> bytes: ...

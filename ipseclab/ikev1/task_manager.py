@@ -299,10 +299,6 @@ class TaskManagerV1(PeerServices):
         for key in list(self._by_sa.pop(sa.icookie, {})):
             self._drop(key)
         self._pending.pop(sa.icookie, None)
-        if sa.lease is not None:  # its virtual IP goes back to the pool (kept for the user's return)
-            self.peer.leases.release(*sa.lease)
-            self.emit(Info, sa=sa.ref, message=f"virtual IP {sa.virtual_ip} back in pool {sa.lease[0]}")
-            sa.lease = None
 
     # -- transport: sending, retransmission ------------------------------------------------
 

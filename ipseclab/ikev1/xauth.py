@@ -27,7 +27,7 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from ipseclab.ikev1.phase1 import xauth_client, xauth_server
-from ipseclab.pools import NoAddress, lease
+from ipseclab.pools import NoAddress
 from ipseclab.trace import ErrorEvent, Info
 from ipseclab.wire.v1.constants import CfgAttribute, CfgType
 from ipseclab.wire.v1.isakmp import Attribute, AttributePayload
@@ -211,12 +211,9 @@ def _leased_attributes(owner, sa: IsakmpSa) -> list[Attribute]:  # noqa: ANN001
     """A lease for the client (:class:`NoAddress` when there is none) as Mode Config attributes."""
     conn = sa.connection
     assert conn is not None
-    identity = sa.eap_identity or sa.peer_identity or sa.remote[0]
-    pool, address = lease(owner.peer.leases, [owner.config.pool_named(n) for n in conn.pools], identity, owner.config.groups)
-    sa.virtual_ip, sa.lease = address, (pool.name, identity)
-    owner.emit(Info, sa=sa.ref, message=f"Mode Config{'' if conn.pull else ' (push)'}: virtual IP {address} from pool {pool.name} "
-               f"({pool.addrs}) leased to {identity}" + (f", DNS {', '.join(pool.dns)}" if pool.dns else "")
-               + f"; traffic to {address} now goes into this tunnel")
+    pool = owner.peer.lease_virtual_ip(sa, f"Mode Config{'' if conn.pull else ' (push)'}: ")
+    address = sa.virtual_ip
+    assert address is not None
     return ([Attribute(CfgAttribute.INTERNAL_IP4_ADDRESS, ipaddress.IPv4Address(address).packed),
              Attribute(CfgAttribute.INTERNAL_IP4_NETMASK, pool.network.netmask.packed)]
             + [Attribute(CfgAttribute.INTERNAL_IP4_DNS, ipaddress.IPv4Address(d).packed) for d in pool.dns])

@@ -21,7 +21,7 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from ipseclab.ikev2.exchange import Owner, Reject, Rx
-from ipseclab.pools import NoAddress, lease
+from ipseclab.pools import NoAddress
 from ipseclab.trace import Info
 from ipseclab.wire.v2.constants import CfgAttributeType, CfgType, NotifyType
 from ipseclab.wire.v2.message import ConfigAttribute, CPPayload, Payload
@@ -48,16 +48,14 @@ def assign(owner: Owner, sa: IkeSaV2, rx: Rx) -> tuple[list[Payload], ipaddress.
         return [], None
     if not any(a.type == CfgAttributeType.INTERNAL_IP4_ADDRESS for a in cp.attributes):
         return [], None
-    identity = sa.eap_identity or sa.peer_identity or sa.remote[0]
     try:
-        pool, address = lease(owner.peer.leases, [owner.config.pool_named(n) for n in conn.pools], identity, owner.config.groups)
+        pool = owner.peer.lease_virtual_ip(sa)
     except NoAddress as exc:
         raise Reject(NotifyType.INTERNAL_ADDRESS_FAILURE, exc.message, fatal=False) from None
-    sa.virtual_ip, sa.lease = address, (pool.name, identity)
+    address = sa.virtual_ip
+    assert address is not None
     attributes = [ConfigAttribute.address(CfgAttributeType.INTERNAL_IP4_ADDRESS, address)]
     attributes += [ConfigAttribute.address(CfgAttributeType.INTERNAL_IP4_DNS, d) for d in pool.dns]
-    owner.emit(Info, sa=sa.ref, message=f"virtual IP {address} from pool {pool.name} ({pool.addrs}) leased to {identity}"
-               + (f", DNS {', '.join(pool.dns)}" if pool.dns else "") + f"; traffic to {address} now goes into this tunnel")
     return [CPPayload(CfgType.CFG_REPLY, attributes)], ipaddress.IPv4Network(f"{address}/32")
 
 

@@ -207,10 +207,6 @@ class TaskManagerV2(PeerServices):
         self._drop_requests(sa)
         for key in [k for k in self._reassembly if k[0] == sa.spi_i]:
             del self._reassembly[key]
-        if sa.lease is not None:  # its virtual IP goes back to the pool (kept for the identity's return)
-            self.peer.leases.release(*sa.lease)
-            self.emit(Info, sa=sa.ref, message=f"virtual IP {sa.virtual_ip} back in pool {sa.lease[0]}")
-            sa.lease = None
         self._answered.pop(sa.spi_i, None)
         self._after.pop(sa.spi_i, None)
         for pair in list(sa.children):
