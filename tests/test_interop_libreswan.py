@@ -68,13 +68,29 @@ def _pair(tmp_path: Path, tag: str, *, aggressive: bool = False, pfs: bool = Fal
             text = text.replace("[connections.lab]", "[connections.lab]\naggressive = true")
         if version == 2:
             text = text.replace("[connections.lab]", "[connections.lab]\nversion = 2")
-        with Libreswan(Podman(), f"ipl-lsw-{tag}-{os.getpid()}", me.netns, tmp_path / "libreswan", conn) as pluto:
-            spawn_daemon(topo, "left", text)
-            client = wait_for_daemon(topo, "left")
-            try:
-                yield client, pluto
-            finally:
-                client.close()
+        with _beside_libreswan(topo, conn, f"ipl-lsw-{tag}-{os.getpid()}", tmp_path, text) as pair:
+            yield pair
+
+
+@contextmanager
+def _beside_libreswan(topo, conn: Conn, name: str, tmp_path: Path, text: str) -> Iterator[tuple]:  # noqa: ANN001
+    """pluto (as `conn`) in right's namespace and our daemon (configured by `text`) in left's;
+    yields (our control client, pluto) and closes the client, then the container, afterwards."""
+    with Libreswan(Podman(), name, topo.hosts["right"].netns, tmp_path / "libreswan", conn) as pluto:
+        spawn_daemon(topo, "left", text)
+        client = wait_for_daemon(topo, "left")
+        try:
+            yield client, pluto
+        finally:
+            client.close()
+
+
+def _start(client, pluto: Libreswan, starter: str) -> None:  # noqa: ANN001
+    """The side named `starter` ("ipseclab" or "libreswan") initiates the connection."""
+    if starter == "ipseclab":
+        client.initiate("lab")
+    else:
+        pluto.up()
 
 
 def _ours_up(client) -> bool:  # noqa: ANN001
@@ -99,10 +115,7 @@ def _assert_same_keys(client, pluto: Libreswan, tmp_path: Path) -> None:  # noqa
 @pytest.mark.parametrize("mode", ["main", "aggressive"])
 def test_phase_1_and_2_with_libreswan(tmp_path: Path, mode: str, starter: str) -> None:
     with _pair(tmp_path, f"{mode[0]}{starter[0]}", aggressive=mode == "aggressive") as (client, pluto):
-        if starter == "ipseclab":
-            client.initiate("lab")
-        else:
-            pluto.up()
+        _start(client, pluto, starter)
         _wait(lambda: _ours_up(client) and all(pluto.established()), "both sides to establish")
         _assert_same_keys(client, pluto, tmp_path)
         errors = [e for e in client.event_dicts_since(0) if e.get("kind") == "error"]
@@ -115,10 +128,7 @@ def test_ikev2_with_libreswan(tmp_path: Path, starter: str) -> None:
     """IKEv2 (IKE_SA_INIT + IKE_AUTH with PSK, the first child) with a second implementation
     beside charon: both sides up, the same ESP keys, no error on ours, nothing malformed on its."""
     with _pair(tmp_path, f"v2{starter[0]}", version=2) as (client, pluto):
-        if starter == "ipseclab":
-            client.initiate("lab")
-        else:
-            pluto.up()
+        _start(client, pluto, starter)
         _wait(lambda: _ours_up(client) and all(pluto.established()), "both sides to establish")
         (ike,) = [s for s in client.list_sas()["isakmp"] if s["state"] == "ESTABLISHED"]
         _assert_same_keys(client, pluto, tmp_path)
@@ -155,17 +165,13 @@ def test_libreswans_refusal_of_our_identity_is_explained_as_such(tmp_path: Path)
         me, other = topo.hosts["right"], topo.hosts["left"]
         conn = Conn(local=me.address, remote=other.address, local_id="right@lab", remote_id="someone-else@lab",
                     local_subnet=f"{me.protected[0]}/32", remote_subnet=f"{other.protected[0]}/32", psk=PSK)
-        with Libreswan(Podman(), f"ipl-lsw-id-{os.getpid()}", me.netns, tmp_path / "libreswan", conn):
-            spawn_daemon(topo, "left", our_config(topo, "left", esp="aes128-sha1").replace("dataplane = true", "dataplane = false"))
-            client = wait_for_daemon(topo, "left")
-            try:
-                client.initiate("lab")
-                _wait(lambda: any(e.get("kind") == "error" for e in client.event_dicts_since(0)), "our verdict")
-                errors = [e for e in client.event_dicts_since(0) if e.get("kind") == "error"]
-                assert errors[0]["code"] == "PEER_INVALID_ID_INFORMATION", errors
-                assert "left@lab" in errors[0]["message"] and "pre-shared keys differ" not in errors[0]["message"]
-            finally:
-                client.close()
+        text = our_config(topo, "left", esp="aes128-sha1").replace("dataplane = true", "dataplane = false")
+        with _beside_libreswan(topo, conn, f"ipl-lsw-id-{os.getpid()}", tmp_path, text) as (client, _pluto):
+            client.initiate("lab")
+            _wait(lambda: any(e.get("kind") == "error" for e in client.event_dicts_since(0)), "our verdict")
+            errors = [e for e in client.event_dicts_since(0) if e.get("kind") == "error"]
+            assert errors[0]["code"] == "PEER_INVALID_ID_INFORMATION", errors
+            assert "left@lab" in errors[0]["message"] and "pre-shared keys differ" not in errors[0]["message"]
 
 
 def test_a_container_that_fails_to_start_is_removed() -> None:
@@ -192,29 +198,22 @@ def test_ikev2_remote_access_with_libreswan(tmp_path: Path, gateway: str) -> Non
             conn = Conn(**common, remote_subnet=f"{other.protected[0]}/32", modecfg_client=True)
             text = our_config(topo, "left", esp="aes128-sha1", remote_ts="10.3.0.0/24", connection='version = 2\npools = ["rw"]\n')
             text = text.replace("[connections.lab]", '[peer.pools.rw]\naddrs = "10.3.0.0/24"\n\n[connections.lab]')
-        with Libreswan(Podman(), f"ipl-lsra-{gateway[0]}-{os.getpid()}", me.netns, tmp_path / "libreswan", conn) as pluto:
-            spawn_daemon(topo, "left", text.replace("dataplane = true", "dataplane = false"))
-            client = wait_for_daemon(topo, "left")
-            try:
-                if gateway == "libreswan":
-                    client.initiate("lab")
-                else:
-                    pluto.up()
-                _wait(lambda: _ours_up(client) and all(pluto.established()), "both sides to establish")
-                table = client.list_sas()
-                (ike,) = table["isakmp"]
-                assert ike["virtual_ip"] == "10.3.0.1"
-                (child,) = table["ipsec"]
-                if gateway == "libreswan":
-                    assert child["local_ts"] == "10.3.0.1/32"
-                    assert "===10.3.0.1/32" in pluto.status()  # its route into the tunnel
-                else:
-                    assert child["remote_ts"] == "10.3.0.1/32"
-                    assert table["leases"] == [{"pool": "rw", "identity": "right@lab", "address": "10.3.0.1", "online": True}]
-                    assert "received INTERNAL_IP4_ADDRESS 10.3.0.1" in pluto.status() + pluto.log()
-                _assert_same_keys(client, pluto, tmp_path)
-            finally:
-                client.close()
+        text = text.replace("dataplane = true", "dataplane = false")
+        with _beside_libreswan(topo, conn, f"ipl-lsra-{gateway[0]}-{os.getpid()}", tmp_path, text) as (client, pluto):
+            _start(client, pluto, "ipseclab" if gateway == "libreswan" else "libreswan")  # the client starts
+            _wait(lambda: _ours_up(client) and all(pluto.established()), "both sides to establish")
+            table = client.list_sas()
+            (ike,) = table["isakmp"]
+            assert ike["virtual_ip"] == "10.3.0.1"
+            (child,) = table["ipsec"]
+            if gateway == "libreswan":
+                assert child["local_ts"] == "10.3.0.1/32"
+                assert "===10.3.0.1/32" in pluto.status()  # its route into the tunnel
+            else:
+                assert child["remote_ts"] == "10.3.0.1/32"
+                assert table["leases"] == [{"pool": "rw", "identity": "right@lab", "address": "10.3.0.1", "online": True}]
+                assert "received INTERNAL_IP4_ADDRESS 10.3.0.1" in pluto.status() + pluto.log()
+            _assert_same_keys(client, pluto, tmp_path)
 
 
 @pytest.mark.parametrize("password", ["alice-secret", "alice-typo"])
@@ -240,31 +239,24 @@ def test_xauth_and_mode_config_with_libreswan(tmp_path: Path, gateway: str, pass
                         xauth_password=password)
             text = our_config(topo, "left", esp="aes128-sha1", remote_ts="10.3.0.0/24", connection='remote_auth = "xauth"\npools = ["rw"]\n')
             text = text.replace("[connections.lab]", users + '[peer.pools.rw]\naddrs = "10.3.0.0/24"\n\n[connections.lab]')
-        with Libreswan(Podman(), f"ipl-lsx-{gateway[0]}{password[-1]}-{os.getpid()}", me.netns, tmp_path / "libreswan", conn) as pluto:
-            spawn_daemon(topo, "left", text.replace("dataplane = true", "dataplane = false"))
-            client = wait_for_daemon(topo, "left")
-            try:
-                if gateway == "libreswan":
-                    client.initiate("lab")
-                else:
-                    pluto.up()
-                if not right:
-                    _wait(lambda: any(e.get("code") == "AUTHENTICATION_FAILED" for e in client.event_dicts_since(0)),
-                          "our verdict on the login")
-                    said = " ".join(e["message"] for e in client.event_dicts_since(0) if e.get("kind") == "error")
-                    assert ("the gateway refused our login (XAUTH_STATUS = FAIL)" if gateway == "libreswan"
-                            else "a wrong password (XAUTH_STATUS = FAIL)") in said, said
-                    assert not client.list_sas()["ipsec"]
-                    return
-                # (libreswan's gateway names its ISAKMP SA by its last Mode Config state: its child is what counts)
-                _wait(lambda: _ours_up(client) and pluto.established()[1], "both sides to establish")
-                table = client.list_sas()
-                (ike,) = table["isakmp"]
-                assert (ike["virtual_ip"], ike["eap_id"]) == ("10.3.0.1", "alice")
-                (child,) = table["ipsec"]
-                assert child["local_ts" if gateway == "libreswan" else "remote_ts"] == "10.3.0.1/32"
-                assert "username=alice" in pluto.status()
-                _assert_same_keys(client, pluto, tmp_path)
-                assert not [e for e in client.event_dicts_since(0) if e.get("kind") == "error"]
-            finally:
-                client.close()
+        text = text.replace("dataplane = true", "dataplane = false")
+        with _beside_libreswan(topo, conn, f"ipl-lsx-{gateway[0]}{password[-1]}-{os.getpid()}", tmp_path, text) as (client, pluto):
+            _start(client, pluto, "ipseclab" if gateway == "libreswan" else "libreswan")  # the client starts
+            if not right:
+                _wait(lambda: any(e.get("code") == "AUTHENTICATION_FAILED" for e in client.event_dicts_since(0)),
+                      "our verdict on the login")
+                said = " ".join(e["message"] for e in client.event_dicts_since(0) if e.get("kind") == "error")
+                assert ("the gateway refused our login (XAUTH_STATUS = FAIL)" if gateway == "libreswan"
+                        else "a wrong password (XAUTH_STATUS = FAIL)") in said, said
+                assert not client.list_sas()["ipsec"]
+                return
+            # (libreswan's gateway names its ISAKMP SA by its last Mode Config state: its child is what counts)
+            _wait(lambda: _ours_up(client) and pluto.established()[1], "both sides to establish")
+            table = client.list_sas()
+            (ike,) = table["isakmp"]
+            assert (ike["virtual_ip"], ike["eap_id"]) == ("10.3.0.1", "alice")
+            (child,) = table["ipsec"]
+            assert child["local_ts" if gateway == "libreswan" else "remote_ts"] == "10.3.0.1/32"
+            assert "username=alice" in pluto.status()
+            _assert_same_keys(client, pluto, tmp_path)
+            assert not [e for e in client.event_dicts_since(0) if e.get("kind") == "error"]
