@@ -422,11 +422,16 @@ def test_parallel_negotiations_with_initial_contact_leave_each_other_alone() -> 
     assert_ike_sa_state(pp.right, "ESTABLISHED", 2)
 
 
+def _right_protects_for_left(pp, remote_ts: str) -> None:  # noqa: ANN001
+    """right's only child policy covers `remote_ts` on left's side instead of what left proposes."""
+    conn = pp.right.config.connections[0]
+    pp.right.config.connections[0] = dataclasses.replace(
+        conn, children=(dataclasses.replace(conn.children[0], remote_ts=remote_ts),))
+
+
 def test_selectors_no_child_covers_are_ts_unacceptable_and_the_ike_sa_stays() -> None:
     pp = peer_pair(**V2)
-    conn = pp.right.config.connections[0]
-    child = conn.children[0]
-    pp.right.config.connections[0] = dataclasses.replace(conn, children=(dataclasses.replace(child, remote_ts="10.9.9.0/24"),))
+    _right_protects_for_left(pp, "10.9.9.0/24")
     pp.initiate().run()
     assert sent(pp.events, "right")[-1].summary == "HDR, SK {IDr, AUTH, N(TS_UNACCEPTABLE)}"
     assert_ike_sa_state(pp.left, "ESTABLISHED")
@@ -437,9 +442,7 @@ def test_selectors_no_child_covers_are_ts_unacceptable_and_the_ike_sa_stays() ->
 
 def test_narrowing_to_the_responders_smaller_subnet() -> None:
     pp = peer_pair(**V2)
-    conn = pp.right.config.connections[0]
-    child = conn.children[0]
-    pp.right.config.connections[0] = dataclasses.replace(conn, children=(dataclasses.replace(child, remote_ts="10.1.1.128/25"),))
+    _right_protects_for_left(pp, "10.1.1.128/25")
     pp.initiate().run()
     (lp,), (rp,) = pp.left.child_sas, pp.right.child_sas
     assert (lp.local_ts, rp.remote_ts) == ("10.1.1.128/25", "10.1.1.128/25")  # TSi narrowed by the responder
